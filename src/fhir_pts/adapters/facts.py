@@ -1,0 +1,103 @@
+"""Cohort facts: what the adapters extract from one FHIR resource.
+
+Facts are small, frozen, engine-neutral records (plain values only: str, int, bool, ``datetime.date``), so the
+same adapter functions can run inside another engine (e.g. Spark) and their output be collected here.
+Every fact carries the ``resource_type`` / ``resource_id`` it came from and the ``patient_id`` it is about
+(the id part of ``Patient/<id>``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+PatencyStatus = Literal["patent", "stenosis", "occluded"]
+Outcome = Literal["success", "failure"]
+Instrument = Literal["villalta", "civiq20"]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFact:
+    """``Patient``: sex (FHIR ``gender``) and birth date (``None`` when absent or unparseable)."""
+
+    resource_id: str
+    gender: str | None
+    birth_date: dt.date | None
+
+    @property
+    def patient_id(self) -> str:
+        return self.resource_id
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureFact:
+    """A completed ``Procedure`` that is a venous stenting and/or a reintervention (contract §1).
+
+    ``is_stenting``: coded as venous stenting (can set day 0, or be a reintervention when later).
+    ``is_reintervention_code``: coded as angioplasty / thrombectomy / thrombolysis / reintervention.
+    ``segments``: stented segments recognised from ``bodySite`` (else the ICD-10-PCS body part), names from
+    :data:`fhir_pts.codes.SEGMENTS`; empty when none recognisable.
+    ``outcome``: from ``Procedure.outcome``; ``None`` when absent or not recognised.
+    ``major_complication``: a ``complication`` coded ``pts#major-complication``.
+    ``reason``: ``reasonCode`` ``pts#stenosis`` / ``pts#occlusion``; ``reason_observation_ids``: ids of
+    ``reasonReference`` Observations (to be looked up among patency findings).
+    """
+
+    resource_id: str
+    patient_id: str
+    day: dt.date
+    is_stenting: bool
+    is_reintervention_code: bool
+    segments: frozenset[str]
+    outcome: Outcome | None
+    major_complication: bool
+    reason: Literal["stenosis", "occlusion"] | None
+    reason_observation_ids: tuple[str, ...] = ()
+    resource_type: str = "Procedure"
+
+
+@dataclass(frozen=True, slots=True)
+class PatencyFindingFact:
+    """An ``Observation`` ``pts#stent-patency`` with an accepted status: a dated patency finding."""
+
+    resource_id: str
+    patient_id: str
+    day: dt.date
+    status: PatencyStatus
+    method: Literal["ultrasound", "ct"] | None
+    resource_type: str = "Observation"
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreAssessmentFact:
+    """One Villalta or CIVIQ-20 assessment, from a ``QuestionnaireResponse`` or a total ``Observation``.
+
+    For a questionnaire, ``items`` maps every linkId that had a valid answer to its value (items missing or
+    out of range are absent and were reported); ``total`` is ``None``. For an Observation total, ``items`` is
+    empty and ``total`` holds the value. ``ulcer``: Villalta ulcer flag (``None`` when not recorded).
+    Scoring (sum, class, imputation) is done by :mod:`fhir_pts.cohort.scoring`, not here.
+    """
+
+    resource_id: str
+    patient_id: str
+    day: dt.date
+    instrument: Instrument
+    items: tuple[tuple[str, int], ...]
+    total: int | None
+    ulcer: bool | None
+    resource_type: str = "QuestionnaireResponse"
+
+
+@dataclass(frozen=True, slots=True)
+class AdverseEventFact:
+    """A serious ``AdverseEvent`` whose ``suspectEntity.instance`` references Procedures (ids given)."""
+
+    resource_id: str
+    patient_id: str
+    serious: bool
+    procedure_ids: tuple[str, ...]
+    resource_type: str = "AdverseEvent"
+
+
+Fact = PatientFact | ProcedureFact | PatencyFindingFact | ScoreAssessmentFact | AdverseEventFact

@@ -1,0 +1,134 @@
+"""The cohort model: one row per patient with an index stenting procedure.
+
+:class:`Cohort` is what every analysis receives. Its ``patients`` DataFrame has exactly the columns of
+:data:`COHORT_COLUMNS` (documented here, and column by column in ``docs/cohort.md``), so an analysis can run
+on a cohort that another engine (e.g. Spark) produced, as long as it has these columns.
+
+Conventions: day numbers are whole days from the index procedure day (day 0); months = days / 30.4375;
+missing values are ``<NA>`` (pandas nullable dtypes), never 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from fhir_pts.problems import Problem
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # pandas dtype name
+    description: str
+
+
+def _patency_columns(definition: str, title: str) -> list[Column]:
+    return [
+        Column(
+            f"{definition}_days",
+            "Int64",
+            f"{title}: days from day 0 to loss of patency (event) or to the last patency finding (censored)",
+        ),
+        Column(f"{definition}_months", "Float64", f"{title}: the same time in months (days / 30.4375)"),
+        Column(f"{definition}_lost", "boolean", f"{title}: True = patency lost at that time, False = censored"),
+    ]
+
+
+def _score_columns(prefix: str, title: str) -> list[Column]:
+    return [
+        Column(f"{prefix}_day", "Int64", f"{title}: day of the assessment used"),
+        Column(f"{prefix}_resource_id", "string", f"{title}: id of the resource the score comes from"),
+    ]
+
+
+COHORT_COLUMNS: tuple[Column, ...] = (
+    Column("patient_id", "string", "Patient resource id"),
+    Column("sex", "string", "Patient.gender as written (female, male, other, unknown); <NA> when absent"),
+    Column("birth_date", "string", "Patient.birthDate (ISO date)"),
+    Column("index_date", "string", "calendar date of the index stenting procedure (day 0), ISO date"),
+    Column("age", "Int64", "age in whole years at the index date"),
+    Column("index_procedure_ids", "string", "ids of the index-day stenting Procedures, ';'-separated"),
+    Column("stented_segments", "Int64", "number of distinct stented segments (side ignored); <NA> when unknown"),
+    Column("stented_segment_names", "string", "the segments, ';'-separated, heart to leg"),
+    Column("below_inguinal_ligament", "boolean", "any common femoral / femoral / deep femoral segment stented"),
+    Column("technical_success", "boolean", "index procedure outcome: True success, False failure, <NA> unknown"),
+    Column("major_complication", "Int64", "1 when a major complication of the index procedure is recorded, else 0"),
+    Column("patency_findings", "Int64", "number of patency findings after day 0"),
+    Column("reinterventions", "Int64", "number of reinterventions after day 0"),
+    Column("imaging_follow_up_days", "Int64", "day of the last patency finding (0 when none)"),
+    Column("imaging_follow_up_months", "Float64", "the same in months"),
+    *_patency_columns("primary_patency", "Primary patency"),
+    *_patency_columns("primary_assisted_patency", "Primary-assisted patency"),
+    *_patency_columns("secondary_patency", "Secondary patency"),
+    *_score_columns("baseline_villalta", "Baseline Villalta"),
+    Column("baseline_villalta", "Int64", "baseline Villalta total (sum of 11 items, 0-33; ulcer not added)"),
+    Column("baseline_villalta_class", "string", "baseline Villalta class: none, mild, moderate, severe"),
+    Column("baseline_ulcer", "boolean", "baseline venous ulcer flag; <NA> when not recorded"),
+    *_score_columns("followup_villalta", "3-month Villalta"),
+    Column("followup_villalta", "Int64", "3-month Villalta total (0-33)"),
+    Column("followup_villalta_class", "string", "3-month Villalta class"),
+    Column("followup_ulcer", "boolean", "3-month venous ulcer flag"),
+    Column("villalta_gain", "Int64", "baseline - 3-month Villalta total (positive = improvement)"),
+    *_score_columns("baseline_civiq20", "Baseline CIVIQ-20"),
+    Column("baseline_civiq20", "Float64", "baseline CIVIQ-20 raw sum (20-100); fractional only when imputed"),
+    Column("baseline_civiq20_gis", "Float64", "baseline CIVIQ-20 Global Index Score, (raw - 20) / 80 x 100"),
+    Column("baseline_civiq20_imputed", "boolean", "baseline CIVIQ-20 had 1-2 items imputed"),
+    Column("baseline_civiq20_pain", "Float64", "baseline CIVIQ-20 pain dimension raw sum (4-20)"),
+    Column("baseline_civiq20_physical", "Float64", "baseline CIVIQ-20 physical dimension raw sum (4-20)"),
+    Column("baseline_civiq20_social", "Float64", "baseline CIVIQ-20 social dimension raw sum (3-15)"),
+    Column("baseline_civiq20_psychological", "Float64", "baseline CIVIQ-20 psychological dimension raw sum (9-45)"),
+    *_score_columns("followup_civiq20", "3-month CIVIQ-20"),
+    Column("followup_civiq20", "Float64", "3-month CIVIQ-20 raw sum (20-100)"),
+    Column("followup_civiq20_gis", "Float64", "3-month CIVIQ-20 Global Index Score"),
+    Column("followup_civiq20_imputed", "boolean", "3-month CIVIQ-20 had 1-2 items imputed"),
+    Column("followup_civiq20_pain", "Float64", "3-month CIVIQ-20 pain dimension raw sum"),
+    Column("followup_civiq20_physical", "Float64", "3-month CIVIQ-20 physical dimension raw sum"),
+    Column("followup_civiq20_social", "Float64", "3-month CIVIQ-20 social dimension raw sum"),
+    Column("followup_civiq20_psychological", "Float64", "3-month CIVIQ-20 psychological dimension raw sum"),
+    Column("civiq20_gain", "Float64", "baseline - 3-month CIVIQ-20 raw sum (positive = improvement)"),
+)
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COHORT_COLUMNS)
+
+
+def empty_patients_frame() -> pd.DataFrame:
+    """A zero-row patients frame with every column at its dtype."""
+    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in COHORT_COLUMNS})
+
+
+@dataclass(frozen=True)
+class TimePointWindows:
+    """Assessment windows in days from day 0 (contract §2); both are parameters of a run.
+
+    Baseline: the latest scorable assessment in ``[baseline_start, baseline_end]``.
+    3 months: the one closest to ``followup_target`` in ``[followup_start, followup_end]``, ties to the earlier.
+    """
+
+    baseline_start: int = -90
+    baseline_end: int = 0
+    followup_target: int = 91
+    followup_start: int = 60
+    followup_end: int = 150
+
+
+@dataclass
+class Cohort:
+    """The analysable cohort.
+
+    ``patients``: one row per patient with an index procedure (columns :data:`COHORT_COLUMNS`).
+    ``problems``: every skipped or doubtful record met while building it.
+    ``period_start`` / ``period_end``: earliest index day / latest date used (MeasureReport.period).
+    ``flow``: patient counts for the flow diagram (``patients_in_data``, ``with_index_procedure``, ...).
+    """
+
+    patients: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
+    windows: TimePointWindows = field(default_factory=TimePointWindows)
+    flow: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.patients)
