@@ -12,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from fhir_pts.problems import Problem
+
 PatencyStatus = Literal["patent", "stenosis", "occluded"]
 Outcome = Literal["success", "failure"]
 Instrument = Literal["villalta", "civiq20"]
@@ -101,3 +103,20 @@ class AdverseEventFact:
 
 
 Fact = PatientFact | ProcedureFact | PatencyFindingFact | ScoreAssessmentFact | AdverseEventFact
+
+
+@dataclass
+class FactSet:
+    """All facts of a run after duplicates were resolved (one winning version per resource type and id).
+
+    ``problems`` holds the problems of the winning versions plus those met while reading (malformed lines,
+    resources without an id, ...). Lists keep input order (file order, then line order).
+    """
+
+    patients: dict[str, PatientFact]
+    procedures: list[ProcedureFact]
+    findings: list[PatencyFindingFact]
+    assessments: list[ScoreAssessmentFact]
+    adverse_events: list[AdverseEventFact]
+    problems: list[Problem]
+    resources_read: int = 0
