@@ -102,3 +102,21 @@ class AnalysisResult:
             if s.name == name:
                 return s
         raise KeyError(name)
+
+
+@dataclass
+class AnalysisOutcome:
+    """One analysis as run by the host: its info, the plugin that ran it, and its result or its failure.
+
+    Exactly one of ``result`` / ``error`` is set. ``error`` is a one-line message (exception type and text);
+    a failed analysis is reported in the outputs and does not stop the others.
+    """
+
+    info: AnalysisInfo
+    plugin: str
+    result: AnalysisResult | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
