@@ -1,0 +1,345 @@
+"""``fhir-pts`` command line (contract §3).
+
+Exit status: 0 the run completed (problems in records are reported, not fatal); 2 unusable arguments or
+unreadable input; 1 an internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fhir_pts import __version__
+
+log = logging.getLogger("fhir_pts")
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Unusable arguments or input: one clear line, exit status 2."""
+
+
+def _window(text: str) -> tuple[int, int]:
+    try:
+        start, end = (int(x) for x in text.split(":"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected START:END in days, e.g. -90:0, got {text!r}") from exc
+    if start > end:
+        raise argparse.ArgumentTypeError(f"window start {start} is after its end {end}")
+    return start, end
+
+
+def _parameter(text: str) -> tuple[str, str, Any]:
+    """``MEASURE.NAME=VALUE`` (VALUE parsed as JSON when it can be, else kept as text)."""
+    import json
+
+    key, sep, value = text.partition("=")
+    measure, dot, name = key.partition(".")
+    if not sep or not dot or not measure or not name:
+        raise argparse.ArgumentTypeError(f"expected MEASURE.NAME=VALUE, got {text!r}")
+    try:
+        parsed: Any = json.loads(value)
+    except ValueError:
+        parsed = value
+    return measure, name, parsed
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
+    group.add_argument("-v", "--verbose", action="count", default=0, help="more detail (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fhir-pts",
+        description="Outcome analyses of venous stenting for post-thrombotic syndrome, from FHIR R4 to MeasureReports.",
+    )
+    parser.add_argument("--version", action="version", version=f"fhir-pts {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="build the cohort from FHIR files or a server and run the analyses")
+    run.add_argument(
+        "inputs",
+        nargs="*",
+        type=Path,
+        metavar="INPUT",
+        help="FHIR Bundle JSON, NDJSON (.ndjson, .ndjson.gz) files, or folders of them",
+    )
+    run.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    run.add_argument(
+        "--concept-map",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="FHIR ConceptMap mapping site-local codes to the contract's (repeatable)",
+    )
+    run.add_argument(
+        "--analysis",
+        action="append",
+        default=None,
+        metavar="ID",
+        help="run only this analysis (repeatable); default: every installed one",
+    )
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_parameter,
+        metavar="MEASURE.NAME=VALUE",
+        help="analysis parameter, e.g. villalta-gain-regression.terms='[\"age\"]' (repeatable)",
+    )
+    run.add_argument(
+        "--baseline-window",
+        type=_window,
+        default=(-90, 0),
+        metavar="START:END",
+        help="baseline assessment window in days from the index procedure (default -90:0)",
+    )
+    run.add_argument(
+        "--followup-window",
+        type=_window,
+        default=(60, 150),
+        metavar="START:END",
+        help="3-month assessment window in days (default 60:150)",
+    )
+    run.add_argument(
+        "--followup-target",
+        type=int,
+        default=91,
+        metavar="DAY",
+        help="the 3-month assessment closest to this day is used (default 91)",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes reading the input (default: up to 2)",
+    )
+    run.add_argument("--hash-patient-ids", action="store_true", help="hash patient ids in report.html")
+    run.add_argument("--no-report", action="store_true", help="do not write report.html and figures/")
+    _add_server_arguments(run)
+    _add_verbosity(run)
+
+    synth = sub.add_parser("synth", help="write a synthetic cohort (default: the 42-patient paper cohort)")
+    synth.add_argument(
+        "--patients",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a random cohort of N patients instead of the paper cohort",
+    )
+    synth.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    synth.add_argument(
+        "--format",
+        choices=("bundle", "ndjson", "ndjson.gz"),
+        default=None,
+        help="default: a Bundle when --out ends in .json, else NDJSON per resource type",
+    )
+    synth.add_argument("--out", type=Path, required=True, metavar="FILE|DIR")
+    _add_verbosity(synth)
+
+    demo = sub.add_parser("demo", help="paper cohort -> run -> side by side with the published abstract")
+    demo.add_argument("--out", type=Path, required=True, metavar="DIR")
+    _add_verbosity(demo)
+
+    analyses = sub.add_parser("analyses", help="list the installed analyses (built-in and plugins)")
+    _add_verbosity(analyses)
+    return parser
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from fhir_pts.sources.server.config import add_server_arguments
+    except ImportError:  # the server source is optional at this layer
+        return
+    add_server_arguments(parser)
+
+
+def _configure(args: argparse.Namespace) -> None:
+    verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
+    try:
+        from fhir_pts.progress import configure_logging
+
+        configure_logging(verbosity)
+    except ImportError:
+        logging.basicConfig(level=logging.WARNING if verbosity < 0 else logging.INFO, format="%(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure(args)
+    handlers = {"run": cmd_run, "synth": cmd_synth, "demo": cmd_demo, "analyses": cmd_analyses}
+    from fhir_pts.adapters.concept_map import ConceptMapError
+    from fhir_pts.sources.files import InputError
+
+    try:
+        return handlers[args.command](args)
+    except (UsageError, InputError, ConceptMapError) as exc:
+        print(f"fhir-pts: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fhir-pts: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal failure: say what, exit 1, traceback only with -v
+        if getattr(args, "verbose", 0):
+            log.exception("internal failure")
+        print(f"fhir-pts: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parameters(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    params: dict[str, dict[str, Any]] = {}
+    for measure, name, value in args.param:
+        params.setdefault(measure, {})[name] = value
+    return params
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fhir_pts.cohort.model import TimePointWindows
+    from fhir_pts.pipeline import analyse, load_cohort, write_run
+
+    started = time.time()
+    server_config = None
+    try:
+        from fhir_pts.sources.server.config import server_config_from_args
+
+        server_config = server_config_from_args(args)
+    except ImportError:
+        pass
+    if server_config is None and not args.inputs:
+        raise UsageError("give INPUT files/folders, or --server URL")
+    if server_config is not None and args.inputs:
+        raise UsageError("give either INPUT files/folders or --server, not both")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    windows = TimePointWindows(
+        baseline_start=args.baseline_window[0],
+        baseline_end=args.baseline_window[1],
+        followup_target=args.followup_target,
+        followup_start=args.followup_window[0],
+        followup_end=args.followup_window[1],
+    )
+    inputs: list[Path] = list(args.inputs)
+    if server_config is not None:
+        from fhir_pts.sources.server import fetch_to_raw
+
+        inputs = fetch_to_raw(server_config, args.out / "raw")
+    cohort = load_cohort(inputs, concept_maps=args.concept_map, windows=windows, workers=args.workers)
+    from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
+
+    pm = get_plugin_manager()
+    if args.analysis:
+        known = {info.id for info, _ in list_analyses(pm)}
+        unknown = [a for a in args.analysis if a not in known]
+        if unknown:
+            raise UsageError(f"unknown analysis {', '.join(unknown)}; installed: {', '.join(sorted(known))}")
+    outcomes = analyse(cohort, args.analysis, _parameters(args), pm)
+    written = write_run(
+        args.out,
+        cohort,
+        outcomes,
+        inputs=inputs,
+        parameters=_run_parameters(args, windows),
+        command="run",
+        report=not args.no_report,
+        hash_patient_ids=args.hash_patient_ids,
+    )
+    if server_config is not None and getattr(args, "write_back", False):
+        from fhir_pts.sources.server import write_back_run
+
+        write_back_run(server_config, written["measure-reports.json"])
+    _summary(cohort, outcomes, written, started, quiet=args.quiet)
+    return EXIT_OK
+
+
+def _run_parameters(args: argparse.Namespace, windows: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "windows": asdict(windows),
+        "analyses": args.analysis or "all",
+        "analysis parameters": _parameters(args),
+        "concept maps": [str(p) for p in args.concept_map],
+    }
+
+
+def _summary(cohort: Any, outcomes: Sequence[Any], written: dict[str, Path], started: float, quiet: bool) -> None:
+    failed = [o for o in outcomes if not o.ok]
+    for outcome in failed:
+        print(f"fhir-pts: analysis {outcome.info.id} failed: {outcome.error}", file=sys.stderr)
+    if quiet:
+        return
+    print(
+        f"{len(cohort)} patients with an index procedure; {len(outcomes) - len(failed)}/{len(outcomes)} analyses; "
+        f"{len(cohort.problems)} problems; {time.time() - started:.1f} s",
+        file=sys.stderr,
+    )
+    for name, path in written.items():
+        print(f"  {name}: {path}", file=sys.stderr)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from fhir_pts.synth import synthesize
+
+    if args.patients is not None and args.patients < 0:
+        raise UsageError("--patients must be 0 or more")
+    summary = synthesize(args.out, patients=args.patients, seed=args.seed, fmt=args.format)
+    if not args.quiet:
+        print(summary, file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fhir_pts.outputs.abstract_comparison import comparison_rows, format_comparison, write_comparison_csv
+    from fhir_pts.pipeline import analyse, load_cohort, write_run
+    from fhir_pts.synth import synthesize
+
+    started = time.time()
+    out: Path = args.out
+    cohort_file = out / "input" / "paper-cohort.json"
+    cohort_file.parent.mkdir(parents=True, exist_ok=True)
+    synthesize(cohort_file, patients=None, fmt="bundle")
+    cohort = load_cohort([cohort_file])
+    outcomes = analyse(cohort)
+    rows = comparison_rows(outcomes)
+    table = format_comparison(rows)
+    written = write_run(
+        out,
+        cohort,
+        outcomes,
+        inputs=[cohort_file],
+        parameters={"cohort": "paper cohort (fhir-pts synth)"},
+        command="demo",
+        comparison=rows,
+    )
+    write_comparison_csv(out / "abstract-comparison.csv", rows)
+    written["abstract-comparison.csv"] = out / "abstract-comparison.csv"
+    print(table)
+    _summary(cohort, outcomes, written, started, quiet=args.quiet)
+    return EXIT_OK
+
+
+def cmd_analyses(args: argparse.Namespace) -> int:
+    from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
+
+    rows = [(info.id, plugin, info.title) for info, plugin in list_analyses(get_plugin_manager())]
+    width_id = max((len(r[0]) for r in rows), default=2)
+    width_plugin = max((len(r[1]) for r in rows), default=6)
+    print(f"{'id':<{width_id}}  {'plugin':<{width_plugin}}  title")
+    for measure_id, plugin, title in rows:
+        print(f"{measure_id:<{width_id}}  {plugin:<{width_plugin}}  {title}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The run, end to end: inputs → facts → cohort → analyses → output files.
+
+Each step is a small function so that the CLI, an embedding host and the server mode compose the same parts:
+
+>>> cohort = load_cohort(["bundle.json"])                  # doctest: +SKIP
+>>> outcomes = analyse(cohort)                             # doctest: +SKIP
+>>> write_run(Path("out"), cohort, outcomes, run_info)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from fhir_pts.adapters.collect import collect_facts, collect_from_resources
+from fhir_pts.adapters.concept_map import ConceptMapTranslator
+from fhir_pts.adapters.facts import FactSet
+from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.cohort.build import build_cohort
+from fhir_pts.cohort.model import Cohort, TimePointWindows
+
+
+def cohort_from_facts(facts: FactSet, windows: TimePointWindows | None = None) -> Cohort:
+    """Build the cohort; its ``problems`` are the reading/adapter problems followed by the cohort's own."""
+    cohort = build_cohort(facts, windows or TimePointWindows())
+    cohort.problems = [*facts.problems, *cohort.problems]
+    cohort.flow.setdefault("resources_read", facts.resources_read)
+    return cohort
+
+
+def load_cohort(
+    inputs: Sequence[Path | str],
+    *,
+    concept_maps: Sequence[Path | str] = (),
+    windows: TimePointWindows | None = None,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> Cohort:
+    """Read FHIR files / folders and build the cohort (raises ``InputError`` for unusable inputs)."""
+    concepts = ConceptMapTranslator.from_files(list(concept_maps)) if concept_maps else None
+    facts = collect_facts(list(inputs), concepts, workers=workers, progress=progress)
+    return cohort_from_facts(facts, windows)
+
+
+def cohort_from_resources(
+    resources: Iterable[dict[str, Any]],
+    *,
+    concepts: ConceptMapTranslator | None = None,
+    windows: TimePointWindows | None = None,
+) -> Cohort:
+    """Build the cohort from resources already held as dicts (an embedding host's data)."""
+    return cohort_from_facts(collect_from_resources(resources, concepts), windows)
+
+
+def analyse(
+    cohort: Cohort,
+    analysis_ids: Sequence[str] | None = None,
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+    plugin_manager: pluggy.PluginManager | None = None,
+) -> list[AnalysisOutcome]:
+    """Run the selected analyses (all installed ones by default); a failing plugin does not stop the others."""
+    from fhir_pts.plugin_manager import get_plugin_manager, run_analyses
+
+    pm = plugin_manager or get_plugin_manager()
+    return run_analyses(pm, cohort, analysis_ids, parameters)
