@@ -1,0 +1,57 @@
+"""Small helpers shared by the built-in analyses (not part of the plugin API)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from fhir_pts.analyses.result import Statistic
+
+#: Fixed times (months) at which Kaplan–Meier estimates and numbers at risk are reported.
+KM_TIMES_MONTHS: tuple[int, ...] = (6, 12, 24, 36)
+
+
+def column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """The column ``name`` of a cohort frame; a clear error when the frame lacks it."""
+    if name not in frame.columns:
+        raise KeyError(f"cohort has no column {name!r} (see fhir_pts.cohort.model.COHORT_COLUMNS)")
+    return frame[name]
+
+
+def as_float(series: pd.Series) -> np.ndarray:
+    """A nullable numeric column as a float array with NaN for missing values."""
+    if series.dtype == "boolean" or pd.api.types.is_bool_dtype(series.dtype):
+        series = series.astype("Float64")
+    return pd.to_numeric(series, errors="raise").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def as_bool(series: pd.Series) -> pd.Series:
+    """A boolean-like column as pandas ``boolean`` (missing kept as ``<NA>``)."""
+    return series.astype("boolean")
+
+
+def count(name: str, value: int, n: int | None = None, unit: str | None = None) -> Statistic:
+    """A count statistic (``n`` defaults to nothing)."""
+    return Statistic(name=name, value=float(value), n=n, unit=unit)
+
+
+def empty_statistics(names: Sequence[str], n: int | None = 0) -> list[Statistic]:
+    """Statistics with no value (an empty cohort or too few patients)."""
+    return [Statistic(name=nm, value=None, n=n) for nm in names]
+
+
+def none_if_nan(x: float | None) -> float | None:
+    """``None`` for None/NaN, else the value as a Python float."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+def excluded_note(n_excluded: int, total: int, why: str) -> list[str]:
+    """A note saying how many patients were left out and why (nothing when none was)."""
+    if n_excluded == 0:
+        return []
+    return [f"{n_excluded} of {total} patients excluded: {why}"]

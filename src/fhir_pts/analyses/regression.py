@@ -1,0 +1,96 @@
+"""Built-in analyses ``villalta-gain-regression`` and ``civiq20-gain-regression`` (contract §4).
+
+Registered through the ``fhir_pts`` entry point ``regression``.
+
+OLS with intercept of the score gain (baseline − 3 months) on ``baseline_villalta``, ``baseline_civiq20``,
+``age`` and ``stented_segments`` (the default ``terms``), complete cases only, as R ``lm`` + ``confint``:
+``n``, ``r_squared``, ``coef:<term>`` (value = estimate, 95 % CI, two-sided t-test p) for ``intercept`` and
+each term; extra ``excluded`` (patients left out for a missing value).
+
+Parameters (``--param`` / ``run_analyses(parameters=...)``):
+
+- ``outcome``: the response column (default ``villalta_gain`` / ``civiq20_gain``);
+- ``terms``: the predictor columns, in model order;
+- ``formula``: a patsy formula (``"villalta_gain ~ age + C(sex)"``) used instead of ``outcome`` / ``terms``
+  when set; its term names are patsy's (``coef:C(sex)[T.male]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fhir_pts.analyses import stats
+from fhir_pts.analyses._common import count
+from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
+from fhir_pts.cohort.model import Cohort
+from fhir_pts.hookspecs import hookimpl
+
+DEFAULT_TERMS: tuple[str, ...] = ("baseline_villalta", "baseline_civiq20", "age", "stented_segments")
+
+
+def _info(measure_id: str, title: str, outcome: str) -> AnalysisInfo:
+    return AnalysisInfo(
+        id=measure_id,
+        title=title,
+        description=f"OLS with intercept of {outcome} (baseline - 3 months) on baseline Villalta, baseline CIVIQ-20, "
+        "age and number of stented segments; complete cases; coefficients with 95 % CI and p-values.",
+        scoring="cohort",
+        default_parameters={"outcome": outcome, "terms": DEFAULT_TERMS, "formula": None},
+    )
+
+
+VILLALTA_GAIN_REGRESSION = _info("villalta-gain-regression", "Regression of the Villalta gain", "villalta_gain")
+CIVIQ20_GAIN_REGRESSION = _info("civiq20-gain-regression", "Regression of the CIVIQ-20 gain", "civiq20_gain")
+ANALYSES: tuple[AnalysisInfo, ...] = (VILLALTA_GAIN_REGRESSION, CIVIQ20_GAIN_REGRESSION)
+
+
+def gain_regression(
+    cohort: Cohort, outcome: str, terms: Sequence[str] = DEFAULT_TERMS, formula: str | None = None
+) -> AnalysisResult:
+    """OLS of ``outcome`` on ``terms`` (or of ``formula``) over the complete cases of the cohort.
+
+    Returns every ``coef:<term>`` row even when the model cannot be fitted (too few complete cases): their
+    values are then None.
+    """
+    frame = cohort.patients
+    total = len(frame)
+    if formula:
+        fit = stats.ols_formula(frame, formula)
+    else:
+        if isinstance(terms, str):
+            raise TypeError("terms must be a sequence of column names, not a string")
+        fit = stats.ols(frame, outcome, list(terms))
+    n = fit.n
+    statistics = [count("n", n, n=n), Statistic("r_squared", fit.r_squared, n=n)]
+    statistics.extend(
+        Statistic(f"coef:{name}", term.estimate, term.ci_low, term.ci_high, term.p_value, n=n)
+        for name, term in fit.terms.items()
+    )
+    statistics.append(count("excluded", total - n, n=total))
+    notes = [f"model: {fit.formula}"]
+    if total - n:
+        notes.append(f"{total - n} of {total} patients excluded: a missing value in the model's variables")
+    if n and fit.r_squared is None:
+        notes.append(f"model not estimable: {n} complete case(s) for {len(fit.terms)} coefficient(s)")
+    populations = {
+        "initial-population": total,
+        "measure-population": total,
+        "measure-population-exclusion": total - n,
+    }
+    return AnalysisResult(statistics=statistics, populations=populations, notes=notes)
+
+
+@hookimpl
+def fhir_pts_describe_analyses() -> list[AnalysisInfo]:
+    """The two gain regressions."""
+    return list(ANALYSES)
+
+
+@hookimpl
+def fhir_pts_run_analysis(analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]) -> AnalysisResult | None:
+    """Run one of the gain regressions with its parameters; None for any other analysis."""
+    if analysis.id not in {a.id for a in ANALYSES}:
+        return None
+    params = {**analysis.default_parameters, **parameters}
+    return gain_regression(cohort, params["outcome"], params["terms"], params["formula"])

@@ -1,0 +1,112 @@
+"""Built-in analyses ``villalta`` and ``civiq20``: scores at baseline and 3 months (contract §2 and §4).
+
+Registered through the ``fhir_pts`` entry point ``scores``.
+
+Complete pairs only (both the baseline and the 3-month score known): ``n_pairs``; ``baseline_median`` /
+``_q1`` / ``_q3`` and ``followup_median`` / ``_q1`` / ``_q3`` (R type 7); ``gain_mean`` (baseline − 3 months,
+positive = improvement); ``wilcoxon`` (value = R's V, p_value as R ``wilcox.test(paired = TRUE)``).
+Extra statistics: ``excluded`` (patients without a complete pair), ``wilcoxon_n_nonzero`` and, for Villalta,
+the class distribution among the pairs ``baseline_class_none`` … ``followup_class_severe``.
+CIVIQ-20 uses the raw sum (20–100).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from fhir_pts.analyses import stats
+from fhir_pts.analyses._common import as_float, column, count
+from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
+from fhir_pts.cohort.model import Cohort
+from fhir_pts.hookspecs import hookimpl
+
+VILLALTA_CLASSES: tuple[str, ...] = ("none", "mild", "moderate", "severe")
+
+VILLALTA = AnalysisInfo(
+    id="villalta",
+    title="Villalta score, baseline and 3 months",
+    description="Villalta total (0-33) at baseline and 3 months on complete pairs: medians (IQR), mean gain and "
+    "the paired Wilcoxon signed-rank test; Villalta classes at both times.",
+    scoring="continuous-variable",
+    improvement_notation="decrease",
+)
+CIVIQ20 = AnalysisInfo(
+    id="civiq20",
+    title="CIVIQ-20 score, baseline and 3 months",
+    description="CIVIQ-20 raw sum (20-100) at baseline and 3 months on complete pairs: medians (IQR), mean gain "
+    "and the paired Wilcoxon signed-rank test.",
+    scoring="continuous-variable",
+    improvement_notation="decrease",
+)
+ANALYSES: tuple[AnalysisInfo, ...] = (VILLALTA, CIVIQ20)
+
+#: measure id -> cohort column stem (``baseline_<stem>``, ``followup_<stem>``)
+SCORE_STEMS: dict[str, str] = {VILLALTA.id: "villalta", CIVIQ20.id: "civiq20"}
+
+
+def paired_scores(cohort: Cohort, stem: str, *, with_classes: bool = False) -> AnalysisResult:
+    """Baseline vs 3-month scores of one instrument (``stem`` = ``villalta`` or ``civiq20``), complete pairs."""
+    frame = cohort.patients
+    total = len(frame)
+    baseline = as_float(column(frame, f"baseline_{stem}"))
+    followup = as_float(column(frame, f"followup_{stem}"))
+    has_b, has_f = ~np.isnan(baseline), ~np.isnan(followup)
+    pair = has_b & has_f
+    n_pairs = int(pair.sum())
+    b, f = baseline[pair], followup[pair]
+    bq1, bmed, bq3 = stats.quartiles(b)
+    fq1, fmed, fq3 = stats.quartiles(f)
+    test = stats.wilcoxon_signed_rank(b, f)
+    statistics = [
+        count("n_pairs", n_pairs, n=n_pairs),
+        Statistic("baseline_median", bmed, n=n_pairs, unit="{score}"),
+        Statistic("baseline_q1", bq1, n=n_pairs, unit="{score}"),
+        Statistic("baseline_q3", bq3, n=n_pairs, unit="{score}"),
+        Statistic("followup_median", fmed, n=n_pairs, unit="{score}"),
+        Statistic("followup_q1", fq1, n=n_pairs, unit="{score}"),
+        Statistic("followup_q3", fq3, n=n_pairs, unit="{score}"),
+        Statistic("gain_mean", float(np.mean(b - f)) if n_pairs else None, n=n_pairs, unit="{score}"),
+        Statistic("wilcoxon", test.v, p_value=test.p_value, n=n_pairs),
+        count("wilcoxon_n_nonzero", test.n_nonzero, n=n_pairs),
+        count("excluded", total - n_pairs, n=total),
+    ]
+    if with_classes:
+        for when in ("baseline", "followup"):
+            classes = column(frame, f"{when}_{stem}_class").astype("string")[pair]
+            statistics.extend(
+                count(f"{when}_class_{c}", int((classes == c).fillna(False).sum()), n=n_pairs) for c in VILLALTA_CLASSES
+            )
+    notes: list[str] = []
+    if total - n_pairs:
+        notes.append(
+            f"{total - n_pairs} of {total} patients excluded (no complete pair): "
+            f"{int((has_b & ~has_f).sum())} baseline only, {int((~has_b & has_f).sum())} 3-month only, "
+            f"{int((~has_b & ~has_f).sum())} neither"
+        )
+    if n_pairs:
+        notes.append(f"Wilcoxon signed-rank: {test.method}; {n_pairs - test.n_nonzero} zero difference(s) dropped")
+    populations = {
+        "initial-population": total,
+        "measure-population": total,
+        "measure-population-exclusion": total - n_pairs,
+        "measure-observation": n_pairs,
+    }
+    return AnalysisResult(statistics=statistics, populations=populations, score="followup_median", notes=notes)
+
+
+@hookimpl
+def fhir_pts_describe_analyses() -> list[AnalysisInfo]:
+    """The Villalta and CIVIQ-20 before/after measures."""
+    return list(ANALYSES)
+
+
+@hookimpl
+def fhir_pts_run_analysis(analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]) -> AnalysisResult | None:
+    """Run ``villalta`` or ``civiq20``; None for any other analysis."""
+    stem = SCORE_STEMS.get(analysis.id)
+    if stem is None:
+        return None
+    return paired_scores(cohort, stem, with_classes=stem == "villalta")

@@ -1,0 +1,269 @@
+"""The plugin host: find the analysis plugins, list their analyses and run them in isolation.
+
+Built-in analyses and third-party ones are found the same way, through the ``fhir_pts`` entry-point group
+(:data:`fhir_pts.hookspecs.ENTRY_POINT_GROUP`). Every call of :func:`get_plugin_manager` builds a new
+:class:`pluggy.PluginManager`; there is no module-level manager, so two hosts in one process never see each
+other's plugins.
+
+Which entry points are loaded (as pytest's ``PYTEST_PLUGINS`` / datasette's ``DATASETTE_LOAD_PLUGINS``):
+
+- ``allow`` argument, else the environment variable ``FHIR_PTS_PLUGINS``: a comma-separated allowlist of
+  entry-point names (e.g. ``descriptive,patency``); only these are loaded. Set but empty: none is loaded.
+- ``block`` argument and the environment variable ``FHIR_PTS_DISABLE_PLUGINS`` (both apply): a denylist.
+
+Example
+-------
+>>> pm = get_plugin_manager()
+>>> [info.id for info, plugin in list_analyses(pm)][:2]
+['cohort', 'technical-success']
+>>> outcomes = run_analyses(pm, cohort, ["cohort"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pluggy
+
+from fhir_pts import hookspecs
+from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult
+from fhir_pts.cohort.model import Cohort
+from fhir_pts.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
+
+#: Measure ids of contract §4, in the order of its table: listed (and run) first, in this order.
+CONTRACT_ORDER: tuple[str, ...] = (
+    "cohort",
+    "technical-success",
+    "major-complications",
+    "imaging-follow-up",
+    "primary-patency",
+    "primary-assisted-patency",
+    "secondary-patency",
+    "villalta",
+    "civiq20",
+    "villalta-gain-regression",
+    "civiq20-gain-regression",
+)
+#: Environment variable: comma-separated allowlist of plugin (entry-point) names.
+ALLOW_ENV = "FHIR_PTS_PLUGINS"
+#: Environment variable: comma-separated denylist of plugin (entry-point) names.
+BLOCK_ENV = "FHIR_PTS_DISABLE_PLUGINS"
+
+
+class PluginError(Exception):
+    """A problem with the installed plugins or with the analyses asked for (not a failure of an analysis)."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded or could not describe its analyses; it is left out."""
+
+
+def _split_names(text: str) -> set[str]:
+    return {name.strip() for name in text.split(",") if name.strip()}
+
+
+def _entry_point_names(group: str) -> list[str]:
+    """Names of the entry points of ``group``, in the order the distributions declare them."""
+    names: dict[str, None] = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == group:
+                names[ep.name] = None
+    return list(names)
+
+
+def get_plugin_manager(
+    *,
+    load_entry_points: bool = True,
+    allow: Iterable[str] | None = None,
+    block: Iterable[str] | None = None,
+) -> pluggy.PluginManager:
+    """A new plugin manager with the fhir-pts hook specs and the plugins of the ``fhir_pts`` entry points.
+
+    Parameters
+    ----------
+    load_entry_points: load the plugins declared in the ``fhir_pts`` entry-point group (built-ins included).
+        False gives an empty manager to which plugins are added with ``pm.register(module, name=...)``.
+    allow: entry-point names to load, and only these; None: the ``FHIR_PTS_PLUGINS`` environment variable
+        if set, else all.
+    block: entry-point names never to load, in addition to those of ``FHIR_PTS_DISABLE_PLUGINS``. Blocked
+        names are also refused by a later ``pm.register(..., name=...)``.
+
+    Returns
+    -------
+    A new :class:`pluggy.PluginManager` (project name ``fhir_pts``).
+    """
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    blocked = set(block or ())
+    blocked |= _split_names(os.environ.get(BLOCK_ENV, ""))
+    if allow is not None:
+        allowed: set[str] | None = set(allow)
+    elif ALLOW_ENV in os.environ:
+        allowed = _split_names(os.environ[ALLOW_ENV])
+    else:
+        allowed = None
+    if allowed is not None and load_entry_points:
+        blocked |= set(_entry_point_names(ENTRY_POINT_GROUP)) - allowed
+    for name in sorted(blocked):
+        pm.set_blocked(name)
+    if load_entry_points:
+        for name in [n for n in _entry_point_names(ENTRY_POINT_GROUP) if n not in blocked]:
+            try:  # one plugin that cannot be imported must not take the host down
+                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+            except Exception as exc:
+                warnings.warn(f"plugin {name!r} not loaded: {type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        warnings.warn(f"a plugin implements an unknown hook: {exc}", PluginWarning, stacklevel=2)
+    return pm
+
+
+def _plugin_name(pm: pluggy.PluginManager, impl: Any) -> str:
+    return str(impl.plugin_name if impl.plugin_name is not None else pm.get_name(impl.plugin))
+
+
+def _describe_all(pm: pluggy.PluginManager) -> tuple[list[tuple[AnalysisInfo, str]], list[str]]:
+    """Call each plugin's ``fhir_pts_describe_analyses`` on its own; return the analyses and the failures."""
+    found: list[tuple[AnalysisInfo, str]] = []
+    errors: list[str] = []
+    # get_hookimpls() lists in registration order (pluggy calls them in reverse).
+    for impl in pm.hook.fhir_pts_describe_analyses.get_hookimpls():
+        name = _plugin_name(pm, impl)
+        try:
+            infos = impl.function()
+            if infos is None:
+                infos = []
+            infos = list(infos)
+            for info in infos:
+                if not isinstance(info, AnalysisInfo):
+                    raise TypeError(f"fhir_pts_describe_analyses returned {type(info).__name__}, not AnalysisInfo")
+        except Exception as exc:  # a broken plugin must not hide the others
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        found.extend((info, name) for info in infos)
+    return found, errors
+
+
+def list_analyses(pm: pluggy.PluginManager) -> list[tuple[AnalysisInfo, str]]:
+    """Every analysis the registered plugins provide, with the name of the plugin providing it.
+
+    Order: the measures of contract §4 first, in the order of its table (:data:`CONTRACT_ORDER`); then the
+    others by plugin in registration order, each plugin's analyses in the order it describes them.
+    A plugin whose ``fhir_pts_describe_analyses`` raises is left out with a :class:`PluginWarning`.
+
+    Raises
+    ------
+    PluginError: two analyses (of one plugin or of two) claim the same measure id.
+    """
+    found, errors = _describe_all(pm)
+    for message in errors:
+        warnings.warn(f"plugin left out, it cannot describe its analyses: {message}", PluginWarning, stacklevel=2)
+    seen: dict[str, str] = {}
+    duplicates: list[str] = []
+    for info, name in found:
+        if info.id in seen:
+            duplicates.append(f"measure id {info.id!r} is provided by both {seen[info.id]!r} and {name!r}")
+        else:
+            seen[info.id] = name
+    found.sort(key=lambda item: CONTRACT_ORDER.index(item[0].id) if item[0].id in CONTRACT_ORDER else len(CONTRACT_ORDER))
+    if duplicates:
+        raise PluginError(
+            "duplicate measure ids: "
+            + "; ".join(duplicates)
+            + f" (disable one with {BLOCK_ENV}=<plugin name> or uninstall it)"
+        )
+    return found
+
+
+def _run_one(
+    pm: pluggy.PluginManager, info: AnalysisInfo, plugin: str, cohort: Cohort, parameters: Mapping[str, Any]
+) -> AnalysisOutcome:
+    impls = [i for i in pm.hook.fhir_pts_run_analysis.get_hookimpls() if _plugin_name(pm, i) == plugin]
+    try:
+        if not impls:
+            raise PluginError(f"plugin describes {info.id!r} but has no fhir_pts_run_analysis")
+        kwargs: dict[str, Any] = {"analysis": info, "cohort": cohort, "parameters": parameters}
+        result: Any = None
+        for impl in impls:
+            result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+            if result is not None:
+                break
+        if result is None:
+            raise PluginError(f"fhir_pts_run_analysis returned no result for {info.id!r}")
+        if not isinstance(result, AnalysisResult):
+            raise TypeError(f"fhir_pts_run_analysis returned {type(result).__name__}, not AnalysisResult")
+    except Exception as exc:  # isolate: report the failure with the plugin's name, the others go on
+        return AnalysisOutcome(info=info, plugin=plugin, error=f"{plugin}: {type(exc).__name__}: {exc}")
+    return AnalysisOutcome(info=info, plugin=plugin, result=result)
+
+
+def run_analyses(
+    pm: pluggy.PluginManager,
+    cohort: Cohort,
+    analysis_ids: Sequence[str] | None = None,
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[AnalysisOutcome]:
+    """Run analyses on a cohort, each by its own plugin only, isolating failures.
+
+    Parameters
+    ----------
+    pm: a manager from :func:`get_plugin_manager`.
+    cohort: the cohort every analysis receives.
+    analysis_ids: measure ids to run, in this order; None: every installed analysis (order of
+        :func:`list_analyses`). A repeated id runs once.
+    parameters: per measure id, parameter overrides merged over the analysis' ``default_parameters``.
+
+    Returns
+    -------
+    One :class:`AnalysisOutcome` per analysis: ``result`` set, or ``error`` = ``"<plugin>: <ExcType>: <msg>"``
+    when the plugin raised (or returned nothing / not an ``AnalysisResult``). A failure never stops the others.
+
+    Raises
+    ------
+    PluginError: an unknown measure id (the message lists the installed ones), parameters for an analysis
+        that is not run, or a parameter the analysis does not declare in its ``default_parameters``.
+    """
+    available = list_analyses(pm)
+    by_id = {info.id: (info, name) for info, name in available}
+    if analysis_ids is None:
+        selected = [info.id for info, _ in available]
+    else:
+        selected = list(dict.fromkeys(analysis_ids))
+        unknown = [a for a in selected if a not in by_id]
+        if unknown:
+            raise PluginError(
+                f"unknown analysis id(s) {', '.join(map(repr, unknown))}; installed: "
+                + (", ".join(sorted(by_id)) or "none")
+            )
+    parameters = parameters or {}
+    stray = [a for a in parameters if a not in selected]
+    if stray:
+        raise PluginError(f"parameters given for analyses that are not run: {', '.join(map(repr, stray))}")
+    merged: dict[str, dict[str, Any]] = {}
+    for analysis_id in selected:
+        info = by_id[analysis_id][0]
+        overrides = dict(parameters.get(analysis_id, {}))
+        undeclared = [k for k in overrides if k not in info.default_parameters]
+        if undeclared:
+            raise PluginError(
+                f"analysis {analysis_id!r} has no parameter(s) {', '.join(map(repr, undeclared))}; "
+                f"its parameters: {', '.join(sorted(info.default_parameters)) or 'none'}"
+            )
+        merged[analysis_id] = {**info.default_parameters, **overrides}
+    return [_run_one(pm, by_id[a][0], by_id[a][1], cohort, merged[a]) for a in selected]
+
+
+def plugin_distributions(pm: pluggy.PluginManager) -> dict[str, str]:
+    """Plugin name -> ``"<distribution> <version>"`` for the plugins loaded from entry points."""
+    out: dict[str, str] = {}
+    for plugin, dist in pm.list_plugin_distinfo():
+        name = pm.get_name(plugin)
+        if name is not None:
+            out[name] = f"{dist.project_name} {dist.version}"
+    return out
