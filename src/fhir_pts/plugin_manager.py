@@ -171,7 +171,9 @@ def list_analyses(pm: pluggy.PluginManager) -> list[tuple[AnalysisInfo, str]]:
             duplicates.append(f"measure id {info.id!r} is provided by both {seen[info.id]!r} and {name!r}")
         else:
             seen[info.id] = name
-    found.sort(key=lambda item: CONTRACT_ORDER.index(item[0].id) if item[0].id in CONTRACT_ORDER else len(CONTRACT_ORDER))
+    found.sort(
+        key=lambda item: CONTRACT_ORDER.index(item[0].id) if item[0].id in CONTRACT_ORDER else len(CONTRACT_ORDER)
+    )
     if duplicates:
         raise PluginError(
             "duplicate measure ids: "

@@ -148,7 +148,9 @@ def fhir_pts_describe_analyses() -> list[AnalysisInfo]:
 
 
 @hookimpl
-def fhir_pts_run_analysis(analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]) -> AnalysisResult | None:
+def fhir_pts_run_analysis(
+    analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]
+) -> AnalysisResult | None:
     """Run one of the descriptive measures; None for any other analysis."""
     runner = _RUNNERS.get(analysis.id)
     return runner(cohort) if runner is not None else None

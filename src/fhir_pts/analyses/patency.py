@@ -86,8 +86,9 @@ def patency(cohort: Cohort, prefix: str) -> AnalysisResult:
         count("patients", total, n=total),
         count("events", events, n=analysed),
         count("patent_at_last_follow_up", patent, n=analysed),
-        Statistic("proportion_at_last_follow_up", patent / analysed if analysed else None, low, high, n=analysed,
-                  unit="1"),
+        Statistic(
+            "proportion_at_last_follow_up", patent / analysed if analysed else None, low, high, n=analysed, unit="1"
+        ),
     ]
     for t in KM_TIMES_MONTHS:
         point = km.at(t)
@@ -146,7 +147,9 @@ def fhir_pts_describe_analyses() -> list[AnalysisInfo]:
 
 
 @hookimpl
-def fhir_pts_run_analysis(analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]) -> AnalysisResult | None:
+def fhir_pts_run_analysis(
+    analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]
+) -> AnalysisResult | None:
     """Run one of the patency measures; None for any other analysis."""
     if analysis.id == IMAGING_FOLLOW_UP.id:
         return imaging_follow_up(cohort)

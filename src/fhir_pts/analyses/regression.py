@@ -88,7 +88,9 @@ def fhir_pts_describe_analyses() -> list[AnalysisInfo]:
 
 
 @hookimpl
-def fhir_pts_run_analysis(analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]) -> AnalysisResult | None:
+def fhir_pts_run_analysis(
+    analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]
+) -> AnalysisResult | None:
     """Run one of the gain regressions with its parameters; None for any other analysis."""
     if analysis.id not in {a.id for a in ANALYSES}:
         return None

@@ -104,7 +104,9 @@ def fhir_pts_describe_analyses() -> list[AnalysisInfo]:
 
 
 @hookimpl
-def fhir_pts_run_analysis(analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]) -> AnalysisResult | None:
+def fhir_pts_run_analysis(
+    analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]
+) -> AnalysisResult | None:
     """Run ``villalta`` or ``civiq20``; None for any other analysis."""
     stem = SCORE_STEMS.get(analysis.id)
     if stem is None:
