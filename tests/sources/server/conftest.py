@@ -1,0 +1,59 @@
+"""Fixtures for the hospital-server tests: one real sekmet-fhir per session, loaded with a small cohort."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from cohort_factory import cohort_resources, transaction
+from sekmet_harness import SekmetServer, ServerInfo, server_python
+
+from fhir_pts.sources.server.auth import SmartBackendAuth
+from fhir_pts.sources.server.http import FhirSession, check, make_session
+
+
+@pytest.fixture(scope="session")
+def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    """A running sekmet-fhir (stopped at the end of the session, whatever happens)."""
+    python = server_python()
+    if python is None:
+        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
+    server = SekmetServer(python, tmp_path_factory.mktemp("sekmet"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def smart_session(info: ServerInfo, client: str = "full_rs384", scope: str = "system/*.read system/*.write",
+                  **kw: object) -> FhirSession:
+    """A session authenticated as one of the registered clients."""
+    keys = getattr(info, client)
+    auth = SmartBackendAuth(info.token_url, keys.client_id, keys.private_key, scope)
+    return make_session(auth, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def admin(sekmet: ServerInfo) -> FhirSession:
+    """A read/write session (RS384 client)."""
+    return smart_session(sekmet)
+
+
+@pytest.fixture(scope="session")
+def cohort(sekmet: ServerInfo, admin: FhirSession) -> list[dict]:
+    """The test cohort, loaded into the server in one transaction; returns the resources loaded."""
+    resources = cohort_resources()
+    r = admin.post(sekmet.base_url, json=transaction(resources), headers={"Content-Type": "application/fhir+json"})
+    check(r, sekmet.base_url, "transaction")
+    return resources
+
+
+@pytest.fixture(scope="session")
+def reader(sekmet: ServerInfo) -> FhirSession:
+    """A read-only session (ES384 client, system/*.read)."""
+    return smart_session(sekmet, "reader", "system/*.read")
