@@ -42,8 +42,8 @@ __all__ = [
     "wilcoxon_signed_rank",
 ]
 
-#: R's default tolerance of ``quantile.survfit`` (``sqrt(.Machine$double.eps)``).
-_R_SURVFIT_QUANTILE_TOL: float = math.sqrt(np.finfo(float).eps)
+#: R's tolerance when ``survival`` compares a survival estimate with 0.5 (``sqrt(.Machine$double.eps)``).
+_R_SURVFIT_TOL: float = math.sqrt(np.finfo(float).eps)
 
 #: Relative tolerance below which a design column counts as aliased (R's ``lm`` / ``dqrdc2`` default ``tol``).
 _R_LM_QR_TOL: float = 1e-7
@@ -145,44 +145,22 @@ def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[f
 # ----------------------------------------------------------------------------------------------- Kaplan–Meier
 
 
-def _r_approx_constant_right(xs: npt.NDArray[np.float64], v: float) -> int | None:
-    """R ``approx(xs, seq_along(xs), v, method = "constant", f = 1)$y`` (0-based here); None for R's NA.
-
-    ``xs`` is strictly increasing. Inside the range the value is the index of the first ``xs`` ≥ ``v``.
-    """
-    if v < xs[0] or v > xs[-1]:
-        return None
-    return int(np.searchsorted(xs, v, side="left"))
-
-
-def _r_survfit_quantile(
-    times: npt.NDArray[np.float64], surv: npt.NDArray[np.float64], p: float, first_time: float = 0.0
-) -> float | None:
-    """R ``survival:::findq`` (used by ``quantile.survfit`` and ``print.survfit``) for one probability ``p``.
+def _r_survfit_median(times: npt.NDArray[np.float64], surv: npt.NDArray[np.float64]) -> float | None:
+    """The median R prints for a ``survfit`` (``summary(fit)$table["median"]``, ``survival:::survmean``).
 
     ``times`` are all recorded times of the curve (events and censorings), ``surv`` the estimate at each.
-    The ``p`` quantile is the first time the cumulative distribution ``1 - S`` reaches ``p``; when ``1 - S``
-    equals ``p`` (within ``sqrt(eps)``) over an interval, the midpoint of that interval's start and the next
-    time the curve drops; when it equals ``p`` up to the end of the curve, the midpoint of its start and the
-    last recorded time. None (R's NA) when the curve never reaches ``p``.
+    Among the times with S(t) < 0.5 + sqrt(eps), the first one, ``t1``; if S(t1) equals 0.5 (within
+    sqrt(eps)) and the curve drops below it later, the midpoint of ``t1`` and the first time it does.
+    None (R's NA) when S never reaches 0.5.
     """
-    tol = _R_SURVFIT_QUANTILE_TOL
-    x = np.concatenate([[first_time], times])
-    y = np.concatenate([[0.0], 1.0 - surv])
-    if y.size == 0 or np.nanmax(y) < p:
+    tol = _R_SURVFIT_TOL
+    keep = ~np.isnan(surv) & (surv < 0.5 + tol)
+    if not keep.any():
         return None
-    xmax = x[-1]
-    keep = ~pd.Series(y).duplicated().to_numpy()
-    x, y = x[keep], y[keep]
-    if p == 0:
-        return float(x[0])
-    i1 = _r_approx_constant_right(y + tol, p)
-    i2 = _r_approx_constant_right(y - tol, p)
-    if not np.isnan(y[-1]) and abs(p - y[-1]) < tol:
-        return None if i1 is None else float((x[i1] + xmax) / 2)
-    if i1 is None or i2 is None:
-        return None
-    return float((x[i1] + x[i2]) / 2)
+    x, y = times[keep], surv[keep]
+    if abs(y[0] - 0.5) < tol and np.any(y < y[0]):
+        return float((x[0] + x[int(np.argmax(y < y[0]))]) / 2)
+    return float(x[0])
 
 
 @dataclass(frozen=True, eq=False)
@@ -264,15 +242,17 @@ class KaplanMeierEstimate:
         return points
 
     def median(self) -> float | None:
-        """Median time, as R ``print(survfit(...))`` / ``quantile(fit, 0.5)``.
+        """Median time, as R prints it for the fit (``print(fit)``, ``summary(fit)$table["median"]``).
 
-        The first recorded time with S(t) ≤ 0.5; if S(t) equals 0.5 (within ``sqrt(eps)``) from a time on, the
-        midpoint between that time and the next time the curve drops (or the last recorded time if it never
-        drops again). None when S never reaches 0.5 ("not reached") or there are no subjects.
+        The first recorded time with S(t) ≤ 0.5 (R: S < 0.5 + sqrt(eps)); when S equals 0.5 there (within
+        sqrt(eps)), the midpoint between that time and the next time the curve drops below 0.5 — or that time
+        itself if the curve never drops again (there R's ``quantile(fit, 0.5)`` would instead take the
+        midpoint with the last recorded time; see docs/statistics.md). None when S never reaches 0.5 ("not
+        reached") or there are no subjects.
         """
         if self.n == 0:
             return None
-        return _r_survfit_quantile(self.times, self.survival, 0.5)
+        return _r_survfit_median(self.times, self.survival)
 
 
 def kaplan_meier(
@@ -346,8 +326,8 @@ def reverse_km_median(durations: Sequence[float] | npt.ArrayLike, lost: Sequence
     """Median follow-up by the reverse Kaplan–Meier method (Schemper & Smith 1996).
 
     The status is flipped (a censoring becomes the event, an event a censoring) and the median of that
-    Kaplan–Meier curve is taken with R's rule, i.e. R
-    ``print(survfit(Surv(t, 1 - e) ~ 1))`` median / ``quantile(..., 0.5)``.
+    Kaplan–Meier curve is taken with R's rule, i.e. the median R prints for
+    ``survfit(Surv(t, 1 - e) ~ 1)`` (see :meth:`KaplanMeierEstimate.median`).
 
     Parameters
     ----------

@@ -120,14 +120,16 @@ lm_one <- function(formula, rename = c()) {
                            p = tab[nm, "Pr(>|t|)"], ci_low = ci[nm, 1], ci_high = ci[nm, 2])
     }
   }
-  list(formula = deparse(formula), n = nobs(fit), r_squared = summary(fit)$r.squared, terms = terms)
+  list(formula = paste(deparse(formula, width.cutoff = 500L), collapse = " "), n = nobs(fit), r_squared = summary(fit)$r.squared, terms = terms)
 }
 regression <- list(
   villalta_gain = lm_one(villalta_gain ~ villalta_baseline + civiq20_baseline + age + stented_segments),
   civiq20_gain = lm_one(civiq20_gain ~ villalta_baseline + civiq20_baseline + age + stented_segments),
   aliased = lm_one(villalta_gain ~ villalta_baseline + age + age_twice),
   # R's factor(sex) coefficient "factor(sex)male" is patsy's "C(sex)[T.male]" (same treatment coding)
-  factor_sex = lm_one(villalta_gain ~ age + factor(sex), rename = c("factor(sex)male" = "C(sex)[T.male]"))
+  factor_sex = lm_one(villalta_gain ~ age + factor(sex), rename = c("factor(sex)male" = "C(sex)[T.male]")),
+  # no intercept: R's R-squared is then the uncentred one
+  no_intercept = lm_one(villalta_gain ~ villalta_baseline - 1)
 )
 
 out <- list(
