@@ -1,0 +1,216 @@
+"""Small pure helpers shared by the adapters: codings, dates, references, problems, the adapter output.
+
+Nothing here touches files or the network: every function takes plain JSON values (dicts, lists, str) so the
+adapters run unchanged on dicts from any engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_pts.adapters.concept_map import ConceptMapTranslator
+from fhir_pts.adapters.facts import Fact
+from fhir_pts.codes import Coding
+from fhir_pts.problems import Problem, Severity
+
+
+def codings(concept: Any) -> Iterator[Coding]:
+    """The ``(system, code)`` pairs of a CodeableConcept, a Coding, or a list of either.
+
+    ``display`` is never looked at; codings without a string system and code are skipped.
+    """
+    if isinstance(concept, list):
+        for item in concept:
+            yield from codings(item)
+        return
+    if not isinstance(concept, dict):
+        return
+    if "coding" in concept:
+        for coding in concept.get("coding") or ():
+            if isinstance(coding, dict):
+                system, code = coding.get("system"), coding.get("code")
+                if isinstance(system, str) and isinstance(code, str):
+                    yield system, code
+    elif isinstance(concept.get("system"), str) and isinstance(concept.get("code"), str):
+        yield concept["system"], concept["code"]
+
+
+def show(pairs: Iterable[Coding]) -> str:
+    """``system|code`` of codings, for problem reasons (never a display text)."""
+    listed = [f"{system}|{code}" for system, code in pairs]
+    return ", ".join(listed) if listed else "no coding"
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Matches codings against the contract's codes, directly or through loaded ConceptMaps.
+
+    A coding matches a contract coding if it *is* one, or if a loaded ConceptMap maps it to one.
+    """
+
+    concepts: ConceptMapTranslator | None = None
+
+    def expand(self, coding: Coding) -> Iterator[Coding]:
+        """The coding itself, then every coding it maps to."""
+        yield coding
+        if self.concepts is not None:
+            yield from self.concepts.translate(*coding)
+
+    def expanded(self, concept: Any) -> list[Coding]:
+        """Every coding of ``concept`` (see :func:`codings`) and every coding they map to, in order."""
+        return [mapped for coding in codings(concept) for mapped in self.expand(coding)]
+
+
+def parse_day(value: Any) -> dt.date | None:
+    """The calendar date written at the start of a FHIR date / dateTime / instant (time and offset ignored).
+
+    ``None`` for a missing value or a partial date (``2015``, ``2015-03``), which cannot give a day.
+    """
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def day_or_problem(value: Any, field_name: str, sink: ProblemSink, expected: str) -> dt.date | None:
+    """:func:`parse_day` of ``value``; reports a missing, partial or invalid date on ``field_name``."""
+    day = parse_day(value)
+    if day is None:
+        if value is None:
+            sink.add(field_name, f"missing date: expected {expected}; resource skipped")
+        elif isinstance(value, str) and len(value) < 10:
+            sink.add(field_name, f"partial date {value!r} gives no day: expected a full date YYYY-MM-DD; skipped")
+        else:
+            sink.add(field_name, f"invalid date {value!r}: expected a date YYYY-MM-DD; resource skipped")
+    return day
+
+
+def reference_id(reference: Any, resource_type: str) -> str | None:
+    """The id of a reference to a ``resource_type``, else ``None``.
+
+    Accepts ``Type/id``, absolute ``https://…/Type/id``, versioned ``…/Type/id/_history/n`` and
+    ``urn:uuid:<id>`` (transaction Bundles such as Synthea's, whose resource ids equal the uuids).
+    ``reference`` is a Reference dict or its ``reference`` string.
+    """
+    if isinstance(reference, dict):
+        reference = reference.get("reference")
+    if not isinstance(reference, str) or not reference:
+        return None
+    if reference.startswith("urn:uuid:"):
+        return reference[len("urn:uuid:") :] or None
+    parts = reference.split("?", 1)[0].split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
+        return parts[-1]
+    return None
+
+
+def subject_or_problem(resource: dict[str, Any], sink: ProblemSink, field_name: str = "subject") -> str | None:
+    """The patient id of ``resource[field_name]``; reports it (and returns ``None``) when there is none."""
+    reference = resource.get(field_name)
+    patient_id = reference_id(reference, "Patient")
+    if patient_id is None:
+        written = reference.get("reference") if isinstance(reference, dict) else reference
+        if written is None:
+            sink.add(field_name, "missing: expected a reference Patient/<id>; resource skipped")
+        else:
+            sink.add(field_name, f"reference {written!r} is not to a Patient: expected Patient/<id>; resource skipped")
+    sink.patient_id = patient_id
+    return patient_id
+
+
+class ProblemSink:
+    """Collects the problems of one resource, filling in its type, id and patient."""
+
+    __slots__ = ("patient_id", "problems", "resource_id", "resource_type")
+
+    def __init__(self, resource_type: str, resource_id: str | None, patient_id: str | None = None) -> None:
+        self.resource_type = resource_type
+        self.resource_id = resource_id
+        self.patient_id = patient_id
+        self.problems: list[Problem] = []
+
+    def add(self, field_name: str, reason: str, severity: Severity = "skipped") -> None:
+        self.problems.append(
+            Problem(self.resource_type, self.resource_id, field_name, reason, severity, patient_id=self.patient_id)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VersionKey:
+    """What decides between two copies of one resource: ``meta.versionId`` and ``meta.lastUpdated`` as written."""
+
+    version_id: str | None = None
+    last_updated: str | None = None
+
+    @classmethod
+    def of(cls, resource: dict[str, Any]) -> VersionKey:
+        meta = resource.get("meta")
+        if not isinstance(meta, dict):
+            return cls()
+        version = meta.get("versionId")
+        updated = meta.get("lastUpdated")
+        return cls(
+            str(version) if version is not None else None,
+            updated if isinstance(updated, str) else None,
+        )
+
+    def wins_over(self, earlier: VersionKey) -> bool:
+        """Whether a copy with this key, read *after* one with ``earlier``, replaces it (contract §1, Duplicates).
+
+        The higher ``meta.versionId`` wins, compared as numbers when both are integers, else as strings;
+        when they are equal or not both present, the later ``meta.lastUpdated``; else the one read last.
+        """
+        mine, theirs = self.version_id, earlier.version_id
+        if mine is not None and theirs is not None and mine != theirs:
+            if _is_integer(mine) and _is_integer(theirs):
+                if int(mine) != int(theirs):
+                    return int(mine) > int(theirs)
+            else:
+                return mine > theirs
+        mine_time, their_time = _instant(self.last_updated), _instant(earlier.last_updated)
+        if mine_time is not None and their_time is not None and mine_time != their_time:
+            return mine_time > their_time
+        return True
+
+
+def _is_integer(text: str) -> bool:
+    return text.strip().lstrip("+-").isdigit()
+
+
+def _instant(value: str | None) -> dt.datetime | None:
+    """A FHIR instant as an aware datetime (UTC assumed when no offset is written), or ``None``."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class AdapterOutput:
+    """What an adapter makes of one resource.
+
+    ``facts`` and ``problems`` may both be empty. ``relevant`` is False for resources the analyses never use
+    (a heart-rate Observation, an appendectomy): they give nothing and are not kept for duplicate resolution.
+    ``key`` is ``(resourceType, id)`` (``None`` without an id) and ``version`` decides between duplicates.
+    """
+
+    facts: list[Fact] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    relevant: bool = True
+    key: tuple[str, str] | None = None
+    version: VersionKey = field(default_factory=VersionKey)
+
+
+def irrelevant() -> AdapterOutput:
+    """The output for a resource the contract does not concern."""
+    return AdapterOutput(relevant=False)

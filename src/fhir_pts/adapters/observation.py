@@ -1,0 +1,168 @@
+"""``Observation`` → patency findings and Villalta / CIVIQ-20 totals.
+
+- ``pts#stent-patency`` → :class:`~fhir_pts.adapters.facts.PatencyFindingFact`;
+- ``pts#villalta-total`` (0–33) / ``pts#civiq20-total`` (20–100, raw sum) →
+  :class:`~fhir_pts.adapters.facts.ScoreAssessmentFact` with ``total`` set and no items.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fhir_pts import codes
+from fhir_pts.adapters.common import (
+    AdapterOutput,
+    ProblemSink,
+    Vocabulary,
+    codings,
+    day_or_problem,
+    irrelevant,
+    reference_id,
+    show,
+    subject_or_problem,
+)
+from fhir_pts.adapters.facts import Instrument, PatencyFindingFact, PatencyStatus, ScoreAssessmentFact
+
+#: Instrument, inclusive range of the total, per total code.
+TOTALS: dict[tuple[str, str], tuple[Instrument, int, int]] = {
+    codes.VILLALTA_TOTAL: ("villalta", 0, 33),
+    codes.CIVIQ20_TOTAL: ("civiq20", 20, 100),
+}
+
+
+def patency_from_percent(reduction: float) -> PatencyStatus:
+    """Patency status of a % diameter reduction (0–100): 100 → occluded, > 50 → stenosis, else patent."""
+    if reduction >= 100:
+        return "occluded"
+    if reduction > 50:
+        return "stenosis"
+    return "patent"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def adapt_observation(resource: dict[str, Any], vocabulary: Vocabulary, sink: ProblemSink) -> AdapterOutput:
+    """A patency finding or a score total; Observations with other codes are irrelevant.
+
+    Day = calendar date of ``effectiveDateTime``, else ``effectivePeriod.start`` (else ``effectiveInstant``).
+
+    Patency value: ``valueCodeableConcept`` ``pts#patent`` / ``pts#stenosis`` / ``pts#occluded`` (or mapped),
+    or ``valueQuantity`` in ``%`` diameter reduction, 0–100 (100 → occluded, > 50 → stenosis, else patent).
+    ``method`` SNOMED 16310003 → ultrasound, 77477000 → CT (else ``None``; an unknown method is a warning).
+
+    Totals: ``valueInteger`` (or a ``valueQuantity`` holding a whole number), Villalta 0–33, CIVIQ-20 20–100.
+
+    Reported and skipped: status other than final/amended/corrected, no patient, no full date, a value
+    missing, of the wrong type, out of range or not a known code.
+    """
+    code_codings = vocabulary.expanded(resource.get("code"))
+    is_patency = codes.STENT_PATENCY in code_codings
+    total = next((TOTALS[c] for c in code_codings if c in TOTALS), None)
+    if not is_patency and total is None:
+        return irrelevant()
+    sink.patient_id = reference_id(resource.get("subject"), "Patient")
+    status = resource.get("status")
+    if status not in codes.OBSERVATION_STATUSES:
+        sink.add("status", f"status {status!r}: expected final, amended or corrected; observation ignored")
+        return AdapterOutput([], sink.problems)
+    patient_id = subject_or_problem(resource, sink)
+    if patient_id is None:
+        return AdapterOutput([], sink.problems)
+    effective, field_name = resource.get("effectiveDateTime"), "effectiveDateTime"
+    if effective is None and isinstance(resource.get("effectivePeriod"), dict):
+        effective, field_name = resource["effectivePeriod"].get("start"), "effectivePeriod.start"
+    if effective is None and resource.get("effectiveInstant") is not None:
+        effective, field_name = resource.get("effectiveInstant"), "effectiveInstant"
+    day = day_or_problem(
+        effective,
+        field_name if effective is not None else "effective[x]",
+        sink,
+        "effectiveDateTime or effectivePeriod.start",
+    )
+    if day is None:
+        return AdapterOutput([], sink.problems)
+    if is_patency:
+        return _patency(resource, vocabulary, sink, patient_id, day)
+    assert total is not None
+    return _total(resource, sink, patient_id, day, *total)
+
+
+def _patency(
+    resource: dict[str, Any], vocabulary: Vocabulary, sink: ProblemSink, patient_id: str, day: Any
+) -> AdapterOutput:
+    status: PatencyStatus | None = None
+    if "valueCodeableConcept" in resource:
+        concept = resource["valueCodeableConcept"]
+        status = next((codes.PATENCY_VALUE[c] for c in vocabulary.expanded(concept) if c in codes.PATENCY_VALUE), None)  # type: ignore[misc]
+        if status is None:
+            sink.add(
+                "valueCodeableConcept",
+                f"{show(codings(concept))}: expected pts#patent, pts#stenosis or pts#occluded; finding skipped",
+            )
+            return AdapterOutput([], sink.problems)
+    elif "valueQuantity" in resource:
+        quantity = resource["valueQuantity"] if isinstance(resource["valueQuantity"], dict) else {}
+        unit = quantity.get("code", quantity.get("unit"))
+        value = _number(quantity.get("value"))
+        if unit != "%":
+            sink.add("valueQuantity", f"unit {unit!r}: expected '%' (diameter reduction); finding skipped")
+            return AdapterOutput([], sink.problems)
+        if value is None or not 0 <= value <= 100:
+            sink.add(
+                "valueQuantity.value",
+                f"{quantity.get('value')!r}: expected a diameter reduction between 0 and 100 %; finding skipped",
+            )
+            return AdapterOutput([], sink.problems)
+        status = patency_from_percent(value)
+    else:
+        sink.add(
+            "value[x]",
+            "missing: expected valueCodeableConcept (patent/stenosis/occluded) or valueQuantity (%); finding skipped",
+        )
+        return AdapterOutput([], sink.problems)
+    method_codings = codings(resource.get("method"))
+    method = None
+    for coding in vocabulary.expanded(resource.get("method")):
+        if coding in codes.IMAGING_METHOD:
+            method = codes.IMAGING_METHOD[coding]
+            break
+    if method is None and resource.get("method") is not None:
+        sink.add(
+            "method",
+            f"{show(method_codings)}: not SNOMED 16310003 (ultrasound) or 77477000 (CT); method left unknown",
+            "warning",
+        )
+    fact = PatencyFindingFact(str(sink.resource_id), patient_id, day, status, method)  # type: ignore[arg-type]
+    return AdapterOutput([fact], sink.problems)
+
+
+def _total(
+    resource: dict[str, Any], sink: ProblemSink, patient_id: str, day: Any, instrument: Instrument, low: int, high: int
+) -> AdapterOutput:
+    if "valueInteger" in resource:
+        field_name, written = "valueInteger", resource["valueInteger"]
+    elif "valueQuantity" in resource and isinstance(resource["valueQuantity"], dict):
+        field_name, written = "valueQuantity.value", resource["valueQuantity"].get("value")
+    else:
+        sink.add("value[x]", f"missing: expected valueInteger {low}–{high}; assessment skipped")
+        return AdapterOutput([], sink.problems)
+    value = _number(written)
+    if value is None or not value.is_integer() or not low <= value <= high:
+        sink.add(field_name, f"{written!r}: expected a whole number {low}–{high}; assessment skipped")
+        return AdapterOutput([], sink.problems)
+    fact = ScoreAssessmentFact(
+        resource_id=str(sink.resource_id),
+        patient_id=patient_id,
+        day=day,
+        instrument=instrument,
+        items=(),
+        total=int(value),
+        ulcer=None,
+        resource_type="Observation",
+    )
+    return AdapterOutput([fact], sink.problems)

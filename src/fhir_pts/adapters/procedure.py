@@ -1,0 +1,153 @@
+"""``Procedure`` → :class:`~fhir_pts.adapters.facts.ProcedureFact` for venous stenting and reinterventions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fhir_pts import codes
+from fhir_pts.adapters.common import (
+    AdapterOutput,
+    ProblemSink,
+    Vocabulary,
+    codings,
+    day_or_problem,
+    irrelevant,
+    reference_id,
+    show,
+    subject_or_problem,
+)
+from fhir_pts.adapters.facts import Outcome, ProcedureFact
+from fhir_pts.codes import Coding
+
+
+def is_icd10pcs_reintervention(coding: Coding) -> bool:
+    """ICD-10-PCS ``067?3ZZ`` (venous dilation without device) or ``06C?3ZZ`` (venous extirpation)."""
+    system, code = coding
+    return (
+        system == codes.ICD10PCS
+        and len(code) == 7
+        and any(code.startswith(head) and code.endswith(tail) for head, tail in codes.ICD10PCS_REINTERVENTION_PREFIXES)
+    )
+
+
+def icd10pcs_segment(coding: Coding) -> str | None:
+    """The segment named by the body-part character (4th) of an ICD-10-PCS ``067?3DZ`` stenting code."""
+    system, code = coding
+    if system == codes.ICD10PCS and code in codes.ICD10PCS_STENTING:
+        return codes.ICD10PCS_BODY_PART_SEGMENT.get(code[3])
+    return None
+
+
+def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: ProblemSink) -> AdapterOutput:
+    """A completed venous stenting or reintervention Procedure as a fact; other Procedures are irrelevant.
+
+    Recognised by ``code`` (contract §1: CPT 37238/37239, ICD-10-PCS ``067?3DZ``, ``pts#venous-stenting`` =
+    stenting; CPT 37248/37249/37187/37188/37212/37214, ICD-10-PCS ``067?3ZZ``/``06C?3ZZ``,
+    ``pts#reintervention`` = reintervention), directly or through a ConceptMap.
+
+    Day = calendar date of ``performedDateTime``, else ``performedPeriod.start``. Segments = SNOMED
+    ``bodySite`` segments, else the body parts of the Procedure's own ICD-10-PCS stenting codes. Outcome:
+    any failure code → failure, else any success code → success, else ``None``. Reason: ``reasonCode``
+    ``pts#occlusion`` (wins) / ``pts#stenosis``; ``reasonReference`` Observation ids kept.
+
+    Reported and skipped: status other than ``completed``, no patient subject, no full date. Reported as
+    warnings (fact kept): a ``bodySite`` with no recognised segment, an ``outcome`` / ``complication``
+    coded with nothing the contract knows, a reintervention ``reasonCode`` that is neither stenosis nor
+    occlusion.
+    """
+    code_codings = vocabulary.expanded(resource.get("code"))
+    is_stenting = any(c in codes.VENOUS_STENTING for c in code_codings)
+    is_reintervention = any(c in codes.REINTERVENTION or is_icd10pcs_reintervention(c) for c in code_codings)
+    if not (is_stenting or is_reintervention):
+        return irrelevant()
+    sink.patient_id = reference_id(resource.get("subject"), "Patient")
+    status = resource.get("status")
+    if status not in codes.PROCEDURE_STATUSES:
+        sink.add("status", f"status {status!r}: expected 'completed'; procedure ignored")
+        return AdapterOutput([], sink.problems)
+    patient_id = subject_or_problem(resource, sink)
+    if patient_id is None:
+        return AdapterOutput([], sink.problems)
+    performed = resource.get("performedDateTime")
+    field_name = "performedDateTime"
+    if performed is None and isinstance(resource.get("performedPeriod"), dict):
+        performed, field_name = resource["performedPeriod"].get("start"), "performedPeriod.start"
+    day = day_or_problem(
+        performed,
+        field_name if performed is not None else "performed[x]",
+        sink,
+        "performedDateTime or performedPeriod.start",
+    )
+    if day is None:
+        return AdapterOutput([], sink.problems)
+
+    segments: set[str] = set()
+    body_sites = resource.get("bodySite")
+    for system, code in vocabulary.expanded(body_sites):
+        if system == codes.SNOMED and code in codes.SNOMED_SEGMENT:
+            segments.add(codes.SNOMED_SEGMENT[code])
+    if body_sites and not segments:
+        sink.add(
+            "bodySite",
+            f"{show(codings(body_sites))}: no recognised venous segment (expected SNOMED CT "
+            f"{', '.join(codes.SNOMED_SEGMENT)}); ICD-10-PCS body part used if any",
+            "warning",
+        )
+    if not segments:
+        segments = {segment for c in code_codings if (segment := icd10pcs_segment(c)) is not None}
+
+    outcome: Outcome | None = None
+    outcome_codings = vocabulary.expanded(resource.get("outcome"))
+    if any(c in codes.TECHNICAL_FAILURE for c in outcome_codings):
+        outcome = "failure"
+    elif any(c in codes.TECHNICAL_SUCCESS for c in outcome_codings):
+        outcome = "success"
+    elif resource.get("outcome") is not None:
+        sink.add(
+            "outcome",
+            f"{show(codings(resource.get('outcome')))}: not a success/failure code (expected SNOMED 385669000, "
+            "385671000, 385670004 or pts#technical-success/technical-failure); outcome unknown",
+            "warning",
+        )
+
+    complications = resource.get("complication")
+    major = codes.MAJOR_COMPLICATION in vocabulary.expanded(complications)
+    if complications and not major:
+        sink.add(
+            "complication",
+            f"{show(codings(complications))}: not coded pts#major-complication; not counted as a major complication",
+            "warning",
+        )
+
+    reason_codings = vocabulary.expanded(resource.get("reasonCode"))
+    reason: Literal["stenosis", "occlusion"] | None = None
+    if codes.REASON_OCCLUSION in reason_codings:
+        reason = "occlusion"
+    elif codes.REASON_STENOSIS in reason_codings:
+        reason = "stenosis"
+    reason_ids: list[str] = []
+    for ref in resource.get("reasonReference") or ():
+        observation_id = reference_id(ref, "Observation")
+        if observation_id is not None and observation_id not in reason_ids:
+            reason_ids.append(observation_id)
+    if reason is None and reason_codings and is_reintervention and not is_stenting and not reason_ids:
+        sink.add(
+            "reasonCode",
+            f"{show(codings(resource.get('reasonCode')))}: neither pts#stenosis nor pts#occlusion; the reason is "
+            "taken from the patency findings",
+            "warning",
+        )
+
+    fact = ProcedureFact(
+        resource_id=str(sink.resource_id),
+        patient_id=patient_id,
+        day=day,
+        is_stenting=is_stenting,
+        is_reintervention_code=is_reintervention,
+        segments=frozenset(segments),
+        outcome=outcome,
+        major_complication=major,
+        reason=reason,
+        reason_observation_ids=tuple(reason_ids),
+    )
+    return AdapterOutput([fact], sink.problems)

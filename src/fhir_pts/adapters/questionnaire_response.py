@@ -1,0 +1,175 @@
+"""``QuestionnaireResponse`` (Villalta, CIVIQ-20) → :class:`~fhir_pts.adapters.facts.ScoreAssessmentFact`.
+
+Items are read wherever they sit: top level, nested in groups (``item.item``) or under answers
+(``answer.item``), so forms that group the Villalta symptoms and signs are read the same as flat ones.
+Scoring (sum, class, CIVIQ-20 imputation) is not done here but by :mod:`fhir_pts.cohort.scoring`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fhir_pts import codes
+from fhir_pts.adapters.common import (
+    AdapterOutput,
+    ProblemSink,
+    day_or_problem,
+    irrelevant,
+    reference_id,
+    subject_or_problem,
+)
+from fhir_pts.adapters.facts import Instrument, ScoreAssessmentFact
+
+#: Instrument, its scored linkIds and their inclusive answer range, per questionnaire canonical (no version).
+QUESTIONNAIRES: dict[str, tuple[Instrument, tuple[str, ...], int, int]] = {
+    codes.VILLALTA_QUESTIONNAIRE: ("villalta", codes.VILLALTA_ITEMS, 0, 3),
+    codes.CIVIQ20_QUESTIONNAIRE: ("civiq20", codes.CIVIQ20_ITEMS, 1, 5),
+}
+
+
+def questionnaire_canonical(value: Any) -> str | None:
+    """The canonical URL of ``QuestionnaireResponse.questionnaire`` without its ``|version``."""
+    if not isinstance(value, str):
+        return None
+    return value.split("|", 1)[0]
+
+
+def flatten_items(items: Any, path: str = "item") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every item of a (nested) item list, depth first, with a FHIRPath-like location for problems.
+
+    Follows ``item.item`` and ``item.answer.item`` recursively.
+    """
+    if not isinstance(items, list):
+        return
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        here = f"{path}[{i}]"
+        yield here, item
+        yield from flatten_items(item.get("item"), f"{here}.item")
+        for a, answer in enumerate(item.get("answer") or ()):
+            if isinstance(answer, dict):
+                yield from flatten_items(answer.get("item"), f"{here}.answer[{a}].item")
+
+
+def _answer_value(answer: dict[str, Any]) -> tuple[str, Any]:
+    """``(kind, value)`` of an answer: ``valueInteger`` as is, ``valueCoding`` by its code, else the first value[x]."""
+    if "valueInteger" in answer:
+        return "valueInteger", answer["valueInteger"]
+    if "valueCoding" in answer:
+        coding = answer["valueCoding"]
+        return "valueCoding", coding.get("code") if isinstance(coding, dict) else None
+    for key, value in answer.items():
+        if key.startswith("value"):
+            return key, value
+    return "value[x]", None
+
+
+def _score(kind: str, value: Any) -> int | None:
+    """An item score from ``valueInteger`` (int, not bool) or a ``valueCoding`` code written as an integer."""
+    if kind == "valueInteger" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "valueCoding" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def adapt_questionnaire_response(resource: dict[str, Any], sink: ProblemSink) -> AdapterOutput:
+    """A Villalta or CIVIQ-20 response as an assessment; responses to other questionnaires are irrelevant.
+
+    Questionnaire: ``{base}/Questionnaire/villalta`` or ``{base}/Questionnaire/civiq-20``, with or without
+    ``|version``. Day = calendar date of ``authored``. Item answers: ``valueInteger`` or ``valueCoding`` (read
+    by ``code`` alone), Villalta 0–3, CIVIQ-20 1–5. Villalta ``ulcer``: ``valueBoolean``; when missing (or not
+    a boolean) the response is read as *no ulcer* (``ulcer=False``) and a warning is reported.
+
+    Reported and skipped (whole response): status other than completed/amended, no patient, no full
+    ``authored`` date. Reported, the item left out (the scoring reports the consequence): an answer of the
+    wrong type or out of range, an item without answer, an item answered twice or with several answers.
+    Reported as warning: an answered item whose linkId the questionnaire does not have.
+    """
+    canonical = questionnaire_canonical(resource.get("questionnaire"))
+    if canonical not in QUESTIONNAIRES:
+        return irrelevant()
+    instrument, item_ids, low, high = QUESTIONNAIRES[canonical]
+    sink.patient_id = reference_id(resource.get("subject"), "Patient")
+    status = resource.get("status")
+    if status not in codes.QUESTIONNAIRE_RESPONSE_STATUSES:
+        sink.add("status", f"status {status!r}: expected completed or amended; response ignored")
+        return AdapterOutput([], sink.problems)
+    patient_id = subject_or_problem(resource, sink)
+    if patient_id is None:
+        return AdapterOutput([], sink.problems)
+    day = day_or_problem(resource.get("authored"), "authored", sink, "authored (the date of the assessment)")
+    if day is None:
+        return AdapterOutput([], sink.problems)
+
+    expected = set(item_ids)
+    scores: dict[str, int] = {}
+    seen: set[str] = set()
+    reported: set[str] = set()
+    ulcer: bool | None = None
+    ulcer_seen = False
+    for location, item in flatten_items(resource.get("item")):
+        link_id = item.get("linkId")
+        answers = [a for a in item.get("answer") or () if isinstance(a, dict)]
+        valued = [a for a in answers if any(k.startswith("value") for k in a)]
+        is_ulcer = instrument == "villalta" and link_id == codes.VILLALTA_ULCER_ITEM
+        if link_id not in expected and not is_ulcer:
+            if valued:
+                sink.add(
+                    f"{location}.linkId",
+                    f"unknown linkId {link_id!r} for the {instrument} questionnaire; answer ignored",
+                    "warning",
+                )
+            continue
+        field_name = f"item[{link_id}]"
+        if link_id in seen:
+            sink.add(field_name, "item answered more than once; only the first is used", "warning")
+            continue
+        seen.add(link_id)
+        if len(valued) != 1:
+            if valued:
+                reported.add(link_id)
+                sink.add(field_name, f"{len(valued)} answers: expected one; item left out")
+            continue  # no answer: reported below with the other missing items
+        kind, value = _answer_value(valued[0])
+        if is_ulcer:
+            ulcer_seen = True
+            if kind == "valueBoolean" and isinstance(value, bool):
+                ulcer = value
+            else:
+                sink.add(field_name, f"{kind} {value!r}: expected valueBoolean; taken as no ulcer", "warning")
+            continue
+        score = _score(kind, value)
+        if score is None or not low <= score <= high:
+            reported.add(link_id)
+        if score is None:
+            sink.add(
+                field_name, f"{kind} {value!r}: expected valueInteger or valueCoding code {low}–{high}; item left out"
+            )
+        elif not low <= score <= high:
+            sink.add(field_name, f"{kind} {value!r} out of range: expected {low}–{high}; item left out")
+        else:
+            scores[link_id] = score
+    missing = [link_id for link_id in item_ids if link_id not in scores and link_id not in reported]
+    if missing:
+        sink.add(
+            "item",
+            f"no answer for {', '.join(missing)} ({len(missing)} of {len(item_ids)} {instrument} items)",
+            "warning",
+        )
+    if instrument == "villalta" and ulcer is None:
+        if not ulcer_seen:
+            sink.add(f"item[{codes.VILLALTA_ULCER_ITEM}]", "no ulcer answer: taken as no ulcer", "warning")
+        ulcer = False
+    fact = ScoreAssessmentFact(
+        resource_id=str(sink.resource_id),
+        patient_id=patient_id,
+        day=day,
+        instrument=instrument,
+        items=tuple((link_id, scores[link_id]) for link_id in item_ids if link_id in scores),
+        total=None,
+        ulcer=ulcer,
+    )
+    return AdapterOutput([fact], sink.problems)

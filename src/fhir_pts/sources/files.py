@@ -1,0 +1,340 @@
+"""Reading FHIR files: Bundle JSON, single-resource JSON, NDJSON (plain or gzip), and folders of them.
+
+Accepted files (contract §3, INPUT):
+
+- ``.json`` / ``.json.gz``: a ``Bundle`` of any type (``entry[].resource``; Bundles nested in entries are
+  expanded too) or a single resource;
+- ``.ndjson`` / ``.jsonl`` / ``.ndjson.gz`` / ``.jsonl.gz``: one resource a line, as Bulk Data writes them,
+  streamed line by line (memory stays flat whatever the file size).
+
+Every resource is yielded as a :class:`RawResource` with its place in the input: ``file`` and ``line``
+(1-based line of an NDJSON file; 1-based entry index of a Bundle, the outer entry for nested Bundles; ``1``
+for a single-resource file). A malformed NDJSON line is not fatal: it becomes a :class:`~fhir_pts.problems.Problem`
+(``resource_type`` ``"?"``, ``field`` ``json``) and reading goes on. An input that cannot be used at all
+(missing path, unreadable file, a ``.json`` file that is not JSON or not a FHIR resource, a broken gzip
+stream) raises :class:`InputError`, which the CLI turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import logging
+import os
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+import orjson
+
+from fhir_pts.problems import Problem
+from fhir_pts.sources.prefilter import CandidateFilter
+
+log = logging.getLogger(__name__)
+
+NDJSON_SUFFIXES: tuple[str, ...] = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
+JSON_SUFFIXES: tuple[str, ...] = (".json", ".json.gz")
+#: Size of the blocks an NDJSON file is read in (bytes).
+BLOCK_SIZE = 4 * 1024 * 1024
+
+
+class InputError(Exception):
+    """An INPUT that cannot be used at all: missing, unreadable, or not FHIR JSON / NDJSON.
+
+    The message is one line naming the path and what was expected.
+    """
+
+
+class RawResource(NamedTuple):
+    """One resource as read: the parsed JSON object and where it was found (``line`` is 1-based)."""
+
+    resource: dict[str, Any]
+    file: str
+    line: int
+
+
+def is_ndjson(path: Path) -> bool:
+    """Whether ``path`` is read as NDJSON (by its name)."""
+    name = path.name.lower()
+    return name.endswith(NDJSON_SUFFIXES)
+
+
+def is_fhir_file(path: Path) -> bool:
+    """Whether ``path``'s name is one of the accepted FHIR file names."""
+    name = path.name.lower()
+    return name.endswith(NDJSON_SUFFIXES) or name.endswith(JSON_SUFFIXES)
+
+
+def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
+    """The FHIR files to read for the INPUT arguments ``paths``, in reading order.
+
+    Files are taken as given (they must have an accepted name); folders are searched recursively and their
+    FHIR files taken in sorted path order. Arguments keep their order (a later argument is read later, so
+    it wins duplicate ties); a file reached twice is read once, at its first place.
+
+    :raises InputError: a path does not exist, a file has no accepted name, a folder holds no FHIR file, or
+        no path was given.
+    """
+    if not paths:
+        raise InputError("no INPUT given: expected FHIR Bundle JSON or NDJSON files or folders")
+    files: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted((p for p in path.rglob("*") if p.is_file() and is_fhir_file(p)), key=lambda p: p.as_posix())
+            if not found:
+                raise InputError(
+                    f"{path}: folder holds no FHIR file (expected .json, .json.gz, .ndjson, .ndjson.gz or .jsonl)"
+                )
+            for file in found:
+                add(file)
+        elif path.is_file():
+            if not is_fhir_file(path):
+                raise InputError(
+                    f"{path}: not a FHIR file name (expected .json, .json.gz, .ndjson, .ndjson.gz or .jsonl)"
+                )
+            add(path)
+        elif path.exists():
+            raise InputError(f"{path}: not a regular file or folder")
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return files
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    try:
+        if path.name.lower().endswith(".gz"):
+            return gzip.open(path, "rb")
+        return open(path, "rb")
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error})") from error
+
+
+def malformed_line_problem(error: Exception | str, file: str, line: int) -> Problem:
+    """The problem reported for an NDJSON line that is not a JSON object."""
+    return Problem("?", None, "json", f"line is not a JSON object: {error}", file=file, line=line)
+
+
+def parse_line(data: bytes, file: str, line: int) -> RawResource | Problem:
+    """Parse one NDJSON line into a :class:`RawResource`, or a :class:`Problem` saying why it is not one."""
+    try:
+        resource = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        return malformed_line_problem(error, file, line)
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return Problem(
+            "?",
+            None,
+            "resourceType",
+            "line is JSON but not a FHIR resource (expected an object with a resourceType)",
+            file=file,
+            line=line,
+        )
+    return RawResource(resource, file, line)
+
+
+def _bundle_resources(resource: dict[str, Any], file: str, line: int | None) -> Iterator[RawResource]:
+    """The resources of ``resource`` (itself, or a Bundle's entries, recursively)."""
+    if resource.get("resourceType") != "Bundle":
+        yield RawResource(resource, file, line if line is not None else 1)
+        return
+    entries = resource.get("entry") or []
+    if not isinstance(entries, list):
+        return
+    for index, entry in enumerate(entries, start=1):
+        inner = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(inner, dict) and isinstance(inner.get("resourceType"), str):
+            yield from _bundle_resources(inner, file, line if line is not None else index)
+
+
+def iter_json_file(path: Path) -> Iterator[RawResource]:
+    """The resources of a Bundle / single-resource ``.json`` (or ``.json.gz``) file.
+
+    :raises InputError: unreadable, not JSON, or not a FHIR resource.
+    """
+    try:
+        with _open_binary(path) as stream:
+            data = stream.read()
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"{path}: cannot be read ({error})") from error
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
+        raise InputError(f"{path}: not a FHIR resource (expected a JSON object with a resourceType, e.g. a Bundle)")
+    yield from _bundle_resources(document, str(path), None)
+
+
+def iter_ndjson_blocks(
+    path: Path, start: int = 0, end: int | None = None, block_size: int = BLOCK_SIZE
+) -> Iterator[bytes]:
+    """The bytes of an NDJSON file (or of its byte range ``[start, end)``) in blocks of whole lines.
+
+    Each block ends with a newline except possibly the last one. ``start`` must be the start of a line.
+
+    :raises InputError: the file cannot be read or its gzip stream is broken.
+    """
+    stream = _open_binary(path)
+    try:
+        if start:
+            stream.seek(start)
+        remaining = None if end is None else end - start
+        carry = b""
+        while True:
+            size = block_size if remaining is None else min(block_size, remaining)
+            chunk = stream.read(size) if size > 0 else b""
+            if remaining is not None:
+                remaining -= len(chunk)
+            if not chunk:
+                if carry:
+                    yield carry
+                return
+            data = carry + chunk if carry else chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            yield data[:cut]
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"{path}: cannot be read ({error})") from error
+    finally:
+        stream.close()
+
+
+def count_lines(block: bytes) -> tuple[int, int]:
+    """``(physical lines, non-blank lines)`` of a block of whole lines."""
+    newlines = block.count(b"\n")
+    physical = newlines if block.endswith(b"\n") else newlines + 1
+    if b"\n\n" not in block and not block.startswith(b"\n") and b"\r\n\r\n" not in block:
+        return physical, physical
+    return physical, sum(1 for line in block.split(b"\n") if line.strip())
+
+
+def iter_ndjson_file(
+    path: Path,
+    *,
+    candidates: CandidateFilter | None = None,
+    problems: list[Problem] | None = None,
+    on_lines: Callable[[int], None] | None = None,
+    start: int = 0,
+    end: int | None = None,
+    first_line: int = 1,
+) -> Iterator[RawResource]:
+    """The resources of an NDJSON file, streamed block by block.
+
+    :param candidates: when given, only lines this pre-filter selects are parsed; the others are counted
+        (``on_lines``) and skipped. The last line of the file or range is always parsed, so a truncated
+        download is reported.
+    :param problems: list the problems of malformed lines are appended to (logged when ``None``).
+    :param on_lines: called with the number of non-blank lines (resources) of each block read.
+    :param start, end, first_line: read only the byte range ``[start, end)``, whose first line has the
+        1-based number ``first_line`` (used to split a big file across processes).
+    """
+    file = str(path)
+    line_base = first_line
+    blocks = iter_ndjson_blocks(path, start, end)
+    block = next(blocks, None)
+    while block is not None:
+        following = next(blocks, None)
+        physical, resources = count_lines(block)
+        if candidates is None:
+            selected: Iterator[tuple[int, bytes]] = enumerate(block.split(b"\n"))
+        else:
+            selected = candidates.candidate_lines(block)
+        last_index = physical - 1
+        last_seen = False
+        for index, line in selected:
+            last_seen = last_seen or index == last_index
+            if line.strip():
+                yield from _parsed(line, file, line_base + index, problems)
+        if following is None and candidates is not None and not last_seen:
+            last = block.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+            if last.strip() and _looks_truncated(last):
+                yield from _parsed(last, file, line_base + last_index, problems)
+        if on_lines is not None:
+            on_lines(resources)
+        line_base += physical
+        block = following
+
+
+def _looks_truncated(line: bytes) -> bool:
+    return not line.rstrip().endswith(b"}")
+
+
+def _parsed(line: bytes, file: str, number: int, problems: list[Problem] | None) -> Iterator[RawResource]:
+    parsed = parse_line(line, file, number)
+    if isinstance(parsed, Problem):
+        if problems is not None:
+            problems.append(parsed)
+        else:
+            log.warning("%s:%d: %s", file, number, parsed.reason)
+        return
+    if parsed.resource.get("resourceType") == "Bundle":
+        yield from _bundle_resources(parsed.resource, file, number)
+    else:
+        yield parsed
+
+
+def iter_resources(
+    path: Path | str,
+    *,
+    candidates: CandidateFilter | None = None,
+    problems: list[Problem] | None = None,
+    on_lines: Callable[[int], None] | None = None,
+) -> Iterator[RawResource]:
+    """The resources of one FHIR file (Bundle / resource JSON, or NDJSON), in file order.
+
+    NDJSON is streamed (memory flat), gzip-compressed files are read through :mod:`gzip`. Malformed NDJSON
+    lines are appended to ``problems`` as :class:`Problem` s (``resource_type`` ``"?"``, ``field`` ``json``)
+    and reading goes on. ``candidates`` (NDJSON only) skips lines that cannot matter before parsing them.
+    ``on_lines`` is called with the number of resources (NDJSON: non-blank lines) read.
+
+    :raises InputError: the file is unusable (see the module docstring).
+    """
+    path = Path(path)
+    if is_ndjson(path):
+        yield from iter_ndjson_file(path, candidates=candidates, problems=problems, on_lines=on_lines)
+        return
+    count = 0
+    for raw in iter_json_file(path):
+        count += 1
+        yield raw
+    if on_lines is not None:
+        on_lines(count)
+
+
+def split_ndjson(path: Path, parts: int, min_part: int = 16 * 1024 * 1024) -> list[tuple[int, int]]:
+    """Byte ranges ``[(start, end), ...]`` splitting an uncompressed NDJSON file at line starts.
+
+    At most ``parts`` ranges, none (but the last) smaller than ``min_part`` bytes; a file too small to split
+    gives one range. Compressed files cannot be split: one range ``(0, -1)``.
+    """
+    if path.name.lower().endswith(".gz"):
+        return [(0, -1)]
+    size = os.path.getsize(path)
+    parts = max(1, min(parts, size // max(1, min_part)))
+    if parts == 1:
+        return [(0, size)]
+    bounds = [0]
+    with open(path, "rb") as stream:
+        for k in range(1, parts):
+            stream.seek(max(bounds[-1], size * k // parts))
+            stream.readline()
+            position = stream.tell()
+            if position >= size:
+                break
+            if position > bounds[-1]:
+                bounds.append(position)
+    bounds.append(size)
+    return list(itertools.pairwise(bounds))

@@ -1,0 +1,137 @@
+"""A cheap byte-level pre-filter for NDJSON exports: find the few lines that can matter before parsing any.
+
+A Bulk Data export is mostly vital signs, labs, encounters and claims that carry none of the contract's codes.
+Parsing every line costs ~3 µs (orjson); searching a block of lines for a few byte strings costs a few
+nanoseconds per line. :class:`CandidateFilter` decides, from the raw bytes only, whether a line *can* be
+relevant (it never drops a relevant line that is written in the usual way; it may keep an irrelevant one — the
+adapters, which see the parsed resource, have the last word):
+
+- ``Patient`` and ``AdverseEvent`` lines are always candidates (so is a ``Bundle`` line, expanded later);
+- ``Procedure`` lines only when they contain the host of one of the contract's procedure code systems
+  (``fhir-pts.org``, ``www.ama-assn.org`` for CPT, ``www.cms.gov`` for ICD-10-PCS) or a source code of a loaded
+  ConceptMap (``"code"``, JSON-quoted);
+- ``Observation`` and ``QuestionnaireResponse`` lines only when they contain ``fhir-pts.org`` (every code,
+  questionnaire canonical of ours) or a ConceptMap source code;
+- every other resource type is skipped;
+- a line whose type cannot be read from its start (it does not begin with ``{"resourceType":"``) is parsed,
+  so that malformed lines are reported.
+
+Hosts, not full URLs, are searched, so JSON-escaped slashes (``https:\\/\\/``) do not hide a line.
+
+Limits (documented in ``docs/inputs.md``): a skipped line is not validated, so a line that starts like a
+resource but is truncated is only reported when it is a candidate or the last line of a file; codes written
+with ``\\u`` escapes are not seen.
+
+The filter works on whole blocks: when every line of a block has the same resource type (the Bulk Data
+layout: one file per type), the block is searched once per needle with :meth:`bytes.find` instead of line by
+line, which is what makes it fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import orjson
+
+from fhir_pts import codes
+
+#: The two ways serialisers start a resource line.
+_PREFIXES: tuple[bytes, ...] = (b'{"resourceType":"', b'{"resourceType": "')
+
+ALWAYS_CANDIDATES: frozenset[bytes] = frozenset({b"Patient", b"AdverseEvent", b"Bundle"})
+CODED_TYPES: tuple[bytes, ...] = (b"Procedure", b"Observation", b"QuestionnaireResponse")
+
+
+def _host(url: str) -> bytes:
+    return urlparse(url).netloc.encode()
+
+
+@dataclass(frozen=True)
+class CandidateFilter:
+    """Byte-level test of whether an NDJSON line can carry a contract fact.
+
+    ``needles`` maps each coded resource type (``Procedure``, ``Observation``, ``QuestionnaireResponse``) to
+    the byte strings one of which a relevant line of that type must contain. Build it with
+    :meth:`for_contract`.
+    """
+
+    needles: dict[bytes, tuple[bytes, ...]]
+    always: frozenset[bytes] = ALWAYS_CANDIDATES
+
+    @classmethod
+    def for_contract(cls, extra_codes: Iterable[str] = ()) -> CandidateFilter:
+        """The filter for the contract's codes, plus ``extra_codes`` (ConceptMap source codes) as quoted strings."""
+        pts = _host(codes.CANONICAL_BASE)
+        extra = tuple(sorted({orjson.dumps(code) for code in extra_codes}))
+        return cls(
+            needles={
+                b"Procedure": (pts, _host(codes.CPT), _host(codes.ICD10PCS), *extra),
+                b"Observation": (pts, *extra),
+                b"QuestionnaireResponse": (pts,),
+            }
+        )
+
+    # --- one line -------------------------------------------------------------------------------
+    def line_type(self, line: bytes) -> bytes | None:
+        """The resource type written at the start of ``line``, or ``None`` when the line does not start so."""
+        for prefix in _PREFIXES:
+            if line.startswith(prefix):
+                end = line.find(b'"', len(prefix))
+                return line[len(prefix) : end] if end > 0 else None
+        return None
+
+    def is_candidate(self, line: bytes) -> bool:
+        """Whether ``line`` (one NDJSON line, no newline needed) must be parsed."""
+        resource_type = self.line_type(line)
+        if resource_type is None:
+            return bool(line.strip())  # unusual start: parse it (and report it when malformed)
+        if resource_type in self.always:
+            return True
+        needles = self.needles.get(resource_type)
+        return needles is not None and any(needle in line for needle in needles)
+
+    # --- a block of lines -----------------------------------------------------------------------
+    def candidate_lines(self, block: bytes) -> Iterator[tuple[int, bytes]]:
+        """Yield ``(line_index, line)`` for the candidate lines of ``block`` (0-based index of the line).
+
+        ``block`` holds whole lines separated by ``\\n`` (the last one may lack its newline). Lines are
+        yielded in order, without their newline.
+        """
+        if not block:
+            return
+        first_type = self.line_type(block)
+        if first_type is not None and first_type not in self.always:
+            prefix = block[: block.find(b'"', 17 if block.startswith(_PREFIXES[0]) else 18) + 1]
+            n_newlines = block.count(b"\n")
+            n_lines = n_newlines if block.endswith(b"\n") else n_newlines + 1
+            if block.count(b"\n" + prefix) + 1 == n_lines:
+                # Homogeneous block: every line is of type first_type.
+                needles = self.needles.get(first_type)
+                if needles is not None:
+                    yield from self._search_block(block, needles)
+                return
+        for index, line in enumerate(block.split(b"\n")):
+            if self.is_candidate(line):
+                yield index, line
+
+    @staticmethod
+    def _search_block(block: bytes, needles: tuple[bytes, ...]) -> Iterator[tuple[int, bytes]]:
+        starts: set[int] = set()
+        for needle in needles:
+            hit = block.find(needle)
+            while hit >= 0:
+                start = block.rfind(b"\n", 0, hit) + 1
+                end = block.find(b"\n", hit)
+                if end < 0:
+                    end = len(block)
+                starts.add(start)
+                hit = block.find(needle, end)
+        index = 0
+        previous = 0
+        for start in sorted(starts):
+            index += block.count(b"\n", previous, start)
+            previous = start
+            end = block.find(b"\n", start)
+            yield index, block[start : end if end >= 0 else len(block)]
