@@ -1,0 +1,282 @@
+"""FHIR R4 ``MeasureReport`` s of the analyses, and the ``Bundle`` that holds them (``measure-reports.json``).
+
+Each successful analysis becomes one summary MeasureReport (DEQM summary profile shape, see
+``docs/outputs.md``): ``status`` ``complete``, ``type`` ``summary``, ``measure`` = ``{base}/Measure/<id>|<version>``,
+``period`` = the cohort's period, ``date`` (seconds, UTC), ``improvementNotation`` where the analysis has one,
+and one ``group`` with its ``code``, the population counts and the ``measureScore`` (a Quantity). Every
+statistic (value, CI, p-value, n) is also carried, losslessly, by the project extensions below, modelled on
+R5 ``Evidence.statistic``; survival curves by a ``survival-curve`` extension.
+
+A failed analysis becomes a MeasureReport with ``status`` ``error``, no ``group``, and the error message in
+the ``analysis-error`` extension — so the Bundle always has one report per analysis run.
+
+Extension URLs (all under :data:`fhir_pts.codes.EXTENSION_BASE`): :data:`EXT_STATISTIC`,
+:data:`EXT_SURVIVAL_CURVE`, :data:`EXT_NOTE`, :data:`EXT_ERROR`, :data:`EXT_PLUGIN`, :data:`EXT_SCORING`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fhir_pts.analyses.result import AnalysisOutcome, CurvePoint, Statistic
+from fhir_pts.codes import CANONICAL_BASE, EXTENSION_BASE, MEASURE_POPULATION, MEASURE_SCORING, UCUM
+from fhir_pts.cohort.model import Cohort
+
+#: One statistic of the analysis (complex; on ``MeasureReport.group``): ``name``, ``value``, ``ciLow``,
+#: ``ciHigh``, ``ciLevel``, ``pValue``, ``sampleSize``, ``unit``.
+EXT_STATISTIC = f"{EXTENSION_BASE}/statistic"
+#: A survival curve (complex; on ``MeasureReport.group``): ``name`` and one ``point`` per step, each with
+#: ``time`` (months), ``estimate``, ``ciLow``, ``ciHigh``, ``atRisk``.
+EXT_SURVIVAL_CURVE = f"{EXTENSION_BASE}/survival-curve"
+#: A human-readable remark of the analysis (``valueString``; on ``MeasureReport``), e.g. exclusions.
+EXT_NOTE = f"{EXTENSION_BASE}/analysis-note"
+#: Why the analysis failed (``valueString``; on a ``status = error`` MeasureReport).
+EXT_ERROR = f"{EXTENSION_BASE}/analysis-error"
+#: Name of the plugin that ran the analysis (``valueString``; on ``MeasureReport``).
+EXT_PLUGIN = f"{EXTENSION_BASE}/analysis-plugin"
+#: Scoring of the measure (``valueCodeableConcept`` from measure-scoring; on ``MeasureReport``).
+EXT_SCORING = f"{EXTENSION_BASE}/measure-scoring"
+#: Code system of the ``group.code`` (code = the measure id).
+MEASURE_GROUP_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/measure-group"
+IMPROVEMENT_NOTATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+#: Confidence level of every CI of the built-in analyses.
+CI_LEVEL = 0.95
+
+
+def _finite(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _decimal(x: float) -> float | int:
+    """A FHIR decimal: integral values as JSON integers (``42`` rather than ``42.0``)."""
+    return int(x) if float(x).is_integer() and abs(x) < 2.0**53 else float(x)
+
+
+def _sub(url: str, key: str, value: Any) -> dict[str, Any]:
+    return {"url": url, key: value}
+
+
+def statistic_extension(statistic: Statistic, ci_level: float = CI_LEVEL) -> dict[str, Any]:
+    """The ``statistic`` extension of one statistic (missing parts are left out; ``value`` absent = None)."""
+    parts: list[dict[str, Any]] = [_sub("name", "valueString", statistic.name)]
+    for key, val in (("value", statistic.value), ("ciLow", statistic.ci_low), ("ciHigh", statistic.ci_high)):
+        val = _finite(val)
+        if val is not None:
+            parts.append(_sub(key, "valueDecimal", _decimal(val)))
+    if _finite(statistic.ci_low) is not None or _finite(statistic.ci_high) is not None:
+        parts.append(_sub("ciLevel", "valueDecimal", ci_level))
+    p = _finite(statistic.p_value)
+    if p is not None:
+        parts.append(_sub("pValue", "valueDecimal", _decimal(p)))
+    if statistic.n is not None:
+        parts.append(_sub("sampleSize", "valueInteger", int(statistic.n)))
+    if statistic.unit:
+        parts.append(_sub("unit", "valueString", statistic.unit))
+    return {"url": EXT_STATISTIC, "extension": parts}
+
+
+def survival_curve_extension(name: str, points: Iterable[CurvePoint]) -> dict[str, Any]:
+    """The ``survival-curve`` extension of one curve."""
+    parts: list[dict[str, Any]] = [_sub("name", "valueString", name)]
+    for pt in points:
+        sub: list[dict[str, Any]] = [
+            _sub("time", "valueDecimal", _decimal(pt.time_months)),
+            _sub("estimate", "valueDecimal", _decimal(pt.estimate)),
+        ]
+        for key, val in (("ciLow", pt.ci_low), ("ciHigh", pt.ci_high)):
+            val = _finite(val)
+            if val is not None:
+                sub.append(_sub(key, "valueDecimal", _decimal(val)))
+        sub.append(_sub("atRisk", "valueInteger", int(pt.at_risk)))
+        parts.append({"url": "point", "extension": sub})
+    return {"url": EXT_SURVIVAL_CURVE, "extension": parts}
+
+
+def _format_date(date: dt.datetime | dt.date | str | None) -> str:
+    if date is None:
+        date = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if isinstance(date, dt.datetime):
+        if date.tzinfo is None:
+            date = date.replace(tzinfo=dt.UTC)
+        return date.replace(microsecond=0).isoformat()
+    if isinstance(date, dt.date):
+        return date.isoformat()
+    return str(date)
+
+
+def _period(cohort: Cohort) -> dict[str, Any]:
+    period: dict[str, Any] = {}
+    if cohort.period_start is not None:
+        period["start"] = cohort.period_start.isoformat()
+    if cohort.period_end is not None:
+        period["end"] = cohort.period_end.isoformat()
+    if not period:  # an empty cohort has no period: say why instead of an (invalid) empty element
+        period["extension"] = [{"url": DATA_ABSENT_REASON, "valueCode": "unknown"}]
+    return period
+
+
+def _quantity(value: float, unit: str | None) -> dict[str, Any]:
+    q: dict[str, Any] = {"value": _decimal(value)}
+    if unit:
+        q.update({"unit": unit, "system": UCUM, "code": unit})
+    return q
+
+
+def build_measure_report(
+    outcome: AnalysisOutcome,
+    cohort: Cohort,
+    *,
+    date: dt.datetime | dt.date | str | None = None,
+    report_id: str | None = None,
+) -> dict[str, Any]:
+    """The R4 MeasureReport (as a JSON-ready dict) of one analysis outcome.
+
+    Parameters
+    ----------
+    outcome: the analysis, its plugin and its result or error.
+    cohort: the cohort it ran on (gives ``period``).
+    date: the report date (default: now, UTC, to the second); a ``date`` gives day precision.
+    report_id: ``MeasureReport.id`` (default: none).
+
+    Returns
+    -------
+    A dict that parses with ``fhir.resources.R4B.measurereport.MeasureReport``.
+    """
+    info = outcome.info
+    report: dict[str, Any] = {"resourceType": "MeasureReport"}
+    if report_id is not None:
+        report["id"] = report_id
+    extensions: list[dict[str, Any]] = [
+        {"url": EXT_PLUGIN, "valueString": outcome.plugin},
+        {
+            "url": EXT_SCORING,
+            "valueCodeableConcept": {"coding": [{"system": MEASURE_SCORING, "code": info.scoring}]},
+        },
+    ]
+    report["extension"] = extensions
+    report["status"] = "complete" if outcome.result is not None else "error"
+    report["type"] = "summary"
+    report["measure"] = info.measure_canonical
+    report["date"] = _format_date(date)
+    report["period"] = _period(cohort)
+    if info.improvement_notation is not None:
+        report["improvementNotation"] = {
+            "coding": [{"system": IMPROVEMENT_NOTATION_SYSTEM, "code": info.improvement_notation}]
+        }
+    result = outcome.result
+    if result is None:
+        extensions.append({"url": EXT_ERROR, "valueString": outcome.error or "the analysis failed"})
+        return report
+    extensions.extend({"url": EXT_NOTE, "valueString": note} for note in result.notes)
+    group: dict[str, Any] = {
+        "code": {
+            "coding": [{"system": MEASURE_GROUP_SYSTEM, "code": info.id, "display": info.title}],
+            "text": info.title,
+        }
+    }
+    group_ext = [statistic_extension(s) for s in result.statistics]
+    group_ext.extend(survival_curve_extension(name, pts) for name, pts in result.curves.items())
+    if group_ext:
+        group["extension"] = group_ext
+    if result.populations:
+        group["population"] = [
+            {"code": {"coding": [{"system": MEASURE_POPULATION, "code": code}]}, "count": int(cnt)}
+            for code, cnt in result.populations.items()
+        ]
+    if result.score is not None:
+        score = result.statistic(result.score)
+        value = _finite(score.value)
+        if value is not None:
+            group["measureScore"] = _quantity(value, score.unit)
+    report["group"] = [group]
+    return report
+
+
+def build_bundle(
+    outcomes: Iterable[AnalysisOutcome],
+    cohort: Cohort,
+    *,
+    date: dt.datetime | dt.date | str | None = None,
+) -> dict[str, Any]:
+    """A ``collection`` Bundle with one MeasureReport per outcome (``fullUrl`` ``urn:uuid:<id>``).
+
+    Every report carries the same ``date`` (default: now, UTC); the Bundle's ``timestamp`` is that instant.
+    """
+    stamp = _format_date(date if date is not None else dt.datetime.now(dt.UTC))
+    entries = []
+    for outcome in outcomes:
+        rid = str(uuid.uuid4())
+        entries.append(
+            {"fullUrl": f"urn:uuid:{rid}", "resource": build_measure_report(outcome, cohort, date=stamp, report_id=rid)}
+        )
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "collection"}
+    if "T" in stamp:
+        bundle["timestamp"] = stamp
+    bundle["entry"] = entries
+    return bundle
+
+
+# ------------------------------------------------------------------------------------------ DEQM checks
+
+_DAY_PRECISION = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _scoring_of(report: Mapping[str, Any]) -> str | None:
+    for ext in report.get("extension", []):
+        if ext.get("url") == EXT_SCORING:
+            return str(ext["valueCodeableConcept"]["coding"][0]["code"])
+    return None
+
+
+def deqm_violations(report: Mapping[str, Any]) -> list[str]:
+    """The DEQM summary-MeasureReport invariants (deqm-0 … deqm-9) that ``report`` breaks, as messages.
+
+    Checked: deqm-0 (versioned ``measure`` canonical), deqm-1 (``date`` to the day at least), deqm-2/4
+    (``improvementNotation`` for proportion, ratio and continuous-variable scoring, read from the
+    ``measure-scoring`` extension), deqm-3 (a scoring on the root, not half the groups), deqm-5 (a
+    non-composite report has a population in each group), deqm-6 (proportion score in 0..1), deqm-7
+    (stratifier ``code`` or component codes, not both), deqm-8/9 (``count`` xor ``countQuantity``). A
+    ``status = error`` report has no group; only deqm-0/1 apply to it.
+    """
+    problems: list[str] = []
+    if "|" not in str(report.get("measure", "")):
+        problems.append("deqm-0: measure canonical has no |version")
+    if not _DAY_PRECISION.match(str(report.get("date", ""))):
+        problems.append("deqm-1: date is missing or less precise than a day")
+    if report.get("status") == "error":
+        return problems
+    scoring = _scoring_of(report)
+    groups = list(report.get("group", []))
+    if scoring in {"proportion", "ratio", "continuous-variable"} and "improvementNotation" not in report:
+        problems.append(f"deqm-2/4: {scoring} measure without improvementNotation")
+    if scoring is None:
+        problems.append("deqm-3: no scoring on the report")
+    if scoring != "composite":
+        for i, group in enumerate(groups):
+            if not group.get("population"):
+                problems.append(f"deqm-5: group {i} has no population")
+    for i, group in enumerate(groups):
+        score = group.get("measureScore")
+        if scoring == "proportion" and score is not None and not 0 <= float(score.get("value", 0)) <= 1:
+            problems.append(f"deqm-6: proportion score {score.get('value')} of group {i} outside 0..1")
+        pops = list(group.get("population", []))
+        for strat in group.get("stratifier", []):
+            has_code = bool(strat.get("code"))
+            has_component_code = any(c.get("code") for s in strat.get("stratum", []) for c in s.get("component", []))
+            if has_code == has_component_code:
+                problems.append(f"deqm-7: stratifier of group {i} needs code xor component code")
+            for stratum in strat.get("stratum", []):
+                pops.extend(stratum.get("population", []))
+        for pop in pops:
+            if ("count" in pop) == ("countQuantity" in pop):
+                problems.append(f"deqm-8/9: population of group {i} needs count xor countQuantity")
+    return problems

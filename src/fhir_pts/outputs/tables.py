@@ -1,0 +1,133 @@
+"""The CSV outputs: ``results.csv``, ``cohort.csv`` and ``problems.csv`` (contract §4, ``docs/outputs.md``).
+
+Conventions (all three files): UTF-8, comma-separated, ``\\n`` line ends, a header row, RFC 4180 quoting
+where needed, an **empty cell** for a missing / not applicable value. Numbers are written at full precision:
+integers (and integral floats below 2**53) without a decimal point, other floats as Python's shortest
+round-trip ``repr`` (up to 17 significant digits; reading the text back gives the very same double).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.cohort.model import COLUMN_NAMES, Cohort
+from fhir_pts.outputs.atomic import atomic_write_bytes
+from fhir_pts.problems import PROBLEM_COLUMNS, Problem
+
+#: Columns of ``results.csv``, in order.
+RESULTS_COLUMNS: tuple[str, ...] = ("measure", "statistic", "value", "ci_low", "ci_high", "p_value", "n")
+
+_EXACT_INT_LIMIT = 2.0**53
+
+
+def format_number(value: Any) -> str:
+    """A number as written in the CSV outputs: empty for None / NA / NaN, integers without ``.0``, floats
+    at full round-trip precision (``repr``), ``inf`` / ``-inf`` for infinities."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    x = float(value)
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x.is_integer() and abs(x) < _EXACT_INT_LIMIT:
+        return str(int(x))
+    return repr(x)
+
+
+def _csv_bytes(header: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def results_rows(outcomes: Iterable[AnalysisOutcome]) -> list[dict[str, str]]:
+    """The rows of ``results.csv``: one per statistic of each successful analysis, in analysis order.
+
+    A failed analysis has no rows (its error is in its MeasureReport, status ``error``).
+    """
+    rows: list[dict[str, str]] = []
+    for outcome in outcomes:
+        if outcome.result is None:
+            continue
+        for s in outcome.result.statistics:
+            rows.append(
+                {
+                    "measure": outcome.info.id,
+                    "statistic": s.name,
+                    "value": format_number(s.value),
+                    "ci_low": format_number(s.ci_low),
+                    "ci_high": format_number(s.ci_high),
+                    "p_value": format_number(s.p_value),
+                    "n": format_number(s.n),
+                }
+            )
+    return rows
+
+
+def results_csv_bytes(outcomes: Iterable[AnalysisOutcome]) -> bytes:
+    """``results.csv`` as bytes."""
+    return _csv_bytes(RESULTS_COLUMNS, ([r[c] for c in RESULTS_COLUMNS] for r in results_rows(outcomes)))
+
+
+def _cell(value: Any) -> str:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, dt.datetime | pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | float | np.integer | np.floating):
+        return format_number(value)
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return str(value)
+
+
+def cohort_csv_bytes(cohort: Cohort) -> bytes:
+    """``cohort.csv`` as bytes: one row per patient, the columns of ``COHORT_COLUMNS`` in order (then any
+    extra column of the frame), ISO dates, ``true`` / ``false`` booleans, empty cells for missing values."""
+    frame = cohort.patients
+    columns = [c for c in COLUMN_NAMES if c in frame.columns] + [c for c in frame.columns if c not in COLUMN_NAMES]
+    data = [frame[c].astype("object").tolist() for c in columns]
+    rows = ([_cell(col[i]) for col in data] for i in range(len(frame)))
+    return _csv_bytes([str(c) for c in columns], rows)
+
+
+def problems_csv_bytes(problems: Iterable[Problem]) -> bytes:
+    """``problems.csv`` as bytes: the columns of ``PROBLEM_COLUMNS``, one row per problem, in order."""
+    rows = ([_cell(p.as_row()[c]) for c in PROBLEM_COLUMNS] for p in problems)
+    return _csv_bytes(PROBLEM_COLUMNS, rows)
+
+
+def write_results_csv(path: Path, outcomes: Iterable[AnalysisOutcome]) -> Path:
+    """Write ``results.csv`` atomically."""
+    return atomic_write_bytes(Path(path), results_csv_bytes(outcomes))
+
+
+def write_cohort_csv(path: Path, cohort: Cohort) -> Path:
+    """Write ``cohort.csv`` atomically."""
+    return atomic_write_bytes(Path(path), cohort_csv_bytes(cohort))
+
+
+def write_problems_csv(path: Path, problems: Iterable[Problem]) -> Path:
+    """Write ``problems.csv`` atomically."""
+    return atomic_write_bytes(Path(path), problems_csv_bytes(problems))
