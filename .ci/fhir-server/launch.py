@@ -25,7 +25,9 @@ EXTRA_PARAMS: dict[str, list[tuple[str, str, tuple[str, ...], str | None]]] = {
         ("identifier", "token", ("identifier",), None),
         ("subject", "reference", ("subject",), None),
         ("patient", "reference", ("subject",), "Patient"),
-        ("questionnaire", "reference", ("questionnaire",), None),
+        # R4 declares it a reference, but the element is a canonical string, which sekmet's reference
+        # indexer skips; indexed as a uri it can at least be matched exactly.
+        ("questionnaire", "uri", ("questionnaire",), None),
         ("authored", "date", ("authored",), None),
         ("status", "token", ("status",), None),
         ("encounter", "reference", ("encounter",), None),

@@ -1,0 +1,57 @@
+"""Search mode against the real sekmet-fhir: exactly the cohort's relevant resources, paging followed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cohort_factory import expected_keys
+from sekmet_harness import ServerInfo
+
+from fhir_pts.sources.server.http import FhirSession
+from fhir_pts.sources.server.search import PATIENT_TYPES, SearchStats, fetch_by_search
+
+pytestmark = pytest.mark.server
+
+
+def read_keys(paths: list[Path]) -> set[tuple[str, str]]:
+    """(type, id) of every resource in NDJSON files, checking each line is in the file of its type."""
+    keys: list[tuple[str, str]] = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            assert path.name == f"{r['resourceType']}.ndjson"
+            keys.append((r["resourceType"], r["id"]))
+    assert len(keys) == len(set(keys)), "duplicates written"
+    return set(keys)
+
+
+def test_search_fetches_exactly_the_cohort(sekmet: ServerInfo, cohort: list[dict], reader: FhirSession,
+                                           tmp_path: Path) -> None:
+    stats = SearchStats()
+    paths = fetch_by_search(reader, sekmet.base_url, tmp_path, stats=stats)
+    assert read_keys(paths) == expected_keys(cohort)
+    assert stats.patients == 12
+    assert not list(tmp_path.glob("*.part"))
+    # one page per (type, batch) plus the index search: requests do not grow with patients x types
+    assert stats.requests == stats.pages == 1 + len(PATIENT_TYPES)
+    assert stats.fallbacks == 0 and not stats.outcomes
+
+
+def test_search_follows_next_links(sekmet: ServerInfo, cohort: list[dict], reader: FhirSession,
+                                   tmp_path: Path) -> None:
+    stats = SearchStats()
+    paths = fetch_by_search(reader, sekmet.base_url, tmp_path, page_size=3, patients_per_request=5, workers=3,
+                            stats=stats)
+    assert read_keys(paths) == expected_keys(cohort)
+    assert stats.pages > 1 + len(PATIENT_TYPES) * 3  # many pages per search
+    assert stats.requests == stats.pages
+
+
+def test_search_twice_into_same_dir_replaces_files(sekmet: ServerInfo, cohort: list[dict], reader: FhirSession,
+                                                    tmp_path: Path) -> None:
+    first = fetch_by_search(reader, sekmet.base_url, tmp_path)
+    second = fetch_by_search(reader, sekmet.base_url, tmp_path, workers=1)
+    assert first == second
+    assert read_keys(second) == expected_keys(cohort)
