@@ -230,6 +230,7 @@ def iter_ndjson_file(
     start: int = 0,
     end: int | None = None,
     first_line: int = 1,
+    on_physical: Callable[[int], None] | None = None,
 ) -> Iterator[RawResource]:
     """The resources of an NDJSON file, streamed block by block.
 
@@ -240,6 +241,7 @@ def iter_ndjson_file(
     :param on_lines: called with the number of non-blank lines (resources) of each block read.
     :param start, end, first_line: read only the byte range ``[start, end)``, whose first line has the
         1-based number ``first_line`` (used to split a big file across processes).
+    :param on_physical: called with the number of physical lines (blank ones included) of each block.
     """
     file = str(path)
     line_base = first_line
@@ -264,6 +266,8 @@ def iter_ndjson_file(
                 yield from _parsed(last, file, line_base + last_index, problems)
         if on_lines is not None:
             on_lines(resources)
+        if on_physical is not None:
+            on_physical(physical)
         line_base += physical
         block = following
 

@@ -1,0 +1,288 @@
+"""Collect the facts of a run: read every input, adapt every resource, resolve duplicates.
+
+:func:`collect_facts` reads files and folders (optionally in several processes); :func:`collect_from_resources`
+does the same for resources a host already holds (dicts, e.g. from a FHIR server or another engine).
+
+Duplicates (contract §1): resources with the same ``resourceType`` and ``id`` count once — the higher
+``meta.versionId`` (as numbers when both are integers, else as strings), else the later ``meta.lastUpdated``,
+else the copy read last. Only the winner's facts *and* problems are kept; problems met while reading
+(malformed lines, resources without id) are always kept. Reading order is the order of
+:func:`fhir_pts.sources.files.expand_inputs`, then line / entry order, whatever the number of workers.
+
+Memory grows with the candidates (the resources that can carry facts), not with the size of the export:
+NDJSON lines the byte pre-filter rules out are counted and dropped, and only relevant resources are kept
+for duplicate resolution. Limitation: a newer copy of a resource that no longer carries any contract code
+is not seen, so it cannot retract an older relevant copy.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fhir_pts.adapters import adapt_resource
+from fhir_pts.adapters.common import AdapterOutput, Vocabulary
+from fhir_pts.adapters.concept_map import ConceptMapTranslator
+from fhir_pts.adapters.facts import (
+    AdverseEventFact,
+    FactSet,
+    PatencyFindingFact,
+    PatientFact,
+    ProcedureFact,
+    ScoreAssessmentFact,
+)
+from fhir_pts.problems import Problem
+from fhir_pts.sources.files import (
+    RawResource,
+    expand_inputs,
+    is_ndjson,
+    iter_json_file,
+    iter_ndjson_file,
+    split_ndjson,
+)
+from fhir_pts.sources.prefilter import CandidateFilter
+
+#: A plain NDJSON file is split across workers in parts of at least this many bytes.
+MIN_PART_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One unit of reading: a whole file, or a byte range of a plain NDJSON file."""
+
+    file_index: int
+    path: str
+    start: int = 0
+    end: int | None = None
+
+
+@dataclass
+class _TaskResult:
+    """What a worker sends back: adapted records and reading problems with *task-local* line numbers."""
+
+    records: list[tuple[int, AdapterOutput]] = field(default_factory=list)
+    read_problems: list[Problem] = field(default_factory=list)
+    resources_read: int = 0
+    physical_lines: int = 0
+
+
+# --- reading (runs in the worker processes, or in-process) ------------------------------------------
+_worker_vocabulary: Vocabulary = Vocabulary()
+_worker_filter: CandidateFilter | None = None
+
+
+def _init_worker(concepts: ConceptMapTranslator | None) -> None:
+    global _worker_vocabulary, _worker_filter
+    _worker_vocabulary = Vocabulary(concepts)
+    _worker_filter = CandidateFilter.for_contract(concepts.source_codes if concepts is not None else ())
+
+
+def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None) -> _TaskResult:
+    result = _TaskResult()
+    path = Path(task.path)
+
+    def count(n: int) -> None:
+        result.resources_read += n
+        if on_lines is not None:
+            on_lines(n)
+
+    raws: Iterator[RawResource]
+    if is_ndjson(path):
+        raws = iter_ndjson_file(
+            path,
+            candidates=_worker_filter,
+            problems=result.read_problems,
+            on_lines=count,
+            start=task.start,
+            end=task.end,
+            on_physical=lambda n: setattr(result, "physical_lines", result.physical_lines + n),
+        )
+    else:
+        raws = _counted(iter_json_file(path), count)
+    for raw in raws:
+        output = adapt_resource(raw.resource, _worker_vocabulary)
+        if output.relevant or output.problems:
+            result.records.append((raw.line, output))
+    return result
+
+
+def _counted(raws: Iterator[RawResource], count: Callable[[int], None]) -> Iterator[RawResource]:
+    n = 0
+    for raw in raws:
+        n += 1
+        yield raw
+    count(n)
+
+
+# --- merging (in the calling process) ---------------------------------------------------------------
+@dataclass
+class _Winner:
+    order: tuple[int, int, int]
+    output: AdapterOutput
+    file: str | None
+    line: int | None
+
+
+@dataclass
+class _Merger:
+    """Resolves duplicates over records fed in reading order, then builds the :class:`FactSet`."""
+
+    winners: dict[tuple[str, str], _Winner] = field(default_factory=dict)
+    loose: list[tuple[tuple[int, int, int], Problem]] = field(default_factory=list)
+    resources_read: int = 0
+    _seq: int = 0
+
+    def add(self, output: AdapterOutput, file: str | None, line: int | None, file_index: int = 0) -> None:
+        self._seq += 1
+        order = (file_index, line or 0, self._seq)
+        if output.key is None:
+            for problem in output.problems:
+                self.loose.append((order, problem.located(file, line)))
+            return
+        current = self.winners.get(output.key)
+        if current is None or output.version.wins_over(current.output.version):
+            self.winners[output.key] = _Winner(order, output, file, line)
+
+    def add_read_problem(self, problem: Problem, file_index: int = 0) -> None:
+        self._seq += 1
+        self.loose.append(((file_index, problem.line or 0, self._seq), problem))
+
+    def fact_set(self) -> FactSet:
+        facts = FactSet(
+            patients={}, procedures=[], findings=[], assessments=[], adverse_events=[], problems=[],
+            resources_read=self.resources_read,
+        )  # fmt: skip
+        entries: list[tuple[tuple[int, int, int], Any]] = [(w.order, w) for w in self.winners.values()]
+        entries.extend(self.loose)
+        entries.sort(key=lambda entry: entry[0])
+        for _, entry in entries:
+            if isinstance(entry, Problem):
+                facts.problems.append(entry)
+                continue
+            facts.problems.extend(problem.located(entry.file, entry.line) for problem in entry.output.problems)
+            for fact in entry.output.facts:
+                if isinstance(fact, PatientFact):
+                    facts.patients[fact.resource_id] = fact
+                elif isinstance(fact, ProcedureFact):
+                    facts.procedures.append(fact)
+                elif isinstance(fact, PatencyFindingFact):
+                    facts.findings.append(fact)
+                elif isinstance(fact, ScoreAssessmentFact):
+                    facts.assessments.append(fact)
+                elif isinstance(fact, AdverseEventFact):
+                    facts.adverse_events.append(fact)
+        return facts
+
+
+def _tasks(files: Sequence[Path], workers: int) -> list[_Task]:
+    tasks: list[_Task] = []
+    for index, path in enumerate(files):
+        if workers > 1 and is_ndjson(path) and not path.name.lower().endswith(".gz"):
+            for start, end in split_ndjson(path, workers * 4, MIN_PART_BYTES):
+                tasks.append(_Task(index, str(path), start, end))
+        else:
+            tasks.append(_Task(index, str(path)))
+    return tasks
+
+
+def collect_facts(
+    paths: Sequence[Path | str],
+    concepts: ConceptMapTranslator | None = None,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> FactSet:
+    """Read FHIR files and folders and return their de-duplicated facts.
+
+    :param paths: INPUT arguments: Bundle / resource ``.json`` (``.json.gz``), ``.ndjson`` / ``.jsonl``
+        (``.gz``) files, or folders holding them (see :func:`~fhir_pts.sources.files.expand_inputs`).
+    :param concepts: loaded ConceptMaps; local codes they map to contract codes are recognised too.
+    :param workers: processes to read with. With more than one, files — and parts of big plain NDJSON files
+        — are read in parallel; the result is identical to ``workers=1``.
+    :param progress: called with the number of resources read since its previous call (e.g. ``tqdm.update``).
+    :returns: a :class:`FactSet`: facts in reading order, problems of the winning copies and of reading
+        (each with ``file`` and ``line``), ``resources_read`` = every resource / non-blank line read.
+    :raises InputError: an INPUT is missing or unusable (see :mod:`fhir_pts.sources.files`).
+    """
+    files = expand_inputs(paths)
+    workers = max(1, min(workers, os.cpu_count() or 1)) if workers > 1 else 1
+    tasks = _tasks(files, workers)
+    merger = _Merger()
+    if workers == 1 or len(tasks) == 1:
+        _init_worker(concepts)
+        results: Iterable[_TaskResult] = (_run_task(task, progress) for task in tasks)
+        _merge(tasks, results, merger, progress=None)
+    else:
+        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(concepts,)) as pool:
+            _merge(tasks, pool.map(_run_task, tasks), merger, progress)
+    return merger.fact_set()
+
+
+def _merge(
+    tasks: Sequence[_Task],
+    results: Iterable[_TaskResult],
+    merger: _Merger,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Feed task results (in task order) to the merger, turning task-local line numbers into file lines."""
+    line_offset = 0
+    previous_file = -1
+    for task, result in zip(tasks, results, strict=True):
+        if task.file_index != previous_file:
+            line_offset, previous_file = 0, task.file_index
+        merger.resources_read += result.resources_read
+        if progress is not None:
+            progress(result.resources_read)
+        for problem in result.read_problems:
+            merger.add_read_problem(_shifted(problem, line_offset), task.file_index)
+        for line, output in result.records:
+            merger.add(output, task.path, line + line_offset, task.file_index)
+        line_offset += result.physical_lines
+
+
+def _shifted(problem: Problem, offset: int) -> Problem:
+    if not offset or problem.line is None:
+        return problem
+    return Problem(
+        problem.resource_type, problem.resource_id, problem.field, problem.reason, problem.severity,
+        problem.patient_id, problem.file, problem.line + offset,
+    )  # fmt: skip
+
+
+def collect_from_resources(
+    resources: Iterable[dict[str, Any] | RawResource],
+    concepts: ConceptMapTranslator | None = None,
+) -> FactSet:
+    """The de-duplicated facts of resources a host already holds, in the order given.
+
+    ``resources`` are parsed FHIR resources (dicts; Bundles are expanded) or :class:`RawResource` s (whose
+    ``file`` / ``line`` locate the problems). Same adapters and duplicate rules as :func:`collect_facts`.
+    """
+    vocabulary = Vocabulary(concepts)
+    merger = _Merger()
+    for item in resources:
+        if isinstance(item, RawResource):
+            resource, file, line = item.resource, item.file, item.line
+        else:
+            resource, file, line = item, None, None
+        for inner in _expand(resource):
+            merger.resources_read += 1
+            output = adapt_resource(inner, vocabulary)
+            if output.relevant or output.problems:
+                merger.add(output, file, line)
+    return merger.fact_set()
+
+
+def _expand(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if resource.get("resourceType") != "Bundle":
+        yield resource
+        return
+    for entry in resource.get("entry") or ():
+        inner = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(inner, dict):
+            yield from _expand(inner)
