@@ -1,0 +1,479 @@
+"""report.html: self-contained, atomic, the key numbers, no patient ids when hashing, figures on disk.
+
+The cohort is a hand-written 20-patient frame (:func:`make_cohort`) and the outcomes are built by hand
+(:func:`make_outcomes`) with distinctive values, so every assertion names a number the report must show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import statistics
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult, Statistic
+from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, empty_patients_frame
+from fhir_pts.outputs import report as report_module
+from fhir_pts.outputs.report import (
+    RunInfo,
+    fingerprint_inputs,
+    fmt_num,
+    fmt_p,
+    patient_flow,
+    pseudonymise,
+    write_report,
+)
+from fhir_pts.problems import Problem
+
+# --- factories --------------------------------------------------------------------------------
+
+#: (sex, age, segments, below inguinal, technical success, baseline V, 3-month V, baseline CIVIQ, 3-month CIVIQ,
+#:  primary months, primary lost, assisted months, assisted lost, secondary months, secondary lost)
+ROWS: list[tuple] = [
+    ("female", 34, 2, False, True, 14, 5, 57.0, 30.0, 18.1, False, 18.1, False, 18.1, False),
+    ("female", 52, 3, True, True, 19, 9, 72.0, 50.0, 6.2, True, 20.0, False, 20.0, False),
+    ("male", 61, 1, False, True, 10, 2, 39.0, 24.0, 34.4, False, 34.4, False, 34.4, False),
+    ("female", 22, 2, False, True, 16, 4, 66.0, 28.0, 9.7, True, 9.7, True, 30.1, False),
+    ("male", 86, 4, True, True, 21, 12, 80.0, 60.0, 3.0, True, 3.0, True, 3.0, True),
+    ("female", 45, 2, False, True, 12, 3, 45.0, 26.0, 25.3, False, 25.3, False, 25.3, False),
+    ("female", 38, 3, True, True, 15, 6, 60.0, 33.0, 12.0, True, 40.2, False, 40.2, False),
+    ("male", 57, 2, False, True, 9, 2, 35.0, 22.0, 15.5, False, 15.5, False, 15.5, False),
+    ("female", 29, 1, False, True, 13, 5, 52.0, 31.0, 28.0, False, 28.0, False, 28.0, False),
+    ("female", 48, 2, False, False, 18, 14, 70.0, 66.0, 0.0, True, 0.0, True, 0.0, True),
+    ("male", 66, 3, True, True, 17, 8, 68.0, 44.0, 7.4, True, 7.4, True, 19.9, False),
+    ("female", 41, 2, False, True, 11, 3, 48.0, 27.0, 36.2, False, 36.2, False, 36.2, False),
+    ("female", 33, 2, False, True, 14, None, 55.0, None, 10.2, False, 10.2, False, 10.2, False),
+    ("male", 72, 3, True, True, 20, 10, 75.0, 52.0, 22.8, True, 22.8, True, 22.8, True),
+    ("female", 27, 1, False, True, None, None, None, None, 4.1, False, 4.1, False, 4.1, False),
+    ("female", 55, 2, False, None, 8, 2, 40.0, 25.0, 31.0, False, 31.0, False, 31.0, False),
+    ("male", 63, 2, False, True, 12, 4, 47.0, 29.0, 13.3, False, 13.3, False, 13.3, False),
+    ("female", 36, None, None, True, 16, 6, 62.0, 35.0, 16.8, False, 16.8, False, 16.8, False),
+    ("female", 50, 3, True, True, 19, 7, 71.0, 39.0, 26.6, True, 26.6, False, 26.6, False),
+    ("male", 44, 2, False, True, 10, 3, 42.0, 24.0, 8.8, False, 8.8, False, 8.8, False),
+]
+PATIENT_IDS = [f"pat-{i:04d}" for i in range(1, len(ROWS) + 1)]
+
+
+def _villalta_class(score: int | None) -> str | None:
+    if score is None:
+        return None
+    return "severe" if score >= 15 else "moderate" if score >= 10 else "mild" if score >= 5 else "none"
+
+
+def make_patients(rows: list[tuple] = ROWS) -> pd.DataFrame:
+    """A patients frame with every cohort column at its dtype, filled from ``rows``."""
+    records = []
+    for pid, r in zip(PATIENT_IDS, rows, strict=False):
+        sex, age, segs, below, success, bv, fv, bc, fc, pm, pl, am, al, sm, sl = r
+        records.append(
+            {
+                "patient_id": pid,
+                "sex": sex,
+                "age": age,
+                "index_date": "2015-03-01",
+                "stented_segments": segs,
+                "below_inguinal_ligament": below,
+                "technical_success": success,
+                "major_complication": 0,
+                "primary_patency_months": pm,
+                "primary_patency_lost": pl,
+                "primary_assisted_patency_months": am,
+                "primary_assisted_patency_lost": al,
+                "secondary_patency_months": sm,
+                "secondary_patency_lost": sl,
+                "baseline_villalta": bv,
+                "baseline_villalta_class": _villalta_class(bv),
+                "followup_villalta": fv,
+                "followup_villalta_class": _villalta_class(fv),
+                "villalta_gain": None if bv is None or fv is None else bv - fv,
+                "baseline_civiq20": bc,
+                "baseline_civiq20_gis": None if bc is None else (bc - 20) / 80 * 100,
+                "followup_civiq20": fc,
+                "civiq20_gain": None if bc is None or fc is None else bc - fc,
+            }
+        )
+    frame = pd.DataFrame.from_records(records)
+    empty = empty_patients_frame()
+    for column in COHORT_COLUMNS:
+        values = frame[column.name] if column.name in frame else [None] * len(frame)
+        empty_col = pd.array([None if pd.isna(v) else v for v in values], dtype=column.dtype)
+        frame[column.name] = empty_col
+    return frame[list(empty.columns)]
+
+
+def make_cohort(rows: list[tuple] = ROWS, problems: list[Problem] | None = None) -> Cohort:
+    """The 20-patient cohort, with a few problems and flow counts."""
+    if problems is None:
+        problems = [
+            Problem("Observation", "obs-1", "valueQuantity", "value outside 0-33", patient_id=PATIENT_IDS[0]),
+            Problem("Observation", "obs-2", "valueQuantity", "value outside 0-33", patient_id=PATIENT_IDS[1]),
+            Problem("Procedure", "proc-9", "status", "status not completed"),
+            Problem(
+                "QuestionnaireResponse",
+                "qr-7",
+                "item",
+                f"ulcer item missing for {PATIENT_IDS[2]}, taken as no ulcer",
+                severity="warning",
+                patient_id=PATIENT_IDS[2],
+            ),
+        ]
+    return Cohort(
+        patients=make_patients(rows),
+        problems=problems,
+        flow={"patients_in_data": len(rows) + 3, "with_index_procedure": len(rows)},
+    )
+
+
+def info(measure: str, title: str | None = None) -> AnalysisInfo:
+    return AnalysisInfo(id=measure, title=title or measure, description=f"The {measure} analysis.")
+
+
+def outcome(measure: str, *stats: Statistic, title: str | None = None) -> AnalysisOutcome:
+    return AnalysisOutcome(info(measure, title), plugin="fhir_pts.builtin", result=AnalysisResult(list(stats)))
+
+
+def km_stats(km12: float, events: int) -> list[Statistic]:
+    return [
+        Statistic("patients", 20),
+        Statistic("events", events),
+        Statistic("patent_at_last_follow_up", 20 - events),
+        Statistic("proportion_at_last_follow_up", (20 - events) / 20),
+        Statistic("km_6m", 0.9, 0.8, 0.97, n=20),
+        Statistic("km_12m", km12, km12 - 0.2, km12 + 0.05, n=20),
+        Statistic("km_24m", 0.6123, 0.35, 0.8, n=20),
+        Statistic("km_36m", None, n=20),
+        Statistic("at_risk_6m", 16),
+        Statistic("at_risk_12m", 11),
+        Statistic("at_risk_24m", 6),
+        Statistic("at_risk_36m", 1),
+    ]
+
+
+def score_stats(bm: float, bq1: float, bq3: float, fm: float, fq1: float, fq3: float, v: float, p: float) -> list:
+    return [
+        Statistic("n_pairs", 18),
+        Statistic("baseline_median", bm),
+        Statistic("baseline_q1", bq1),
+        Statistic("baseline_q3", bq3),
+        Statistic("followup_median", fm),
+        Statistic("followup_q1", fq1),
+        Statistic("followup_q3", fq3),
+        Statistic("gain_mean", 8.61),
+        Statistic("wilcoxon", v, p_value=p, n=18),
+    ]
+
+
+def regression_stats(n: int) -> list[Statistic]:
+    return [
+        Statistic("n", n),
+        Statistic("r_squared", 0.734),
+        Statistic("coef:intercept", -3.25, -7.8, 1.3, 0.16),
+        Statistic("coef:baseline_villalta", 0.512, 0.31, 0.71, 0.00002),
+        Statistic("coef:baseline_civiq20", 0.137, 0.07, 0.2, 0.0004),
+        Statistic("coef:age", 0.115, 0.04, 0.19, 0.0021),
+        Statistic("coef:stented_segments", 3.31, 0.97, 5.65, 0.006),
+    ]
+
+
+def make_outcomes() -> list[AnalysisOutcome]:
+    """One outcome per contract measure (values chosen to be recognisable), plus a third-party measure."""
+    return [
+        outcome("cohort", Statistic("patients", 20), Statistic("female", 13), Statistic("male", 7)),
+        outcome(
+            "technical-success",
+            Statistic("numerator", 18),
+            Statistic("denominator", 19),
+            Statistic("proportion", 18 / 19, 0.7397, 0.9987),
+        ),
+        outcome(
+            "major-complications",
+            Statistic("numerator", 0),
+            Statistic("denominator", 20),
+            Statistic("proportion", 0.0, 0.0, 0.1684),
+        ),
+        outcome(
+            "imaging-follow-up",
+            Statistic("median_months", 18.1),
+            Statistic("q1_months", 9.7),
+            Statistic("q3_months", 34.4),
+            Statistic("reverse_km_median_months", 25.3),
+        ),
+        outcome("primary-patency", *km_stats(0.7321, 7)),
+        outcome("primary-assisted-patency", *km_stats(0.8123, 4)),
+        outcome("secondary-patency", *km_stats(0.8771, 2)),
+        outcome("villalta", *score_stats(14, 10, 19, 5, 2, 9, 171.0, 0.0000076)),
+        outcome("civiq20", *score_stats(57, 39, 72, 30, 24, 50, 153.0, 0.000031)),
+        outcome("villalta-gain-regression", *regression_stats(17)),
+        outcome("civiq20-gain-regression", *regression_stats(16)),
+        outcome("vcss", Statistic("vcss_median", 7.25, n=15), Statistic("vcss_change", -3.5, p_value=0.0123), title="VCSS"),
+    ]
+
+
+def make_run_info(inputs: list[tuple[str, str]] | None = None) -> RunInfo:
+    return RunInfo(
+        inputs=inputs if inputs is not None else [("data/bundle-a.json", "ab" * 32)],
+        parameters={"baseline_window": [-90, 0], "followup_window": [60, 150], "analyses": "all"},
+        versions={"fhir-pts": "0.1.0", "python": "3.11.2", "lifelines": "0.30.3"},
+        started=datetime(2026, 11, 25, 9, 30, 0, tzinfo=UTC),
+        command="fhir-pts run data --out out",
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+EXTERNAL_REF = re.compile(r"""(?:src|href|xlink:href|action|poster)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+
+
+def text_of(html: str) -> str:
+    """The visible text (tags removed, entities unescaped) so assertions read like the page."""
+    import html as html_lib
+
+    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+@pytest.fixture
+def written(tmp_path: Path) -> tuple[Path, str]:
+    path = write_report(tmp_path / "out", make_cohort(), make_outcomes(), make_run_info())
+    return path, path.read_text(encoding="utf-8")
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def test_writes_one_self_contained_file(written: tuple[Path, str]) -> None:
+    path, html = written
+    assert path == path.parent / "report.html"
+    assert html.startswith("<!DOCTYPE html>")
+    assert not EXTERNAL_REF.search(html), EXTERNAL_REF.search(html)
+    assert "<script" not in html.lower()
+    assert not re.search(r"url\(\s*['\"]?(?:https?:)?//", html)
+    assert "<link" not in html.lower()
+    # figures are embedded, not referenced
+    assert html.count('src="data:image/svg+xml;base64,') == 4
+    assert not re.search(r'<img[^>]+src="(?!data:)', html)
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_external_reference_pattern_catches_links() -> None:
+    assert EXTERNAL_REF.search('<img src="https://cdn.example.org/x.png">')
+    assert EXTERNAL_REF.search("<a href='//cdn.example.org'>")
+    assert not EXTERNAL_REF.search("<p>https://fhir-pts.org/fhir/Measure/villalta</p>")
+
+
+def test_key_numbers_from_the_outcomes(written: tuple[Path, str]) -> None:
+    text = text_of(written[1])
+    assert "18/19" in text and "94.7 %" in text  # technical success
+    assert "73.97 to 99.87" not in text and "74.0 to 99.9 %" in text  # CI, in percent
+    assert "0/20" in text  # major complications
+    assert "18.1 (9.7–34.4)" in text  # imaging follow-up
+    assert "73.2 %" in text and "81.2 %" in text and "87.7 %" in text  # KM 12 months
+    assert "61.2 %" in text  # KM 24 months
+    assert "beyond follow-up" in text  # km_36m empty
+    assert "at risk 11" in text
+    assert "14 (10–19)" in text and "5 (2–9)" in text  # Villalta medians (IQR)
+    assert "57 (39–72)" in text and "30 (24–50)" in text  # CIVIQ-20
+    assert "< 0.0001" in text
+    assert "171" in text and "8.61" in text
+    assert "0.512" in text and "0.310 to 0.710" in text and "0.002" in text  # regression β, CI, p (age)
+    assert "R² = 0.734" in text and "n = 17 complete cases" in text and "n = 16 complete cases" in text
+    assert "Stented segments (per segment)" in text
+
+
+def test_table1_is_computed_from_the_cohort(written: tuple[Path, str]) -> None:
+    text = text_of(written[1])
+    ages = [r[1] for r in ROWS]
+    expected_age = (
+        f"{fmt_num(statistics.mean(ages))} ± {fmt_num(statistics.stdev(ages))} ({min(ages)}–{max(ages)})"
+    )
+    assert expected_age in text
+    females = sum(r[0] == "female" for r in ROWS)
+    assert f"Female {females} ({100 * females / 20:.1f} %)" in text
+    below = [r[3] for r in ROWS if r[3] is not None]
+    assert f"{sum(below)} ({100 * sum(below) / len(below):.1f} %) [of {len(below)} with data]" in text
+    baseline_v = pd.Series([r[5] for r in ROWS if r[5] is not None], dtype=float)
+    q1, med, q3 = baseline_v.quantile([0.25, 0.5, 0.75])
+    assert f"{fmt_num(med)} ({fmt_num(q1)}–{fmt_num(q3)}) [n = {len(baseline_v)}]" in text
+    assert "2 segments" in text and "Not recorded" in text
+
+
+def test_villalta_class_shift_counts(written: tuple[Path, str]) -> None:
+    html = written[1]
+    section = html[html.index("Villalta class shift") :]
+    table = section[: section.index("</table>")]
+    rows = {
+        cells[0]: cells[1:]
+        for cells in (re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table))
+        if cells
+    }
+    # severe at baseline (>= 15): 9 patients with a 3-month score; 3 stay >= 10 ... computed from ROWS
+    pairs = [(_villalta_class(r[5]), _villalta_class(r[6])) for r in ROWS if r[5] is not None and r[6] is not None]
+    for base in ("none", "mild", "moderate", "severe"):
+        expected = [sum(1 for b, f in pairs if b == base and f == fol) for fol in ("none", "mild", "moderate", "severe")]
+        assert rows[base.capitalize()] == [str(v) for v in expected] + [str(sum(expected))]
+    assert rows["Total"][-1] == str(len(pairs))
+
+
+def test_flow_stages_count_each_drop() -> None:
+    stages = patient_flow(make_cohort(), make_outcomes())
+    assert [s.count for s in stages] == [
+        "23",
+        "20",
+        "Villalta 19 · CIVIQ-20 19",
+        "Villalta 18 · CIVIQ-20 18",
+        "Villalta gain 17 · CIVIQ-20 gain 16",
+    ]
+    assert stages[0].excluded[0] == "No index stenting procedure: 3"
+    assert "value outside 0-33 (2)" in stages[0].excluded[1]
+    assert stages[1].excluded[0] == "Technical success 18, failure 1, not recorded 1"
+    assert stages[2].excluded == ("No scorable baseline: Villalta 1, CIVIQ-20 1",)
+    assert stages[3].excluded == ("No scorable 3-month score: Villalta 1, CIVIQ-20 1",)
+    assert stages[4].excluded[0] == "Villalta gain: 1 missing a covariate (stented segments 1)"
+
+
+def test_figures_are_written_as_svg_and_png(written: tuple[Path, str]) -> None:
+    figures = written[0].parent / "figures"
+    names = {"patient-flow", "kaplan-meier-patency", "scores-before-after", "regression-forest"}
+    assert {p.stem for p in figures.glob("*.svg")} == names
+    assert {p.stem for p in figures.glob("*.png")} == names
+    for name in names:
+        assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in (figures / f"{name}.svg").read_bytes()[:2000]
+
+
+def test_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("previous report")
+    replaced: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def failing_replace(src: str, dst: str) -> None:
+        replaced.append((str(src), str(dst)))
+        if str(dst).endswith("report.html"):
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_report(out, make_cohort(), make_outcomes(), make_run_info())
+    assert (out / "report.html").read_text() == "previous report"
+    assert [p.name for p in out.iterdir() if p.is_file()] == ["report.html"]  # temp file removed
+    src, dst = replaced[-1]
+    assert Path(src).parent == out and Path(dst) == out / "report.html"
+    monkeypatch.setattr(os, "replace", real_replace)
+    write_report(out, make_cohort(), make_outcomes(), make_run_info())
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_patient_ids_only_when_not_hashed(tmp_path: Path) -> None:
+    plain = write_report(tmp_path / "plain", make_cohort(), make_outcomes(), make_run_info()).read_text()
+    assert PATIENT_IDS[9] in plain  # the technical failure, in the patient-level lists
+    hashed = write_report(
+        tmp_path / "hashed", make_cohort(), make_outcomes(), make_run_info(), hash_patient_ids=True
+    ).read_text()
+    for pid in PATIENT_IDS:
+        assert pid not in hashed
+    assert re.search(r"P-[0-9a-f]{12}", hashed)
+    salted = re.findall(r"P-[0-9a-f]{12}", hashed)
+    assert pseudonymise(PATIENT_IDS[9], "other salt") not in salted  # salted, not a bare hash
+    assert "P-" + hashlib.sha256(PATIENT_IDS[9].encode()).hexdigest()[:12] not in salted
+
+
+def test_pseudonyms_are_stable_for_the_same_data(tmp_path: Path) -> None:
+    a = write_report(tmp_path / "a", make_cohort(), make_outcomes(), make_run_info(), hash_patient_ids=True)
+    b = write_report(tmp_path / "b", make_cohort(), make_outcomes(), make_run_info(), hash_patient_ids=True)
+    assert a.read_bytes() == b.read_bytes()
+    c = write_report(
+        tmp_path / "c", make_cohort(), make_outcomes(), make_run_info([("x.json", "cd" * 32)]), hash_patient_ids=True
+    )
+    assert set(re.findall(r"P-[0-9a-f]{12}", a.read_text())) != set(re.findall(r"P-[0-9a-f]{12}", c.read_text()))
+
+
+def test_report_and_figures_are_deterministic(tmp_path: Path) -> None:
+    a = write_report(tmp_path / "a", make_cohort(), make_outcomes(), make_run_info())
+    b = write_report(tmp_path / "b", make_cohort(), make_outcomes(), make_run_info())
+    assert a.read_bytes() == b.read_bytes()
+    for fig in (tmp_path / "a" / "figures").iterdir():
+        assert fig.read_bytes() == (tmp_path / "b" / "figures" / fig.name).read_bytes(), fig.name
+
+
+def test_empty_cohort_says_not_available(tmp_path: Path) -> None:
+    cohort = Cohort(patients=empty_patients_frame())
+    html = write_report(tmp_path, cohort, [], make_run_info([])).read_text()
+    text = text_of(html)
+    assert "0 patients with an index stenting procedure" in text
+    assert "not available: empty cohort" in text
+    assert "not available: the analysis villalta was not run" in text
+    assert "Figure not available" in text
+    assert "No input files recorded" in text
+    assert (tmp_path / "figures" / "patient-flow.svg").exists()
+    assert not (tmp_path / "figures" / "kaplan-meier-patency.svg").exists()
+
+
+def test_failed_and_missing_analyses_are_listed(tmp_path: Path) -> None:
+    outcomes = [o for o in make_outcomes() if o.info.id not in {"civiq20-gain-regression", "villalta"}]
+    outcomes.append(
+        AnalysisOutcome(info("villalta"), plugin="fhir_pts.builtin", error="ValueError: no complete pair")
+    )
+    text = text_of(write_report(tmp_path, make_cohort(), outcomes, make_run_info()).read_text())
+    assert "Failed analyses" in text and "ValueError: no complete pair" in text
+    assert "the analysis villalta failed" in text
+    assert "the analysis civiq20-gain-regression was not run" in text
+    assert "57 (39–72)" in text  # civiq20 still shown
+
+
+def test_third_party_measure_in_generic_table(written: tuple[Path, str]) -> None:
+    html = written[1]
+    section = text_of(html[html.index('id="other"') : html.index('id="quality"')])
+    assert "VCSS" in section and "vcss_median" in section and "7.25" in section and "0.01" in section
+    assert "Every analysis completed." in section
+
+
+def test_comparison_html_is_included(tmp_path: Path) -> None:
+    fragment = '<table class="cmp"><tr><td>Technical success</td><td>41/42 (97.6 %)</td></tr></table>'
+    html = write_report(tmp_path, make_cohort(), make_outcomes(), make_run_info(), comparison_html=fragment)
+    assert fragment in html.read_text()
+    assert "Comparison with the published abstract" in html.read_text()
+    plain = write_report(tmp_path / "plain", make_cohort(), make_outcomes(), make_run_info()).read_text()
+    assert "Comparison with the published abstract" not in plain
+
+
+def test_problems_summary_and_provenance(written: tuple[Path, str]) -> None:
+    text = text_of(written[1])
+    assert "4 record(s) were skipped or flagged (Observation: 2, Procedure: 1, QuestionnaireResponse: 1)" in text
+    assert "Observation value outside 0-33 skipped 2" in text
+    assert "ab" * 32 in text and "data/bundle-a.json" in text
+    assert "lifelines 0.30.3" in text
+    assert 'baseline_window [-90, 0]' in text
+    assert "2026-11-25T09:30:00+00:00" in text and "fhir-pts run data --out out" in text
+
+
+def test_fingerprint_inputs_streams_files_and_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bytes(range(256)) * 9000  # > 2 read chunks
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "sub" / "b.ndjson").write_bytes(data)
+    (tmp_path / "d" / "a.json").write_bytes(b"{}")
+    single = tmp_path / "single.json"
+    single.write_bytes(b"abc")
+    monkeypatch.setattr(report_module, "_READ_CHUNK", 1000)
+    result = fingerprint_inputs([single, tmp_path / "d"])
+    assert result == [
+        (str(single), hashlib.sha256(b"abc").hexdigest()),
+        (str(tmp_path / "d" / "a.json"), hashlib.sha256(b"{}").hexdigest()),
+        (str(tmp_path / "d" / "sub" / "b.ndjson"), hashlib.sha256(data).hexdigest()),
+    ]
+    with pytest.raises(FileNotFoundError):
+        fingerprint_inputs([tmp_path / "missing.json"])
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [(0.0000076, "< 0.0001"), (0.00042, "0.0004"), (0.0021, "0.002"), (0.0123, "0.01"), (0.43, "0.43"), (None, "—")],
+)
+def test_p_values_read_as_in_a_paper(p: float | None, expected: str) -> None:
+    assert fmt_p(p) == expected
