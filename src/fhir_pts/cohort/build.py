@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ from fhir_pts.adapters.facts import (
 )
 from fhir_pts.codes import BELOW_INGUINAL_SEGMENTS, DAYS_PER_MONTH, SEGMENTS, VILLALTA_ITEMS
 from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, TimePointWindows, empty_patients_frame
-from fhir_pts.cohort.patency import Finding, PatencyOutcome, Reintervention, derive_patency
+from fhir_pts.cohort.patency import Finding, Reintervention, derive_patency
 from fhir_pts.cohort.scoring import (
     VILLALTA_TOTAL_MAX,
     VILLALTA_TOTAL_MIN,
@@ -225,7 +225,7 @@ def _months(days: int | None) -> float | None:
 
 def _index_row(
     patient: PatientFact, facts: _PatientFacts, problems: list[Problem], used_dates: list[dt.date]
-) -> tuple[dict[str, Any], PatencyOutcome] | None:
+) -> dict[str, Any] | None:
     """The index-procedure part of a patient's row (demographics, procedure, patency), or ``None``."""
     stentings = [p for p in facts.procedures if p.is_stenting]
     if not stentings:
@@ -387,7 +387,7 @@ def _index_row(
         row[f"{name}_days"] = days
         row[f"{name}_months"] = _months(days)
         row[f"{name}_lost"] = lost
-    return row, outcome
+    return row
 
 
 def _score_rows(
@@ -443,10 +443,6 @@ def _score_rows(
     return row
 
 
-def _count(rows: Iterable[dict[str, Any]], *names: str) -> int:
-    return sum(all(row.get(name) is not None for name in names) for row in rows)
-
-
 def build_cohort(facts: FactSet, windows: TimePointWindows = DEFAULT_WINDOWS) -> Cohort:
     """Build the analysable cohort from the de-duplicated facts of a run.
 
@@ -461,44 +457,44 @@ def build_cohort(facts: FactSet, windows: TimePointWindows = DEFAULT_WINDOWS) ->
     problems: list[Problem] = []
     grouped, orphan_facts = _group_by_patient(facts, problems)
     columns = _Columns()
-    rows: list[dict[str, Any]] = []
     index_dates: list[dt.date] = []
     used_dates: list[dt.date] = []
-    outcomes: list[PatencyOutcome] = []
     empty = _PatientFacts()
     for patient_id, patient in facts.patients.items():
         patient_facts = grouped.get(patient_id, empty)
-        built = _index_row(patient, patient_facts, problems, used_dates)
-        if built is None:
+        row = _index_row(patient, patient_facts, problems, used_dates)
+        if row is None:
             continue
-        row, outcome = built
         index_date = dt.date.fromisoformat(row["index_date"])
         index_dates.append(index_date)
         row.update(_score_rows(index_date, patient_facts.assessments, windows, problems, used_dates))
         columns.add(row)
-        rows.append(row)
-        outcomes.append(outcome)
+
+    frame = columns.frame()
+
+    def known(name: str) -> int:
+        return int(frame[name].notna().sum())
 
     flow = {
         "patients_in_data": len(facts.patients),
-        "with_index_procedure": len(rows),
-        "without_index_procedure": len(facts.patients) - len(rows),
+        "with_index_procedure": len(frame),
+        "without_index_procedure": len(facts.patients) - len(frame),
         "facts_without_patient": orphan_facts,
-        "technical_success_known": _count(rows, "technical_success"),
-        "technical_success_unknown": len(rows) - _count(rows, "technical_success"),
-        "with_age": _count(rows, "age"),
-        "with_stented_segments": _count(rows, "stented_segments"),
-        "with_patency_finding": sum(1 for row in rows if row["patency_findings"] > 0),
-        "with_reintervention": sum(1 for row in rows if row["reinterventions"] > 0),
-        "with_baseline_villalta": _count(rows, "baseline_villalta"),
-        "with_followup_villalta": _count(rows, "followup_villalta"),
-        "villalta_pairs": _count(rows, "villalta_gain"),
-        "with_baseline_civiq20": _count(rows, "baseline_civiq20"),
-        "with_followup_civiq20": _count(rows, "followup_civiq20"),
-        "civiq20_pairs": _count(rows, "civiq20_gain"),
+        "technical_success_known": known("technical_success"),
+        "technical_success_unknown": len(frame) - known("technical_success"),
+        "with_age": known("age"),
+        "with_stented_segments": known("stented_segments"),
+        "with_patency_finding": int((frame["patency_findings"] > 0).sum()),
+        "with_reintervention": int((frame["reinterventions"] > 0).sum()),
+        "with_baseline_villalta": known("baseline_villalta"),
+        "with_followup_villalta": known("followup_villalta"),
+        "villalta_pairs": known("villalta_gain"),
+        "with_baseline_civiq20": known("baseline_civiq20"),
+        "with_followup_civiq20": known("followup_civiq20"),
+        "civiq20_pairs": known("civiq20_gain"),
     }
     return Cohort(
-        patients=columns.frame(),
+        patients=frame,
         problems=problems,
         period_start=min(index_dates, default=None),
         period_end=max(used_dates, default=None),

@@ -41,9 +41,12 @@ CIVIQ20_RAW_MAX: Final = CIVIQ20_ITEM_MAX * len(CIVIQ20_ITEMS)  # 100
 CIVIQ20_MAX_IMPUTED: Final = 2
 
 
-def _check_item(name: str, value: int, low: int, high: int, instrument: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{instrument} item {name!r}: expected an integer {low}-{high}, got {value!r}")
+def _valid_item(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high  # bool is not an answer (type(True) is bool)
+
+
+def _item_error(name: str, value: object, low: int, high: int, instrument: str) -> ValueError:
+    return ValueError(f"{instrument} item {name!r}: expected an integer {low}-{high}, got {value!r}")
 
 
 def villalta_total(items: Mapping[str, int]) -> int | None:
@@ -59,7 +62,8 @@ def villalta_total(items: Mapping[str, int]) -> int | None:
         value = items.get(name)
         if value is None:
             return None
-        _check_item(name, value, VILLALTA_ITEM_MIN, VILLALTA_ITEM_MAX, "Villalta")
+        if not _valid_item(value, VILLALTA_ITEM_MIN, VILLALTA_ITEM_MAX):
+            raise _item_error(name, value, VILLALTA_ITEM_MIN, VILLALTA_ITEM_MAX, "Villalta")
         total += value
     return total
 
@@ -124,6 +128,16 @@ def civiq20_from_total(raw: int) -> Civiq20Score:
     return Civiq20Score(raw=float(raw), gis=civiq20_gis(raw), pain=None, physical=None, social=None, psychological=None)
 
 
+def _check_dimensions(dimensions: Mapping[str, tuple[str, ...]]) -> None:
+    mapped = [name for names in dimensions.values() for name in names]
+    if sorted(mapped) != sorted(CIVIQ20_ITEMS) or set(dimensions) != set(CIVIQ20_DIMENSION_NAMES):
+        raise ValueError("CIVIQ-20 dimensions must partition q1..q20 into pain, physical, social, psychological")
+
+
+CIVIQ20_DIMENSION_NAMES: Final = ("pain", "physical", "social", "psychological")
+_check_dimensions(CIVIQ20_DIMENSIONS)
+
+
 def score_civiq20(
     items: Mapping[str, int], dimensions: Mapping[str, tuple[str, ...]] = CIVIQ20_DIMENSIONS
 ) -> Civiq20Score | None:
@@ -136,26 +150,29 @@ def score_civiq20(
     :returns: the score, or ``None`` when ≥ 3 items are missing or a dimension has no answered item.
     :raises ValueError: an answer outside 1–5, or a ``dimensions`` mapping that is not a partition.
     """
-    mapped = [name for names in dimensions.values() for name in names]
-    if sorted(mapped) != sorted(CIVIQ20_ITEMS) or set(dimensions) != {"pain", "physical", "social", "psychological"}:
-        raise ValueError("CIVIQ-20 dimensions must partition q1..q20 into pain, physical, social, psychological")
+    if dimensions is not CIVIQ20_DIMENSIONS:
+        _check_dimensions(dimensions)
     missing = [name for name in CIVIQ20_ITEMS if items.get(name) is None]
     if len(missing) > CIVIQ20_MAX_IMPUTED:
         return None
     sums: dict[str, float] = {}
     for dimension, names in dimensions.items():
-        answered = [items[name] for name in names if items.get(name) is not None]
+        observed = 0
+        n_answered = 0
         for name in names:
-            if items.get(name) is not None:
-                _check_item(name, items[name], CIVIQ20_ITEM_MIN, CIVIQ20_ITEM_MAX, "CIVIQ-20")
-        if not answered:
+            value = items.get(name)
+            if value is None:
+                continue
+            if not _valid_item(value, CIVIQ20_ITEM_MIN, CIVIQ20_ITEM_MAX):
+                raise _item_error(name, value, CIVIQ20_ITEM_MIN, CIVIQ20_ITEM_MAX, "CIVIQ-20")
+            observed += value
+            n_answered += 1
+        if not n_answered:
             return None
-        n_missing = len(names) - len(answered)
-        observed = sum(answered)
-        sums[dimension] = float(observed) + (n_missing * observed / len(answered) if n_missing else 0.0)
+        n_missing = len(names) - n_answered
+        # each missing item := mean of the answered items of the dimension
+        sums[dimension] = observed + n_missing * observed / n_answered if n_missing else float(observed)
     raw = sum(sums.values())
-    if not missing:  # exact integer arithmetic for complete responses
-        raw = float(sum(items[name] for name in CIVIQ20_ITEMS))
     return Civiq20Score(
         raw=raw,
         gis=civiq20_gis(raw),
