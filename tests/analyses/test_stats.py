@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as sps
 
 from fhir_pts.analyses.result import CurvePoint
@@ -455,3 +457,66 @@ def test_ols_complete_cases_and_bad_columns() -> None:
         ols(data, "villalta_gain", ["no_such_column"])
     with pytest.raises(ValueError):
         ols(data, "villalta_gain", ["intercept"])
+
+
+# ------------------------------------------------------------------------------- properties (hypothesis)
+
+survival_data = st.lists(st.tuples(st.integers(min_value=0, max_value=12), st.booleans()), min_size=1, max_size=25).map(
+    lambda rows: ([float(t) for t, _ in rows], [e for _, e in rows])
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(survival_data)
+def test_km_property_matches_product_limit_by_hand(data: tuple[list[float], list[bool]]) -> None:
+    times, lost = data
+    km = kaplan_meier(times, lost)
+    s, gw = 1.0, 0.0
+    for t in sorted(set(times)):
+        n = sum(1 for x in times if x >= t)
+        d = sum(1 for x, e in zip(times, lost, strict=True) if x == t and e)
+        s *= 1 - d / n
+        gw += d / (n * (n - d)) if n > d else 0.0
+        est, low, high = km.at(t)
+        assert_close(est, s, f"S({t})", rel=1e-12)
+        if s in (0.0, 1.0) or est in (0.0, 1.0):
+            assert (low, high) == (None, None)
+        else:
+            exp_low, exp_high = loglog_ci(s, gw)
+            assert_close(low, exp_low, f"lower({t})")
+            assert_close(high, exp_high, f"upper({t})")
+        assert km.at_risk(t) == n
+    assert km.at(max(times) + 0.5) is None
+    assert km.events == sum(lost)
+    med = km.median()
+    if med is not None:  # R's rule: S has reached 0.5 (up to rounding) at the median
+        assert km.at(med)[0] <= 0.5 + 1e-8
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=11, unique=True), st.data())
+def test_wilcoxon_property_exact_equals_enumeration(magnitudes: list[int], data: st.DataObject) -> None:
+    signs = data.draw(st.lists(st.sampled_from([-1, 1]), min_size=len(magnitudes), max_size=len(magnitudes)))
+    d = [m * s for m, s in zip(magnitudes, signs, strict=True)]
+    v, p = enumerated_exact_p(d)
+    res = wilcoxon_signed_rank(d, [0] * len(d))
+    assert res.exact and res.v == v
+    assert_close(res.p_value, p, "exact p")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=-6, max_value=6), min_size=1, max_size=60))
+def test_wilcoxon_property_normal_equals_scipy_asymptotic(d: list[int]) -> None:
+    # scipy's asymptotic test (zeros dropped, tie-corrected variance, continuity correction) is a second,
+    # independent implementation of R's normal approximation
+    res = wilcoxon_signed_rank(d, [0] * len(d))
+    nonzero = [x for x in d if x != 0]
+    if not nonzero:
+        assert (res.v, res.p_value) == (None, None)
+        return
+    assert res.v == sum(r for r, x in zip(sps.rankdata(np.abs(nonzero)), nonzero, strict=True) if x > 0)
+    exact_expected = len(nonzero) < 50 and len(set(map(abs, nonzero))) == len(nonzero) and 0 not in d
+    assert res.exact == exact_expected
+    if not res.exact:
+        ref = sps.wilcoxon(nonzero, zero_method="wilcox", correction=True, method="asymptotic")
+        assert_close(res.p_value, float(ref.pvalue), "normal p")

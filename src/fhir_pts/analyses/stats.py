@@ -305,7 +305,7 @@ def kaplan_meier(
     low[undefined] = np.nan
     high[undefined] = np.nan
     table = kmf.event_table.loc[times]
-    n_at_risk = np.array([np.count_nonzero(t >= ti) for ti in times], dtype=np.int64)
+    n_at_risk = (t.size - np.searchsorted(np.sort(t), times, side="left")).astype(np.int64)
     if not np.array_equal(n_at_risk, table["at_risk"].to_numpy(dtype=np.int64)):  # pragma: no cover - sanity
         raise AssertionError("lifelines' number at risk disagrees with the durations")
     return KaplanMeierEstimate(
@@ -371,7 +371,8 @@ def wilcoxon_signed_rank(
 ) -> WilcoxonResult:
     """Two-sided paired Wilcoxon signed-rank test, exactly R ``wilcox.test(baseline, followup, paired = TRUE)``.
 
-    R 4.x defaults (``exact = NULL``, ``correct = TRUE``): pairs with a missing value are dropped (R's
+    R 4.0–4.5 defaults (``exact = NULL``, ``correct = TRUE``; R ≥ 4.6 computes exact conditional p-values
+    with ties instead — see docs/statistics.md): pairs with a missing value are dropped (R's
     ``complete.cases``); differences ``d = baseline - followup`` equal to 0 are dropped; V = sum of the average
     ranks of ``|d|`` over the positive ``d``. With ``n`` non-zero differences:
 
