@@ -137,17 +137,18 @@ def loglog_ci(s: float, greenwood: float, level: float = 0.95) -> tuple[float, f
     return math.exp(-math.exp(c - w)), math.exp(-math.exp(c + w))
 
 
-def test_km_hand_computed_seven_patients() -> None:
+@pytest.mark.parametrize("level", [0.95, 0.90])
+def test_km_hand_computed_seven_patients(level: float) -> None:
     # times 1+, 2, 2+, 3, 4, 5, 6+  (+ = censored). Risk sets and events written out by hand:
     steps = [(2.0, 6, 1), (3.0, 4, 1), (4.0, 3, 1), (5.0, 2, 1)]  # (time, n at risk, events)
-    km = kaplan_meier([1, 2, 2, 3, 4, 5, 6], [False, True, False, True, True, True, False])
-    assert (km.n, km.events) == (7, 4)
+    km = kaplan_meier([1, 2, 2, 3, 4, 5, 6], [False, True, False, True, True, True, False], level=level)
+    assert (km.n, km.events, km.level) == (7, 4, level)
     s, gw = 1.0, 0.0
     for t, n, d in steps:
         s *= 1 - d / n
         gw += d / (n * (n - d))
         est, low, high = km.at(t)
-        exp_low, exp_high = loglog_ci(s, gw)
+        exp_low, exp_high = loglog_ci(s, gw, level)
         assert_close(est, s, f"S({t})")
         assert_close(low, exp_low, f"lower({t})")
         assert_close(high, exp_high, f"upper({t})")
@@ -368,7 +369,8 @@ def test_wilcoxon_fixture_covers_both_methods() -> None:
 # ------------------------------------------------------------------------------------------------------- OLS
 
 
-def test_ols_simple_regression_hand() -> None:
+@pytest.mark.parametrize("level", [0.95, 0.90])
+def test_ols_simple_regression_hand(level: float) -> None:
     x = np.array([0.0, 1.0, 2.0, 3.0, 5.0])
     y = np.array([1.0, 3.0, 4.0, 7.5, 10.0])
     n = x.size
@@ -379,9 +381,9 @@ def test_ols_simple_regression_hand() -> None:
     sigma2 = rss / (n - 2)
     se_b = math.sqrt(sigma2 / sxx)
     se_a = math.sqrt(sigma2 * (1 / n + x.mean() ** 2 / sxx))
-    tq = sps.t.ppf(0.975, n - 2)
+    tq = sps.t.ppf((1 + level) / 2, n - 2)
     r2 = 1 - rss / float(((y - y.mean()) ** 2).sum())
-    res = ols(pd.DataFrame({"y": y, "x": x}), "y", ["x"])
+    res = ols(pd.DataFrame({"y": y, "x": x}), "y", ["x"], level=level)
     assert isinstance(res, OlsResult)
     assert (res.n, list(res.terms), res.formula) == (5, ["intercept", "x"], "y ~ x")
     assert_close(res.r_squared, r2, "R2")
