@@ -522,3 +522,16 @@ def test_wilcoxon_property_normal_equals_scipy_asymptotic(d: list[int]) -> None:
     if not res.exact:
         ref = sps.wilcoxon(nonzero, zero_method="wilcox", correction=True, method="asymptotic")
         assert_close(res.p_value, float(ref.pvalue), "normal p")
+
+
+def test_ols_formula_no_complete_case_with_categorical() -> None:
+    data = cohort40().iloc[:0]
+    res = ols_formula(data, "villalta_gain ~ age + C(sex)")
+    assert (res.n, res.r_squared) == (0, None)
+    assert set(res.terms) == {"intercept", "age", "C(sex)"}
+    assert all(v is None for t in res.terms.values() for v in vars(t).values())
+
+
+def test_ols_formula_unknown_variable_raises() -> None:
+    with pytest.raises(Exception, match="no_such_variable"):
+        ols_formula(cohort40(), "villalta_gain ~ no_such_variable")

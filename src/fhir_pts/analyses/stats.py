@@ -17,6 +17,7 @@ procedure); nothing here converts units.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -550,7 +551,8 @@ def ols_formula(data: pd.DataFrame, formula: str, level: float = 0.95) -> OlsRes
     Rows with a missing value in any variable of the formula are dropped (complete cases). Term names are
     patsy's (``"C(sex)[T.male]"``, ``"age:segments"``), with ``"Intercept"`` renamed ``"intercept"``; a
     formula with ``- 1`` has no intercept, and then R² is the uncentred one, as in R. Aliasing and the
-    too-few-cases rule are those of :func:`ols`.
+    too-few-cases rule are those of :func:`ols`. With no complete row at all and a categorical term, patsy
+    cannot name the dummy columns: the terms are then named as in the formula (``"C(sex)"``), all None.
 
     Returns
     -------
@@ -565,7 +567,17 @@ def ols_formula(data: pd.DataFrame, formula: str, level: float = 0.95) -> OlsRes
                 frame[c] = frame[c].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
             else:
                 frame[c] = frame[c].astype("object").where(frame[c].notna(), None)
-    y_df, x_df = patsy.dmatrices(formula, frame, NA_action="drop", return_type="dataframe")
+    try:
+        y_df, x_df = patsy.dmatrices(formula, frame, NA_action="drop", return_type="dataframe")
+    except ValueError:
+        # patsy cannot code a categorical variable without any complete row; R's lm would fail too ("0 (non-NA)
+        # cases"). Report the model as not estimable, with patsy's term names (no level suffixes then).
+        used = [c for c in frame.columns if re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", formula)]
+        if used and frame.dropna(subset=used).empty:
+            desc = patsy.ModelDesc.from_formula(formula)
+            names = ["intercept" if t.name() == "Intercept" else t.name() for t in desc.rhs_termlist]
+            return OlsResult(n=0, r_squared=None, terms={nm: _EMPTY_TERM for nm in names}, formula=formula)
+        raise
     if y_df.shape[1] != 1:
         raise ValueError(f"formula must have one numeric response: {formula!r}")
     names = ["intercept" if c == "Intercept" else str(c) for c in x_df.columns]
