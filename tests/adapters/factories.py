@@ -91,9 +91,7 @@ def observation(
         "subject": {"reference": f"Patient/{patient_id}"},
     }
     if effective is not None:
-        resource["effectivePeriod" if period else "effectiveDateTime"] = (
-            {"start": effective} if period else effective
-        )
+        resource["effectivePeriod" if period else "effectiveDateTime"] = {"start": effective} if period else effective
     return _clean(resource, extra)
 
 
@@ -177,9 +175,7 @@ def adverse_event(
     )
 
 
-def concept_map(
-    source: str, target: str, elements: Iterable[tuple[str, str, str]], cid: str = "cm1"
-) -> dict[str, Any]:
+def concept_map(source: str, target: str, elements: Iterable[tuple[str, str, str]], cid: str = "cm1") -> dict[str, Any]:
     """An R4 ConceptMap with one group; ``elements`` are ``(local code, target code, equivalence)``."""
     return {
         "resourceType": "ConceptMap",
