@@ -111,6 +111,7 @@ class BulkExport:
         self.download_attempts = download_attempts
         self.stats = BulkStats()
         self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
         self.state_path = self.raw_dir / STATE_NAME
         self.download_dir = self.raw_dir / DOWNLOAD_DIR
         self.state: dict[str, Any] = {}
@@ -136,8 +137,10 @@ class BulkExport:
         self.state = state
 
     def _save_state(self) -> None:
-        with self._lock:
-            _write_json_atomic(self.state_path, self.state)
+        with self._state_lock:
+            with self._lock:  # a consistent snapshot while download threads record their files
+                snapshot = orjson.loads(orjson.dumps(self.state))
+            _write_json_atomic(self.state_path, snapshot)
 
     # -- steps ------------------------------------------------------------------------------------
     def kickoff_url(self) -> str:
@@ -257,17 +260,18 @@ class BulkExport:
                 continue
             count = item.get("count")
             jobs.append((url, name, int(count) if isinstance(count, int) else None))
+        def fetch_one(url: str, name: str, count: int | None) -> None:
+            size = self._download(url, self.download_dir / name, count, requires_token)
+            with self._lock:  # recorded as soon as it is on disk: a later failure does not lose it
+                done[url] = name
+                self.stats.files_downloaded += 1
+                self.stats.bytes += size
+            self._save_state()
+
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fhir-bulk") as pool:
-            futures = {pool.submit(self._download, url, self.download_dir / name, count, requires_token): (url, name)
-                       for url, name, count in jobs}
+            futures = [pool.submit(fetch_one, url, name, count) for url, name, count in jobs]
             for future in as_completed(futures):
-                url, name = futures[future]
-                size = future.result()
-                with self._lock:
-                    done[url] = name
-                    self.stats.files_downloaded += 1
-                    self.stats.bytes += size
-                self._save_state()
+                future.result()
         return [self.download_dir / self._file_name(i, item) for i, item in enumerate(manifest.get("output", []))]
 
     def delete_job(self, status_url: str) -> None:

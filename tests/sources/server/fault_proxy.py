@@ -1,0 +1,123 @@
+"""A small misbehaving HTTP proxy on loopback, in front of sekmet-fhir, for faults we cannot provoke otherwise.
+
+It forwards every request to the upstream server, rewriting the upstream origin to its own in bodies and in
+``Location``/``Content-Location`` (so paging links and bulk URLs come back through it), and applies fault
+rules: ``429`` (with Retry-After), ``503``, ``500``, ``drop`` (close without answering), ``slow`` (delay, then
+forward) and ``truncate`` (announce the full length, send half the body, close).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "host",
+       "proxy-connection", "te", "trailer", "upgrade"}
+
+
+@dataclass
+class Fault:
+    """Apply ``action`` to requests whose path contains ``match`` (and method ``method``), ``times`` times
+    (None: always)."""
+
+    match: str
+    action: str
+    times: int | None = 1
+    method: str | None = None
+    retry_after: str = "1"
+    delay: float = 1.0
+    hits: int = 0
+
+
+class FaultProxy:
+    """The proxy server; ``faults`` can be changed between requests; ``log`` records (method, path, fault)."""
+
+    def __init__(self, upstream_root: str) -> None:
+        self.upstream = upstream_root.rstrip("/")
+        self.faults: list[Fault] = []
+        self.log: list[tuple[str, str, str | None]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy.handle(self)
+
+            do_POST = do_PUT = do_DELETE = do_HEAD = do_GET
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root}/fhir"
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _fault_for(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.match in path and (fault.method is None or fault.method == method) and (
+                        fault.times is None or fault.hits < fault.times):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else None
+        fault = self._fault_for(h.command, h.path)
+        with self._lock:
+            self.log.append((h.command, h.path, fault.action if fault else None))
+        if fault and fault.action == "drop":
+            h.close_connection = True
+            return
+        if fault and fault.action in ("429", "503", "500"):
+            payload = b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient",' \
+                      b'"diagnostics":"injected fault"}]}'
+            h.send_response(int(fault.action))
+            if fault.action != "500":
+                h.send_header("Retry-After", fault.retry_after)
+            h.send_header("Content-Type", "application/fhir+json")
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+            return
+        if fault and fault.action == "slow":
+            time.sleep(fault.delay)
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP}
+        upstream = requests.request(h.command, self.upstream + h.path, headers=headers, data=body,
+                                    allow_redirects=False, timeout=60)
+        content = upstream.content.replace(self.upstream.encode(), self.root.encode())
+        h.send_response(upstream.status_code)
+        for k, v in upstream.headers.items():
+            if k.lower() not in HOP:
+                h.send_header(k, v.replace(self.upstream, self.root))
+        h.send_header("Content-Length", str(len(content)))
+        h.end_headers()
+        if fault and fault.action == "truncate":
+            h.wfile.write(content[: len(content) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            return
+        h.wfile.write(content)
+
+    def count(self, match: str, method: str = "GET") -> int:
+        """How many requests whose path contains ``match`` reached the proxy."""
+        with self._lock:
+            return sum(1 for m, p, _ in self.log if m == method and match in p)
