@@ -210,7 +210,9 @@ def make_outcomes() -> list[AnalysisOutcome]:
         outcome("civiq20", *score_stats(57, 39, 72, 30, 24, 50, 153.0, 0.000031)),
         outcome("villalta-gain-regression", *regression_stats(17)),
         outcome("civiq20-gain-regression", *regression_stats(16)),
-        outcome("vcss", Statistic("vcss_median", 7.25, n=15), Statistic("vcss_change", -3.5, p_value=0.0123), title="VCSS"),
+        outcome(
+            "vcss", Statistic("vcss_median", 7.25, n=15), Statistic("vcss_change", -3.5, p_value=0.0123), title="VCSS"
+        ),
     ]
 
 
@@ -287,9 +289,7 @@ def test_key_numbers_from_the_outcomes(written: tuple[Path, str]) -> None:
 def test_table1_is_computed_from_the_cohort(written: tuple[Path, str]) -> None:
     text = text_of(written[1])
     ages = [r[1] for r in ROWS]
-    expected_age = (
-        f"{fmt_num(statistics.mean(ages))} ± {fmt_num(statistics.stdev(ages))} ({min(ages)}–{max(ages)})"
-    )
+    expected_age = f"{fmt_num(statistics.mean(ages))} ± {fmt_num(statistics.stdev(ages))} ({min(ages)}–{max(ages)})"
     assert expected_age in text
     females = sum(r[0] == "female" for r in ROWS)
     assert f"Female {females} ({100 * females / 20:.1f} %)" in text
@@ -313,7 +313,9 @@ def test_villalta_class_shift_counts(written: tuple[Path, str]) -> None:
     # severe at baseline (>= 15): 9 patients with a 3-month score; 3 stay >= 10 ... computed from ROWS
     pairs = [(_villalta_class(r[5]), _villalta_class(r[6])) for r in ROWS if r[5] is not None and r[6] is not None]
     for base in ("none", "mild", "moderate", "severe"):
-        expected = [sum(1 for b, f in pairs if b == base and f == fol) for fol in ("none", "mild", "moderate", "severe")]
+        expected = [
+            sum(1 for b, f in pairs if b == base and f == fol) for fol in ("none", "mild", "moderate", "severe")
+        ]
         assert rows[base.capitalize()] == [str(v) for v in expected] + [str(sum(expected))]
     assert rows["Total"][-1] == str(len(pairs))
 
@@ -329,7 +331,7 @@ def test_flow_stages_count_each_drop() -> None:
     ]
     assert stages[0].excluded[0] == "No index stenting procedure: 3"
     assert "value outside 0-33 (2)" in stages[0].excluded[1]
-    assert stages[1].excluded[0] == "Technical success 18, failure 1, not recorded 1"
+    assert stages[1].excluded[0] == "Technical outcome: success 18, failure 1, not recorded 1"
     assert stages[2].excluded == ("No scorable baseline: Villalta 1, CIVIQ-20 1",)
     assert stages[3].excluded == ("No scorable 3-month score: Villalta 1, CIVIQ-20 1",)
     assert stages[4].excluded[0] == "Villalta gain: 1 missing a covariate (stented segments 1)"
@@ -417,9 +419,7 @@ def test_empty_cohort_says_not_available(tmp_path: Path) -> None:
 
 def test_failed_and_missing_analyses_are_listed(tmp_path: Path) -> None:
     outcomes = [o for o in make_outcomes() if o.info.id not in {"civiq20-gain-regression", "villalta"}]
-    outcomes.append(
-        AnalysisOutcome(info("villalta"), plugin="fhir_pts.builtin", error="ValueError: no complete pair")
-    )
+    outcomes.append(AnalysisOutcome(info("villalta"), plugin="fhir_pts.builtin", error="ValueError: no complete pair"))
     text = text_of(write_report(tmp_path, make_cohort(), outcomes, make_run_info()).read_text())
     assert "Failed analyses" in text and "ValueError: no complete pair" in text
     assert "the analysis villalta failed" in text
@@ -449,7 +449,7 @@ def test_problems_summary_and_provenance(written: tuple[Path, str]) -> None:
     assert "Observation value outside 0-33 skipped 2" in text
     assert "ab" * 32 in text and "data/bundle-a.json" in text
     assert "lifelines 0.30.3" in text
-    assert 'baseline_window [-90, 0]' in text
+    assert "baseline_window [-90, 0]" in text
     assert "2026-11-25T09:30:00+00:00" in text and "fhir-pts run data --out out" in text
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
@@ -137,66 +138,87 @@ class FlowStage:
     excluded: Sequence[str] = field(default_factory=tuple)
 
 
-def _box(ax: object, x: float, y: float, w: float, h: float, text: str, *, face: str, edge: str, bold: bool) -> None:
-    ax.add_patch(  # type: ignore[attr-defined]
+def _box(ax: Axes, x: float, y: float, w: float, h: float, *, face: str, edge: str) -> None:
+    """A rounded box with its lower-left corner at (x, y), in inches."""
+    ax.add_patch(
         FancyBboxPatch(
-            (x, y), w, h, boxstyle="round,pad=0.004,rounding_size=0.012", facecolor=face, edgecolor=edge, linewidth=1.1
+            (x, y), w, h, boxstyle="round,pad=0,rounding_size=0.08", facecolor=face, edgecolor=edge, linewidth=1.1
         )
     )
-    ax.text(  # type: ignore[attr-defined]
-        x + w / 2,
-        y + h / 2,
-        text,
-        ha="center",
-        va="center",
-        fontsize=9.5,
-        fontweight="bold" if bold else "normal",
-        linespacing=1.35,
-        color="#1d2630",
+
+
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> None:
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        arrowprops={"arrowstyle": "-|>", "color": "#41505f", "linewidth": 1.1, "shrinkA": 0, "shrinkB": 0},
     )
+
+
+#: Flow-diagram geometry, in inches.
+_FLOW_WIDTH = 9.0
+_MAIN_X, _MAIN_W = 0.1, 4.0
+_SIDE_X, _SIDE_W = 4.75, 4.15
+_LINE_H = 0.2
+_MAIN_H = 0.82
+
+
+def _wrap(items: Sequence[str], width: int) -> list[str]:
+    lines: list[str] = []
+    for item in items:
+        lines.extend(textwrap.wrap(item, width) or [""])
+    return lines
 
 
 def flow_figure(stages: Sequence[FlowStage]) -> Figure:
-    """The patient flow: main boxes top to bottom, each stage's exclusions in a box on the right."""
-    n = len(stages)
+    """The patient flow: main boxes top to bottom, the exclusions between two stages in a box on the right.
+
+    Each main box shows the stage's title and its count (bold); the box of exclusions hangs off the arrow to
+    the next stage (for the last stage, off the box itself).
+    """
+    side_lines = [_wrap(stage.excluded, 50) for stage in stages]
+    side_h = [(_LINE_H * len(lines) + 0.28) if lines else 0.0 for lines in side_lines]
+    gaps = [max(0.55, h + 0.3) for h in side_h[:-1]]
+    if len(stages) > 1 and side_h[-1]:  # the last side box sits beside its main box: keep it clear of the one above
+        gaps[-1] = max(gaps[-1], side_h[-1] - _MAIN_H + side_h[-2] + 0.2)
+    last_extra = max(0.0, side_h[-1] - _MAIN_H) if stages else 0.0
+    height = 0.2 + _MAIN_H * len(stages) + sum(gaps) + last_extra + 0.2
     with figure_style():
-        fig = Figure(figsize=(9.0, 1.55 * n + 0.3))
+        fig = Figure(figsize=(_FLOW_WIDTH, height))
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        row_h = 1.0 / n
-        box_h = row_h * 0.62
-        main_x, main_w = 0.03, 0.45
-        side_x, side_w = 0.56, 0.42
+        ax.set_xlim(0, _FLOW_WIDTH)
+        ax.set_ylim(0, height)
+        top = height - 0.2  # boxes are laid out from the top
+        centre_x = _MAIN_X + _MAIN_W / 2
         for i, stage in enumerate(stages):
-            y = 1.0 - (i + 1) * row_h + (row_h - box_h) / 2 + row_h * 0.1
-            title = "\n".join(textwrap.wrap(stage.title, 40))
-            _box(ax, main_x, y, main_w, box_h, f"{title}\n{stage.count}", face="#eaf2fb", edge="#2f6db0", bold=False)
-            if i + 1 < n:
-                next_top = 1.0 - (i + 1) * row_h + (row_h - box_h) / 2 + row_h * 0.1 - row_h + box_h
-                ax.annotate(
-                    "",
-                    xy=(main_x + main_w / 2, next_top + 0.004),
-                    xytext=(main_x + main_w / 2, y - 0.004),
-                    arrowprops={"arrowstyle": "-|>", "color": "#41505f", "linewidth": 1.2},
-                )
-            if stage.excluded:
-                lines: list[str] = []
-                for item in stage.excluded:
-                    lines.extend(textwrap.wrap(item, 52) or [""])
-                side_h = min(row_h * 0.95, max(box_h * 0.75, 0.028 * len(lines) + 0.03))
-                side_y = y - (row_h - box_h) / 2 - side_h / 2 + 0.01
-                if i + 1 == n:
-                    side_y = y + box_h / 2 - side_h / 2
-                _box(ax, side_x, side_y, side_w, side_h, "\n".join(lines), face="#fbf3e6", edge="#b07a2f", bold=False)
-                mid_y = side_y + side_h / 2
-                ax.annotate(
-                    "",
-                    xy=(side_x - 0.004, mid_y),
-                    xytext=(main_x + main_w / 2, mid_y),
-                    arrowprops={"arrowstyle": "-|>", "color": "#41505f", "linewidth": 1.0},
-                )
+            y = top - _MAIN_H
+            _box(ax, _MAIN_X, y, _MAIN_W, _MAIN_H, face="#eaf2fb", edge="#2f6db0")
+            title = "\n".join(textwrap.wrap(stage.title, 44))
+            ax.text(centre_x, y + _MAIN_H * 0.66, title, ha="center", va="center", fontsize=9.5, color="#1d2630")
+            ax.text(
+                centre_x, y + _MAIN_H * 0.24, stage.count, ha="center", va="center", fontsize=11,
+                fontweight="bold", color="#123a66",
+            )  # fmt: skip
+            lines = side_lines[i]
+            if i + 1 < len(stages):
+                gap = gaps[i]
+                _arrow(ax, (centre_x, y), (centre_x, y - gap))
+                mid = y - gap / 2
+            else:
+                gap = 0.0
+                mid = y + _MAIN_H / 2
+            if lines:
+                h = side_h[i]
+                _box(ax, _SIDE_X, mid - h / 2, _SIDE_W, h, face="#fbf3e6", edge="#b07a2f")
+                ax.text(
+                    _SIDE_X + 0.15, mid, "\n".join(lines), ha="left", va="center", fontsize=9, color="#1d2630",
+                    linespacing=1.3,
+                )  # fmt: skip
+                start_x = centre_x if i + 1 < len(stages) else _MAIN_X + _MAIN_W
+                _arrow(ax, (start_x, mid), (_SIDE_X, mid))
+            top = y - gap
     return fig
 
 
@@ -296,7 +318,10 @@ class ScorePanel:
 
 
 def scores_figure(patients: pd.DataFrame, panels: Sequence[ScorePanel]) -> Figure | None:
-    """Baseline vs 3-month scores: one grey line per patient (complete pairs) and a box plot per time point."""
+    """Baseline vs 3-month scores: one line per patient (complete pairs) and a box plot per time point.
+
+    Returns ``None`` when no panel has a complete pair.
+    """
     pairs = []
     for panel in panels:
         if panel.baseline_column in patients and panel.followup_column in patients:
@@ -307,45 +332,41 @@ def scores_figure(patients: pd.DataFrame, panels: Sequence[ScorePanel]) -> Figur
     if all(len(f) == 0 for f in pairs):
         return None
     with figure_style():
-        fig = Figure(figsize=(4.3 * len(panels), 4.8))
+        fig = Figure(figsize=(4.4 * len(panels), 5.0))
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, panel, frame in zip(axes, panels, pairs, strict=True):
-            ax.set_title(panel.title, loc="left")
-            ax.set_xticks([0, 1], ["Baseline", "3 months"])
-            ax.set_xlim(-0.5, 1.5)
+            ax.set_title(panel.title + "\n", loc="left")
             ax.set_ylabel(panel.y_label)
             ax.grid(axis="x", visible=False)
-            if len(frame) == 0:
+            if len(frame) > 0:
+                base = frame.iloc[:, 0].to_numpy()
+                follow = frame.iloc[:, 1].to_numpy()
+                for b, f in zip(base, follow, strict=True):
+                    colour = "#2f6db0" if f < b else ("#b0452f" if f > b else "#8a8f96")
+                    ax.plot([0.14, 0.86], [b, f], color=colour, alpha=0.4, linewidth=0.9, zorder=1)
+                ax.boxplot(
+                    [base, follow],
+                    positions=[0, 1],
+                    widths=0.24,
+                    showfliers=True,
+                    patch_artist=True,
+                    boxprops={"facecolor": "#ffffff", "edgecolor": "#1d2630"},
+                    medianprops={"color": "#1d2630", "linewidth": 2.2},
+                    flierprops={"marker": "o", "markersize": 3},
+                    zorder=2,
+                )
+                ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            else:
                 ax.text(0.5, 0.5, "not available", ha="center", va="center", transform=ax.transAxes, color="#777")
-                continue
-            base = frame.iloc[:, 0].to_numpy()
-            follow = frame.iloc[:, 1].to_numpy()
-            for b, f in zip(base, follow, strict=True):
-                colour = "#2f6db0" if f < b else ("#b0452f" if f > b else "#8a8f96")
-                ax.plot([0.12, 0.88], [b, f], color=colour, alpha=0.35, linewidth=0.9, zorder=1)
-            ax.boxplot(
-                [base, follow],
-                positions=[0, 1],
-                widths=0.22,
-                showfliers=True,
-                patch_artist=True,
-                boxprops={"facecolor": "#ffffff", "edgecolor": "#1d2630"},
-                medianprops={"color": "#1d2630", "linewidth": 2.0},
-                flierprops={"marker": "o", "markersize": 3},
-                zorder=2,
-            )
+            ax.set_xticks([0, 1], ["Baseline", "3 months"])
+            ax.set_xlim(-0.5, 1.5)
             if panel.annotation:
-                ax.text(0.5, 1.0, panel.annotation, transform=ax.transAxes, ha="center", va="bottom", fontsize=9)
-            ax.set_title(panel.title + "\n", loc="left")
+                ax.text(0.0, 1.02, panel.annotation, transform=ax.transAxes, ha="left", va="bottom", fontsize=9)
         fig.text(
-            0.5,
-            -0.02,
-            "One line per patient with both scores (blue: improved, red: worsened, grey: unchanged)",
-            ha="center",
-            fontsize=8.5,
-            color="#444",
-        )
-        fig.subplots_adjust(wspace=0.3)
+            0.5, -0.01, "One line per patient with both scores (blue: improved, red: worsened, grey: unchanged)",
+            ha="center", fontsize=8.5, color="#444",
+        )  # fmt: skip
+        fig.subplots_adjust(wspace=0.35)
     return fig
 
 
@@ -363,26 +384,39 @@ class ForestRow:
 
 
 def forest_figure(models: Mapping[str, Sequence[ForestRow]]) -> Figure | None:
-    """Regression coefficients (β, 95 % CI) per model; a vertical line marks no effect (β = 0)."""
+    """Regression coefficients (β, 95 % CI) per model, one panel per model stacked vertically.
+
+    A dashed line marks no effect (β = 0); each row is labelled with its β and CI on the right. Returns
+    ``None`` when no model has an estimate.
+    """
     drawable = {title: [r for r in rows if r.estimate is not None] for title, rows in models.items()}
     drawable = {k: v for k, v in drawable.items() if v}
     if not drawable:
         return None
-    height = 1.2 + 0.45 * max(len(v) for v in drawable.values())
+    heights = [0.45 * len(v) + 0.9 for v in drawable.values()]
     with figure_style():
-        fig = Figure(figsize=(4.6 * len(drawable), height))
-        axes = fig.subplots(1, len(drawable), squeeze=False)[0]
+        fig = Figure(figsize=(9.0, sum(heights) + 0.3))
+        axes = fig.subplots(len(drawable), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
         for ax, (title, rows) in zip(axes, drawable.items(), strict=True):
             ys = np.arange(len(rows))[::-1]
             for y, r in zip(ys, rows, strict=True):
                 if r.ci_low is not None and r.ci_high is not None:
-                    ax.plot([r.ci_low, r.ci_high], [y, y], color="#2f6db0", linewidth=2.0)
+                    ax.plot([r.ci_low, r.ci_high], [y, y], color="#2f6db0", linewidth=2.0, solid_capstyle="butt")
+                    ci = f"{r.ci_low:.2f} to {r.ci_high:.2f}"
+                else:
+                    ci = "CI not available"
                 ax.plot([r.estimate], [y], marker="s", color="#1d2630", markersize=6)
+                ax.text(
+                    1.02, y, f"{r.estimate:.2f} ({ci})", transform=ax.get_yaxis_transform(), va="center",
+                    fontsize=9, color="#1d2630",
+                )  # fmt: skip
             ax.axvline(0.0, color="#b0452f", linewidth=1.0, linestyle="--")
             ax.set_yticks(ys, [r.label for r in rows])
             ax.set_ylim(-0.7, len(rows) - 0.3)
             ax.set_title(title, loc="left")
-            ax.set_xlabel("β (95 % CI), points of gain per unit")
+            ax.text(1.02, len(rows) - 0.3, "β (95 % CI)", transform=ax.get_yaxis_transform(), va="bottom",
+                    fontsize=9, fontweight="bold")  # fmt: skip
             ax.grid(axis="y", visible=False)
-        fig.subplots_adjust(wspace=0.9)
+        axes[-1].set_xlabel("β: change in the gain (points) per unit of the predictor")
+        fig.subplots_adjust(left=0.3, right=0.74, hspace=0.55)
     return fig

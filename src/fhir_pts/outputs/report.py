@@ -943,6 +943,10 @@ class _Report:
         )
 
 
+def _signed(day: int) -> str:
+    return str(day).replace("-", "−")
+
+
 def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[FlowStage]:
     """The stages of the patient-flow diagram, with the reasons patients are not carried to the next stage.
 
@@ -959,6 +963,7 @@ def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[Fl
     def has(name: str) -> pd.Series:
         return col(name).notna().to_numpy()
 
+    w = cohort.windows
     in_data = cohort.flow.get("patients_in_data")
     with_index = cohort.flow.get("with_index_procedure", n)
     skipped = Counter(pr.reason for pr in cohort.problems if pr.severity == "skipped")
@@ -968,7 +973,7 @@ def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[Fl
     if skipped:
         top = ", ".join(f"{reason} ({c})" for reason, c in skipped.most_common(3))
         more = " …" if len(skipped) > 3 else ""
-        stage1_excl.append(f"Input records skipped: {sum(skipped.values())} — {top}{more}")
+        stage1_excl.append(f"Input records skipped (records, not patients): {sum(skipped.values())} — {top}{more}")
     tech = col("technical_success")
     success = int((tech == True).fillna(False).sum())  # noqa: E712
     failure = int((tech == False).fillna(False).sum())  # noqa: E712
@@ -982,17 +987,17 @@ def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[Fl
             "With an index stenting procedure (all patency analyses)",
             str(with_index),
             (
-                f"Technical success {success}, failure {failure}, not recorded {unknown}",
-                "All kept in the patency analyses",
+                f"Technical outcome: success {success}, failure {failure}, not recorded {unknown}",
+                "(all kept in the patency analyses)",
             ),
         ),
         FlowStage(
-            "With a baseline score (day −90 to 0)",
+            f"With a baseline score (day {_signed(w.baseline_start)} to {_signed(w.baseline_end)})",
             f"Villalta {int(bv.sum())} · CIVIQ-20 {int(bc.sum())}",
             (f"No scorable baseline: Villalta {n - int(bv.sum())}, CIVIQ-20 {n - int(bc.sum())}",),
         ),
         FlowStage(
-            "With a 3-month score (complete pairs)",
+            f"With a 3-month score (day {w.followup_start} to {w.followup_end}; complete pairs)",
             f"Villalta {int(pv.sum())} · CIVIQ-20 {int(pc.sum())}",
             (f"No scorable 3-month score: Villalta {int(bv.sum() - pv.sum())}, CIVIQ-20 {int(bc.sum() - pc.sum())}",),
         ),
