@@ -190,7 +190,7 @@ def test_parameters_override_defaults() -> None:
 
 def test_unknown_parameter_and_unrun_analysis_are_errors() -> None:
     pm = bare_manager(p=FakePlugin("x", "y"))
-    with pytest.raises(PluginError, match="no parameter.*'zz'"):
+    with pytest.raises(PluginError, match=r"no parameter.*'zz'"):
         run_analyses(pm, cohort_of_ages(1), ["x"], {"x": {"zz": 1}})
     with pytest.raises(PluginError, match="not run: 'y'"):
         run_analyses(pm, cohort_of_ages(1), ["x"], {"y": {"k": 1}})
