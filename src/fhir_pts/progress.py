@@ -1,0 +1,86 @@
+"""Progress bars and logging for the command line, quiet when nobody is watching.
+
+:func:`progress` wraps :class:`tqdm.tqdm`: the bar is shown on stderr only when stderr is a terminal (so logs,
+CI output and redirected runs stay clean) and never when ``--quiet`` was given. :func:`configure_logging`
+maps ``--quiet`` / ``--verbose`` to a logging level on stderr. Log messages of this package carry counts,
+file names and resource types, never patient data (no names, no birth dates; ids only at DEBUG level).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from typing import TypeVar
+
+from tqdm import tqdm
+
+__all__ = ["configure_logging", "progress", "set_quiet"]
+
+T = TypeVar("T")
+
+_state: dict[str, bool] = {"quiet": False}
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+_HANDLER_NAME = "fhir-pts-stderr"
+
+
+def set_quiet(quiet: bool) -> None:
+    """Silence (or re-enable) every progress bar whose ``enabled`` is left to the default."""
+    _state["quiet"] = quiet
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
+def progress(
+    iterable: Iterable[T] | None = None,
+    *,
+    total: int | float | None = None,
+    desc: str,
+    unit: str = "it",
+    enabled: bool | None = None,
+) -> tqdm[T]:
+    """A tqdm progress bar on stderr: ``for x in progress(items, desc="Reading")`` or ``with progress(total=n, ...)``.
+
+    ``enabled=None`` (default) shows the bar only when stderr is a terminal and :func:`configure_logging`
+    was not called with a negative verbosity (``--quiet``); ``True``/``False`` force it. A disabled bar still
+    iterates (and accepts ``update``), it just prints nothing. ``desc`` must not contain patient data.
+    """
+    if enabled is None:
+        enabled = _stderr_is_terminal() and not _state["quiet"]
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=not enabled,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+        mininterval=0.2,
+    )
+
+
+def configure_logging(verbosity: int) -> logging.Logger:
+    """Log the ``fhir_pts`` package to stderr at a level set by ``verbosity`` and return its logger.
+
+    ``verbosity`` < 0 (``--quiet``): errors only, and progress bars off; 0: warnings; 1 (``--verbose``):
+    info; ≥ 2 (``-vv``): debug. Calling it again replaces the handler (never duplicates lines).
+    """
+    level = logging.ERROR if verbosity < 0 else {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    set_quiet(verbosity < 0)
+    logger = logging.getLogger("fhir_pts")
+    for handler in list(logger.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger
