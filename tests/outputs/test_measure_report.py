@@ -1,0 +1,178 @@
+"""MeasureReports and the Bundle: R4 structure (fhir.resources R4B), DEQM invariants, project extensions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.measurereport import MeasureReport
+from outcome_factory import (
+    all_kinds,
+    cohort,
+    cohort_outcome,
+    failed_outcome,
+    proportion_outcome,
+    scores_outcome,
+    survival_outcome,
+)
+
+from fhir_pts.codes import EXTENSION_BASE, MEASURE_POPULATION
+from fhir_pts.outputs import measure_report as mr
+from fhir_pts.outputs.writer import write_outputs
+
+DATE = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+
+
+def ext(element: dict[str, Any], url: str) -> list[dict[str, Any]]:
+    return [e for e in element.get("extension", []) if e["url"] == url]
+
+
+def parts(extension: dict[str, Any]) -> dict[str, Any]:
+    """Sub-extensions of a complex extension: url -> value (the value[x] of each)."""
+    out = {}
+    for sub in extension["extension"]:
+        (key,) = [k for k in sub if k.startswith("value")]
+        out[sub["url"]] = sub[key]
+    return out
+
+
+def statistics_of(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {parts(e)["name"]: parts(e) for e in ext(report["group"][0], mr.EXT_STATISTIC)}
+
+
+@pytest.mark.parametrize("outcome", all_kinds(), ids=lambda o: o.info.id)
+def test_every_report_parses_as_r4_and_meets_deqm(outcome) -> None:  # type: ignore[no-untyped-def]
+    report = mr.build_measure_report(outcome, cohort({"patient_id": "p"}), date=DATE)
+    MeasureReport.model_validate(report)
+    assert mr.deqm_violations(report) == []
+    assert report["type"] == "summary"
+    assert report["measure"] == f"https://fhir-pts.org/fhir/Measure/{outcome.info.id}|0.1.0"
+    assert report["date"] == "2024-05-06T07:08:09+00:00"
+    assert report["period"] == {"start": "2012-03-05", "end": "2018-09-30"}
+    assert ext(report, mr.EXT_PLUGIN)[0]["valueString"] == outcome.plugin
+
+
+def test_proportion_report() -> None:
+    report = mr.build_measure_report(proportion_outcome(), cohort(), date=DATE)
+    assert report["status"] == "complete"
+    assert report["improvementNotation"]["coding"][0]["code"] == "increase"
+    [group] = report["group"]
+    assert group["code"]["coding"][0]["code"] == "technical-success"
+    pops = {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]}
+    assert pops == {"initial-population": 42, "denominator": 42, "denominator-exclusion": 0, "numerator": 41}
+    assert all(p["code"]["coding"][0]["system"] == MEASURE_POPULATION for p in group["population"])
+    assert group["measureScore"] == {"value": 41 / 42, "unit": "1", "system": "http://unitsofmeasure.org", "code": "1"}
+    stats = statistics_of(report)
+    assert stats["proportion"] == {
+        "name": "proportion", "value": 41 / 42, "ciLow": 0.8743, "ciHigh": 0.9994, "ciLevel": 0.95, "sampleSize": 42,
+        "unit": "1",
+    }  # fmt: skip
+    assert stats["numerator"] == {"name": "numerator", "value": 41, "sampleSize": 42}
+    assert [e["valueString"] for e in ext(report, mr.EXT_NOTE)] == ["a note"]
+    scoring = ext(report, mr.EXT_SCORING)[0]["valueCodeableConcept"]["coding"][0]["code"]
+    assert scoring == "proportion"
+
+
+def test_p_value_and_missing_value_extensions() -> None:
+    stats = statistics_of(mr.build_measure_report(scores_outcome(), cohort(), date=DATE))
+    assert stats["wilcoxon"] == {"name": "wilcoxon", "value": 903, "pValue": 1.234567890123e-08, "sampleSize": 42}
+    km12 = statistics_of(mr.build_measure_report(survival_outcome(), cohort(), date=DATE))["km_12m"]
+    assert km12 == {"name": "km_12m", "sampleSize": 4, "unit": "1"}  # no value: left out, not 0
+
+
+def test_survival_curve_extension() -> None:
+    report = mr.build_measure_report(survival_outcome(), cohort(), date=DATE)
+    [curve] = ext(report["group"][0], mr.EXT_SURVIVAL_CURVE)
+    assert curve["url"] == f"{EXTENSION_BASE}/survival-curve"
+    assert curve["extension"][0] == {"url": "name", "valueString": "kaplan-meier"}
+    points = [parts(p) for p in curve["extension"][1:]]
+    assert points == [
+        {"time": 0, "estimate": 1, "ciLow": 1, "ciHigh": 1, "atRisk": 4},
+        {"time": 2, "estimate": 0.75, "ciLow": 0.1941, "ciHigh": 0.9603, "atRisk": 4},
+        {"time": 10, "estimate": 0.375, "atRisk": 1},
+    ]
+    assert report["group"][0]["measureScore"]["value"] == 0.5
+
+
+def test_cohort_measure_has_no_score_and_no_improvement_notation() -> None:
+    report = mr.build_measure_report(cohort_outcome(), cohort(), date=DATE)
+    assert "measureScore" not in report["group"][0]
+    assert "improvementNotation" not in report
+
+
+def test_failed_analysis_is_an_error_report() -> None:
+    report = mr.build_measure_report(failed_outcome(), cohort(), date=DATE)
+    MeasureReport.model_validate(report)
+    assert report["status"] == "error"
+    assert "group" not in report
+    assert ext(report, mr.EXT_ERROR)[0]["valueString"] == "scores: ValueError: boom"
+    assert mr.deqm_violations(report) == []
+
+
+def test_empty_cohort_period_is_data_absent() -> None:
+    report = mr.build_measure_report(cohort_outcome(), cohort(period=False), date=DATE)
+    MeasureReport.model_validate(report)
+    assert report["period"] == {
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]
+    }
+
+
+def test_default_date_is_now_to_the_second() -> None:
+    report = mr.build_measure_report(cohort_outcome(), cohort())
+    parsed = dt.datetime.fromisoformat(report["date"])
+    assert parsed.tzinfo is not None and parsed.microsecond == 0
+
+
+def test_bundle_collection_with_urn_uuids() -> None:
+    bundle = mr.build_bundle(all_kinds(), cohort(), date=DATE)
+    Bundle.model_validate(bundle)
+    assert bundle["type"] == "collection"
+    assert bundle["timestamp"] == "2024-05-06T07:08:09+00:00"
+    assert len(bundle["entry"]) == 5
+    for entry in bundle["entry"]:
+        assert entry["fullUrl"] == f"urn:uuid:{entry['resource']['id']}"
+        assert len(entry["resource"]["id"]) == 36
+    assert len({e["fullUrl"] for e in bundle["entry"]}) == 5
+    assert [e["resource"]["status"] for e in bundle["entry"]] == ["complete"] * 4 + ["error"]
+
+
+def test_measure_reports_json_file_parses(tmp_path: Path) -> None:
+    written = write_outputs(tmp_path, cohort({"patient_id": "p"}), all_kinds(), date=DATE)
+    bundle = json.loads(written["measure-reports.json"].read_text(encoding="utf-8"))
+    Bundle.model_validate(bundle)
+    for entry in bundle["entry"]:
+        MeasureReport.model_validate(entry["resource"])
+        assert mr.deqm_violations(entry["resource"]) == []
+
+
+# ---------------------------------------------------------------------------------- the DEQM checker itself
+
+
+def good_report() -> dict[str, Any]:
+    return mr.build_measure_report(proportion_outcome(), cohort(), date=DATE)
+
+
+@pytest.mark.parametrize(
+    ("change", "invariant"),
+    [
+        (lambda r: r.update(measure="https://fhir-pts.org/fhir/Measure/x"), "deqm-0"),
+        (lambda r: r.update(date="2024-05"), "deqm-1"),
+        (lambda r: r.pop("improvementNotation"), "deqm-2/4"),
+        (lambda r: r.update(extension=[]), "deqm-3"),
+        (lambda r: r["group"][0].pop("population"), "deqm-5"),
+        (lambda r: r["group"][0]["measureScore"].update(value=97.6), "deqm-6"),
+        (lambda r: r["group"][0]["stratifier"].__setitem__(0, {"code": [{"text": "sex"}], "stratum": [
+            {"component": [{"code": {"text": "sex"}, "value": {"text": "female"}}]}]}), "deqm-7"),
+        (lambda r: r["group"][0]["population"][0].update(countQuantity={"value": 42}), "deqm-8/9"),
+    ],
+)  # fmt: skip
+def test_deqm_checker_detects_each_violation(change, invariant: str) -> None:  # type: ignore[no-untyped-def]
+    report = good_report()
+    report["group"][0]["stratifier"] = [{"code": [{"text": "sex"}], "stratum": []}]
+    assert mr.deqm_violations(report) == []
+    change(report)
+    assert any(v.startswith(invariant) for v in mr.deqm_violations(report)), mr.deqm_violations(report)
