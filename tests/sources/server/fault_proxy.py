@@ -2,12 +2,13 @@
 
 It forwards every request to the upstream server, rewriting the upstream origin to its own in bodies and in
 ``Location``/``Content-Location`` (so paging links and bulk URLs come back through it), and applies fault
-rules: ``429`` (with Retry-After), ``503``, ``500``, ``drop`` (close without answering), ``slow`` (delay, then
+rules: ``400``, ``429`` (with Retry-After), ``503``, ``500``, ``drop`` (close without answering), ``slow`` (delay, then
 forward) and ``truncate`` (announce the full length, send half the body, close).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -24,13 +25,19 @@ class Fault:
     """Apply ``action`` to requests whose path contains ``match`` (and method ``method``), ``times`` times
     (None: always)."""
 
-    match: str
+    match: str  # a substring of the path, or a regular expression when ``regex``
     action: str
     times: int | None = 1
     method: str | None = None
     retry_after: str = "1"
     delay: float = 1.0
+    regex: bool = False
     hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        """Does this fault apply to the request (ignoring how many times it was used)?"""
+        found = re.search(self.match, path) if self.regex else self.match in path
+        return bool(found) and (self.method is None or self.method == method)
 
 
 class FaultProxy:
@@ -72,8 +79,7 @@ class FaultProxy:
     def _fault_for(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.match in path and (fault.method is None or fault.method == method) and (
-                        fault.times is None or fault.hits < fault.times):
+                if fault.matches(method, path) and (fault.times is None or fault.hits < fault.times):
                     fault.hits += 1
                     return fault
         return None
@@ -87,11 +93,11 @@ class FaultProxy:
         if fault and fault.action == "drop":
             h.close_connection = True
             return
-        if fault and fault.action in ("429", "503", "500"):
+        if fault and fault.action in ("400", "429", "503", "500"):
             payload = b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient",' \
                       b'"diagnostics":"injected fault"}]}'
             h.send_response(int(fault.action))
-            if fault.action != "500":
+            if fault.action in ("429", "503"):
                 h.send_header("Retry-After", fault.retry_after)
             h.send_header("Content-Type", "application/fhir+json")
             h.send_header("Content-Length", str(len(payload)))

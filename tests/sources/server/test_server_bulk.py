@@ -10,7 +10,7 @@ from sekmet_harness import ServerInfo
 from test_server_search import read_keys
 
 from fhir_pts.sources.server.bulk import STATE_NAME, BulkStats, fetch_by_bulk
-from fhir_pts.sources.server.http import FhirSession
+from fhir_pts.sources.server.http import FhirSession, check
 
 pytestmark = pytest.mark.server
 
@@ -39,3 +39,16 @@ def read_keys_any(paths: list[Path]) -> set[tuple[str, str]]:
     import json
 
     return {(r["resourceType"], r["id"]) for p in paths for r in map(json.loads, p.read_text().splitlines())}
+
+
+def test_bulk_group_level(sekmet: ServerInfo, cohort: list[dict], admin: FhirSession, reader: FhirSession,
+                          tmp_path: Path) -> None:
+    members = ["tp0", "tp1", "tp5", "to1"]  # three of the cohort and one patient without stenting
+    group = {"resourceType": "Group", "id": "pts-group", "type": "person", "actual": True,
+             "member": [{"entity": {"reference": f"Patient/{m}"}} for m in members]}
+    check(admin.put(f"{sekmet.base_url}/Group/pts-group", json=group,
+                    headers={"Content-Type": "application/fhir+json"}))
+    paths = fetch_by_bulk(reader, sekmet.base_url, tmp_path, "group", "pts-group", poll_cap=0.5)
+    in_group = [r for r in cohort if (r["id"] if r["resourceType"] == "Patient" else
+                                      r.get("subject", {}).get("reference", "/").split("/")[1]) in members]
+    assert read_keys(paths) == expected_keys(in_group)

@@ -94,3 +94,13 @@ def test_bulk_resumes_after_interrupted_download(proxy: FaultProxy, session: Fhi
     assert stats.files_downloaded == 1 and stats.files_resumed == len(state["manifest"]["output"]) - 1
     assert proxy.count("/bulk-files/") == downloads + 1
     assert not (tmp_path / STATE_NAME).exists()
+
+
+def test_search_falls_back_to_one_patient_per_request(proxy: FaultProxy, session: FhirSession,
+                                                      cohort: list[dict], tmp_path: Path) -> None:
+    # a server that refuses several patients in one search (patient=a,b,c)
+    proxy.faults = [Fault(r"[?&]patient=[^&]*%2C", "400", times=None, regex=True)]
+    stats = SearchStats()
+    paths = fetch_by_search(session, proxy.base_url, tmp_path, patients_per_request=5, stats=stats)
+    assert read_keys(paths) == expected_keys(cohort)
+    assert stats.fallbacks == 3 * 4  # 3 batches x 4 types, each crawled patient by patient

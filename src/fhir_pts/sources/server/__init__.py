@@ -6,3 +6,27 @@ and CLI), :mod:`.search` (FHIR search, following ``next`` links) and :mod:`.bulk
 What is fetched is written to a raw directory the file pipeline reads (``fhir-pts run RAW_DIR``), so a run can
 be repeated offline and nothing the server filtered is trusted.
 """
+
+from .bulk import BulkStats, fetch_by_bulk
+from .config import ServerConfig, add_server_arguments, connect, load_server_config, server_config_from_args
+from .fetch import FetchResult, fetch_from_server
+from .http import AuthenticationError, AuthorizationError, RequestRefused, ServerError
+from .search import SearchStats, fetch_by_search
+
+__all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
+    "BulkStats",
+    "FetchResult",
+    "RequestRefused",
+    "SearchStats",
+    "ServerConfig",
+    "ServerError",
+    "add_server_arguments",
+    "connect",
+    "fetch_by_bulk",
+    "fetch_by_search",
+    "fetch_from_server",
+    "load_server_config",
+    "server_config_from_args",
+]

@@ -183,6 +183,15 @@ def load_server_config(
     return ServerConfig(**{k: _coerce(k, v) for k, v in values.items()})
 
 
+class _RefuseSecret(argparse.Action):
+    """``--token VALUE``: refused (a secret on the command line ends up in shell history and ``ps``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        parser.error(f"{option_string}: a token is never taken from the command line; "
+                     "set FHIR_PTS_TOKEN or use --token-file FILE")
+
+
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the hospital-server options (``--server URL`` and its auth/fetch settings) to a parser."""
     g = parser.add_argument_group("hospital FHIR server (instead of INPUT files)")
@@ -196,6 +205,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--key-id", help="kid of the key to use from a JWKS file")
     g.add_argument("--token-file", metavar="FILE", type=Path,
                    help="file holding a bearer token (or env FHIR_PTS_TOKEN; never the token itself here)")
+    # defined only to refuse it (otherwise argparse would take --token as an abbreviation of --token-file)
+    g.add_argument("--token", action=_RefuseSecret, help=argparse.SUPPRESS)
     g.add_argument("--ca-bundle", metavar="FILE", type=Path, help="PEM file of CAs to trust for TLS")
     g.add_argument("--bulk", action="store_true", default=None, help="fetch with Bulk Data $export, not search")
     g.add_argument("--export-level", choices=["system", "patient", "group"], help="$export level (default system)")
