@@ -118,9 +118,9 @@ def test_format_and_csv(tmp_path: Path) -> None:
     assert lines[1].startswith("------")
     assert any("29/42 is 69.0 %" in line and "DIFFERS" in line for line in lines)
     differ = sum(r.agrees is False for r in rows)
+    agree = len(rows) - differ
     assert (
-        lines[-1]
-        == f"{len(rows)} figures: {len(rows) - differ} agree at the abstract's precision, {differ} differ, 0 not computed."
+        lines[-1] == f"{len(rows)} figures: {agree} agree at the abstract's precision, {differ} differ, 0 not computed."
     )
     path = ac.write_comparison_csv(tmp_path / "abstract-comparison.csv", rows)
     with path.open(newline="", encoding="utf-8") as handle:
