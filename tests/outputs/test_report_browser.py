@@ -1,0 +1,141 @@
+"""report.html in a real browser: headless Chromium renders it offline, the numbers are in the DOM, the
+figures decode, nothing is fetched from the network, no console error; the screenshot is kept as an artefact.
+
+Skipped (with the reason) when Chromium is not installed; CI installs Debian's ``chromium``. Set
+``FHIR_PTS_CHROMIUM`` to use another binary and ``FHIR_PTS_ARTIFACTS`` to keep the screenshot and the report
+(default: pytest's ``tmp_path``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+try:  # tests/outputs as a package or as a plain folder on sys.path
+    from .test_report import make_cohort, make_outcomes, make_run_info, text_of
+except ImportError:  # pragma: no cover - depends on how pytest imports the folder
+    from test_report import make_cohort, make_outcomes, make_run_info, text_of  # type: ignore[no-redef]
+
+from fhir_pts.outputs.report import write_report
+
+CHROMIUM = Path(os.environ.get("FHIR_PTS_CHROMIUM", "/usr/bin/chromium"))
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"headless Chromium not installed at {CHROMIUM} (apt-get install chromium)"
+)
+#: Hosts Chromium itself talks to (updates, time, accounts); never requested by the page.
+BROWSER_HOSTS = re.compile(r"(^|\.)(google\.com|googleapis\.com|gstatic\.com|gvt1\.com|googleusercontent\.com)$")
+_profiles = itertools.count()
+
+
+def chromium(tmp: Path, url: str, *extra: str, timeout: float = 90) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run headless Chromium offline on ``url``; return the process and its network log."""
+    netlog = tmp / f"netlog-{next(_profiles)}.json"
+    args = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / f'profile-{next(_profiles)}'}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: any host lookup fails
+        f"--log-net-log={netlog}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        *extra,
+        url,
+    ]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    return proc, netlog
+
+
+def page_requests(netlog: Path) -> set[str]:
+    """http(s) URLs in the network log, without Chromium's own background requests."""
+    if not netlog.exists():
+        return set()
+    urls = set(re.findall(r'"url":"(https?://[^"]*)"', netlog.read_text(errors="replace")))
+    return {u for u in urls if not BROWSER_HOSTS.search(urlparse(u).hostname or "")}
+
+
+def console_messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+@pytest.fixture(scope="module")
+def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = os.environ.get("FHIR_PTS_ARTIFACTS")
+    folder = Path(root) / "report" if root else tmp_path_factory.mktemp("artefacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report(artefacts: Path) -> Path:
+    fragment = "<p>Technical success: paper 41/42 (97.6 %), this run 18/19 (94.7 %).</p>"
+    return write_report(artefacts, make_cohort(), make_outcomes(), make_run_info(), comparison_html=fragment)
+
+
+def test_renders_offline_with_the_numbers_in_the_dom(report: Path, tmp_path: Path) -> None:
+    proc, netlog = chromium(tmp_path, report.as_uri(), "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    assert "<h1>" in dom and "outcome report" in dom
+    text = text_of(dom)
+    for number in ("18/19", "94.7 %", "14 (10–19)", "5 (2–9)", "57 (39–72)", "< 0.0001", "73.2 %", "R² = 0.734"):
+        assert number in text, number
+    assert page_requests(netlog) == set()
+    assert console_messages(proc.stderr) == []
+
+
+def test_every_figure_decodes(report: Path, tmp_path: Path) -> None:
+    probe = tmp_path / "probe.html"
+    script = (
+        "<script>window.addEventListener('load',()=>{const p=document.createElement('pre');p.id='probe';"
+        "p.textContent=JSON.stringify([...document.images].map(i=>[i.complete,i.naturalWidth,i.naturalHeight]));"
+        "document.body.appendChild(p);});</script></body>"
+    )
+    probe.write_text(report.read_text(encoding="utf-8").replace("</body>", script), encoding="utf-8")
+    proc, _ = chromium(tmp_path, probe.as_uri(), "--dump-dom")
+    found = re.search(r'<pre id="probe">([^<]*)</pre>', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    images = json.loads(found.group(1))
+    assert len(images) == 4
+    assert all(complete and width > 300 and height > 150 for complete, width, height in images), images
+
+
+def test_screenshot_is_kept_and_not_blank(report: Path, artefacts: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    shot = artefacts / "report-screenshot.png"
+    shot.unlink(missing_ok=True)
+    proc, _ = chromium(tmp_path, report.as_uri(), f"--screenshot={shot}", "--window-size=1280,4000")
+    assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
+    with Image.open(shot) as image:
+        assert image.size == (1280, 4000)
+        grey = image.convert("L")
+        histogram = grey.histogram()
+    non_white = sum(histogram[:235]) / sum(histogram)
+    assert non_white > 0.03, f"the page looks blank ({non_white:.1%} non-white pixels)"
+
+
+def test_the_detectors_see_a_network_fetch_and_a_console_error(tmp_path: Path) -> None:
+    """Negative control: the checks above would fail on a page that loads a remote image or logs an error."""
+    bad = tmp_path / "bad.html"
+    bad.write_text(
+        '<!DOCTYPE html><html><body><img src="https://cdn.example.org/logo.png">'
+        "<script>console.error('broken page')</script></body></html>"
+    )
+    proc, netlog = chromium(tmp_path, bad.as_uri(), "--dump-dom")
+    assert "https://cdn.example.org/logo.png" in page_requests(netlog)
+    assert any("broken page" in line for line in console_messages(proc.stderr))
