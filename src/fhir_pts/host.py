@@ -1,0 +1,450 @@
+"""The host API: embed fhir-pts in an EHR analytics application (semantic-versioned, see ``docs/host-api.md``).
+
+One module, one class. A :class:`FhirPtsHost` owns its own plugin manager, its default parameters and its
+assessment windows; nothing is kept at module level, so two hosts in one process never see each other's
+plugins or settings. Analyses (built-in or third-party) are found through the ``fhir_pts`` entry-point group
+exactly as the command line finds them, and every run goes through the same steps as ``fhir-pts run``
+(:mod:`fhir_pts.pipeline`, :mod:`fhir_pts.plugin_manager`, :mod:`fhir_pts.outputs`), so the numbers are the
+same.
+
+Example
+-------
+>>> from fhir_pts.host import FhirPtsHost
+>>> host = FhirPtsHost(block=["regression"])                                   # doctest: +SKIP
+>>> [info.id for info in host.analyses()][:3]                                  # doctest: +SKIP
+['cohort', 'technical-success', 'major-complications']
+>>> result = host.run(files=[Path("cohort.json")], analyses=["technical-success"])  # doctest: +SKIP
+>>> result.results.set_index("statistic")["value"]["proportion"]               # doctest: +SKIP
+0.9761904761904762
+>>> result.write(Path("out"))                                                  # doctest: +SKIP
+
+Public names (the API covered by :data:`HOST_API_VERSION`): :data:`HOST_API_VERSION`, :class:`FhirPtsHost`,
+:class:`HostResult`, :class:`HostError`, :class:`UnknownAnalysisError`, :class:`HostInputError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pandas as pd
+import pluggy
+
+from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome
+from fhir_pts.cohort.model import Cohort, TimePointWindows
+from fhir_pts.problems import PROBLEM_COLUMNS, Problem
+
+if TYPE_CHECKING:
+    from fhir.resources.R4B.measurereport import MeasureReport
+
+    from fhir_pts.sources.server.config import ServerConfig
+
+__all__ = [
+    "HOST_API_VERSION",
+    "FhirPtsHost",
+    "HostError",
+    "HostInputError",
+    "HostResult",
+    "UnknownAnalysisError",
+]
+
+#: Version of this host API (not of the package). MAJOR: a public name removed or changed incompatibly;
+#: MINOR: something added; PATCH: fixes. See ``docs/host-api.md``.
+HOST_API_VERSION = "1.0.0"
+
+#: The standard output files :meth:`HostResult.write` writes (contract §4), in order.
+OUTPUT_FILES: tuple[str, ...] = ("measure-reports.json", "results.csv", "cohort.csv", "problems.csv")
+
+Parameters = Mapping[str, Mapping[str, Any]]
+
+
+class HostError(Exception):
+    """The host was asked something it cannot do (bad arguments, unknown analyses, bad parameters)."""
+
+
+class UnknownAnalysisError(HostError):
+    """Measure ids asked for that no installed plugin provides; ``unknown`` lists them, ``installed`` the rest."""
+
+    def __init__(self, unknown: Sequence[str], installed: Sequence[str]) -> None:
+        self.unknown = list(unknown)
+        self.installed = list(installed)
+        super().__init__(
+            f"unknown analysis id(s) {', '.join(map(repr, self.unknown))}; installed: "
+            + (", ".join(self.installed) or "none")
+        )
+
+
+class HostInputError(HostError):
+    """An input cannot be used at all (a missing or unreadable file, an unusable ConceptMap or server)."""
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """What one run of a host gives back: the outputs of ``fhir-pts run``, held in memory.
+
+    Attributes
+    ----------
+    outcomes: one :class:`~fhir_pts.analyses.result.AnalysisOutcome` per analysis run (``result`` or ``error``).
+    bundle: ``measure-reports.json`` as a dict: a FHIR R4 ``Bundle`` (type ``collection``) of MeasureReports.
+    measure_reports: the MeasureReports of ``bundle``, in analysis order (failed analyses: ``status`` ``error``).
+    results: ``results.csv`` as a DataFrame (columns ``measure, statistic, value, ci_low, ci_high, p_value, n``;
+        numbers parsed from the very text written to the file).
+    cohort: ``cohort.csv`` as a DataFrame: one row per patient with an index procedure.
+    problems: ``problems.csv`` as a DataFrame (columns of :data:`fhir_pts.problems.PROBLEM_COLUMNS`).
+    problem_list: the same problems as :class:`~fhir_pts.problems.Problem` objects.
+    cohort_object: the :class:`~fhir_pts.cohort.model.Cohort` the analyses ran on (patients, problems,
+        period, flow counts).
+    date: the date every MeasureReport carries.
+    """
+
+    outcomes: list[AnalysisOutcome]
+    bundle: dict[str, Any]
+    measure_reports: list[dict[str, Any]]
+    results: pd.DataFrame
+    cohort: pd.DataFrame
+    problems: pd.DataFrame
+    problem_list: list[Problem]
+    cohort_object: Cohort = field(repr=False)
+    date: dt.datetime
+
+    @property
+    def failed(self) -> list[AnalysisOutcome]:
+        """The analyses that failed (their error is in ``outcome.error`` and in their MeasureReport)."""
+        return [o for o in self.outcomes if not o.ok]
+
+    def measure_report(self, measure_id: str) -> dict[str, Any]:
+        """The MeasureReport of one measure id (``KeyError`` if that analysis was not run)."""
+        for outcome, report in zip(self.outcomes, self.measure_reports, strict=True):
+            if outcome.info.id == measure_id:
+                return report
+        raise KeyError(measure_id)
+
+    def measure_report_models(self) -> list[MeasureReport]:
+        """The MeasureReports as ``fhir.resources.R4B`` models (parsing validates their structure)."""
+        from fhir.resources.R4B.measurereport import MeasureReport
+
+        return [MeasureReport.model_validate(report) for report in self.measure_reports]
+
+    def write(self, out_dir: Path | str) -> dict[str, Path]:
+        """Write the standard output files into ``out_dir`` (created if needed), complete or not at all.
+
+        ``measure-reports.json`` is exactly :attr:`bundle`; ``results.csv``, ``cohort.csv`` and
+        ``problems.csv`` are the files ``fhir-pts run`` writes for the same outcomes.
+
+        Returns
+        -------
+        file name -> path, for each of :data:`OUTPUT_FILES`.
+        """
+        from fhir_pts.outputs.atomic import write_all_atomically
+        from fhir_pts.outputs.tables import cohort_csv_bytes, problems_csv_bytes, results_csv_bytes
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        contents: dict[Path, bytes] = {
+            out / "measure-reports.json": orjson.dumps(
+                self.bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+            ),
+            out / "results.csv": results_csv_bytes(self.outcomes),
+            out / "cohort.csv": cohort_csv_bytes(self.cohort_object),
+            out / "problems.csv": problems_csv_bytes(self.problem_list),
+        }
+        write_all_atomically(contents)
+        return {path.name: path for path in contents}
+
+
+def _windows(windows: TimePointWindows | Mapping[str, int] | None) -> TimePointWindows | None:
+    if windows is None or isinstance(windows, TimePointWindows):
+        return windows
+    known = {f.name for f in fields(TimePointWindows)}
+    stray = sorted(set(windows) - known)
+    if stray:
+        raise HostError(f"unknown window setting(s) {', '.join(stray)}; known: {', '.join(sorted(known))}")
+    return TimePointWindows(**{k: int(v) for k, v in windows.items()})
+
+
+def _merge(base: Parameters, overrides: Parameters | None) -> dict[str, dict[str, Any]]:
+    merged = {measure: dict(values) for measure, values in base.items()}
+    for measure, values in (overrides or {}).items():
+        merged.setdefault(measure, {}).update(values)
+    return merged
+
+
+def _as_date(value: dt.date | str | None, what: str) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value.date() if isinstance(value, dt.datetime) else value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError as exc:
+        raise HostError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def restrict_to_index_period(cohort: Cohort, start: dt.date | None, end: dt.date | None) -> Cohort:
+    """The cohort of the patients whose index date lies in ``[start, end]`` (both inclusive, either open).
+
+    The returned cohort's ``period`` is the asked period (an open end keeps the cohort's own, moved to the
+    other bound if it would fall outside it); its problems
+    are the cohort's; ``flow["outside_index_period"]`` counts the patients left out (patients without an
+    index date are left out whenever a bound is given).
+    """
+    if start is None and end is None:
+        return cohort
+    if start is not None and end is not None and start > end:
+        raise HostError(f"period start {start} is after its end {end}")
+    frame = cohort.patients
+    index = pd.to_datetime(frame["index_date"], errors="coerce").dt.date
+    keep = index.notna()
+    if start is not None:
+        keep &= index.map(lambda d: d is not None and not pd.isna(d) and d >= start).astype(bool)
+    if end is not None:
+        keep &= index.map(lambda d: d is not None and not pd.isna(d) and d <= end).astype(bool)
+    kept = frame[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+    flow = dict(cohort.flow)
+    flow["outside_index_period"] = int(len(frame) - len(kept))
+    period_start = start if start is not None else cohort.period_start
+    period_end = end if end is not None else cohort.period_end
+    if start is not None and period_end is not None and period_end < start:
+        period_end = start  # an open end before the asked start: the period is that one day
+    if end is not None and period_start is not None and period_start > end:
+        period_start = end
+    return Cohort(
+        patients=kept,
+        problems=list(cohort.problems),
+        period_start=period_start,
+        period_end=period_end,
+        windows=cohort.windows,
+        flow=flow,
+    )
+
+
+class FhirPtsHost:
+    """An fhir-pts host: its own plugins, default parameters and windows, and runs over FHIR data.
+
+    Parameters
+    ----------
+    allow: entry-point names of the plugins to load, and only these (``None``: the ``FHIR_PTS_PLUGINS``
+        environment variable if set, else all). Built-in analyses are plugins too (``descriptive``,
+        ``patency``, ``scores``, ``regression``).
+    block: entry-point names never to load (added to ``FHIR_PTS_DISABLE_PLUGINS``).
+    parameters: default analysis parameters of this host, per measure id (``{"villalta-gain-regression":
+        {"terms": ["age"]}}``); a run's ``parameters`` are merged over them, key by key.
+    windows: default assessment windows (a :class:`~fhir_pts.cohort.model.TimePointWindows` or a mapping of
+        its fields); ``None``: the contract's (baseline -90..0, 3 months 60..150 closest to day 91).
+    concept_maps: FHIR ConceptMap files mapping site-local codes (as ``--concept-map``).
+    load_entry_points: ``False`` starts with no plugin at all (add them with :meth:`register`).
+    workers: processes reading input files.
+
+    Examples
+    --------
+    >>> host = FhirPtsHost(allow=["descriptive"])                        # doctest: +SKIP
+    >>> host.run(resources, analyses=["cohort"]).results                 # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        allow: Iterable[str] | None = None,
+        block: Iterable[str] | None = None,
+        parameters: Parameters | None = None,
+        windows: TimePointWindows | Mapping[str, int] | None = None,
+        concept_maps: Sequence[Path | str] = (),
+        load_entry_points: bool = True,
+        workers: int = 1,
+    ) -> None:
+        from fhir_pts.plugin_manager import get_plugin_manager
+
+        if workers < 1:
+            raise HostError("workers must be at least 1")
+        self._pm = get_plugin_manager(load_entry_points=load_entry_points, allow=allow, block=block)
+        self._parameters = _merge({}, parameters)
+        self._windows = _windows(windows)
+        self._concept_maps = [Path(p) for p in concept_maps]
+        self._workers = workers
+
+    # ------------------------------------------------------------------------------------------ plugins
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """This host's own :class:`pluggy.PluginManager` (project ``fhir_pts``), for advanced use."""
+        return self._pm
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Add a plugin (a module or object with ``@hookimpl`` functions) to THIS host only.
+
+        Returns the name it is registered under (``name``, or one pluggy makes up). Raises
+        :class:`HostError` when the name is blocked or already taken.
+        """
+        try:
+            registered = self._pm.register(plugin, name=name)
+        except ValueError as exc:  # pluggy: name or plugin already registered
+            raise HostError(str(exc)) from exc
+        if registered is None:
+            raise HostError(f"plugin {name!r} is blocked in this host")
+        return str(registered)
+
+    def unregister(self, name: str) -> None:
+        """Remove the plugin registered under ``name`` from this host."""
+        plugin = self._pm.get_plugin(name)
+        if plugin is None:
+            raise HostError(f"no plugin {name!r} in this host")
+        self._pm.unregister(plugin, name=name)
+
+    def plugins(self) -> dict[str, str]:
+        """Analysis id -> name of the plugin that provides it."""
+        from fhir_pts.plugin_manager import list_analyses
+
+        return {info.id: plugin for info, plugin in list_analyses(self._pm)}
+
+    def analyses(self) -> list[AnalysisInfo]:
+        """Every analysis this host's plugins provide, the contract's measures first (contract §4 order)."""
+        from fhir_pts.plugin_manager import PluginError, list_analyses
+
+        try:
+            return [info for info, _ in list_analyses(self._pm)]
+        except PluginError as exc:
+            raise HostError(str(exc)) from exc
+
+    # ------------------------------------------------------------------------------------------ running
+
+    def load(
+        self,
+        resources: Iterable[dict[str, Any]] | None = None,
+        *,
+        files: Sequence[Path | str] | None = None,
+        server: ServerConfig | None = None,
+        windows: TimePointWindows | Mapping[str, int] | None = None,
+    ) -> Cohort:
+        """Build the cohort from exactly one of ``resources`` (FHIR R4 resources as dicts, Bundles allowed),
+        ``files`` (Bundle JSON / NDJSON files or folders) or ``server`` (a hospital FHIR server).
+
+        Raises :class:`HostInputError` when the input cannot be used at all; problems in single records are
+        not errors, they are in the cohort's ``problems``.
+        """
+        from fhir_pts.adapters.concept_map import ConceptMapTranslator
+        from fhir_pts.pipeline import cohort_from_resources, load_cohort
+        from fhir_pts.sources.files import InputError
+
+        given = [name for name, value in (("resources", resources), ("files", files), ("server", server))
+                 if value is not None]
+        if len(given) != 1:
+            raise HostError(f"give exactly one of resources, files or server (got {', '.join(given) or 'none'})")
+        chosen = _windows(windows) or self._windows
+        try:
+            if resources is not None:
+                concepts = ConceptMapTranslator.from_files(self._concept_maps) if self._concept_maps else None
+                return cohort_from_resources(resources, concepts=concepts, windows=chosen)
+            if files is not None:
+                return load_cohort(list(files), concept_maps=self._concept_maps, windows=chosen,
+                                   workers=self._workers)
+            assert server is not None
+            with tempfile.TemporaryDirectory(prefix="fhir-pts-host-") as raw:
+                paths = _fetch(server, Path(raw))
+                return load_cohort(paths, concept_maps=self._concept_maps, windows=chosen, workers=self._workers)
+        except InputError as exc:  # ConceptMap files that cannot be used raise it too
+            raise HostInputError(str(exc)) from exc
+
+    def analyse(
+        self,
+        cohort: Cohort,
+        *,
+        analyses: Sequence[str] | None = None,
+        parameters: Parameters | None = None,
+        index_period: tuple[dt.date | str | None, dt.date | str | None] | None = None,
+        date: dt.datetime | None = None,
+    ) -> HostResult:
+        """Run analyses on a cohort built by :meth:`load` and gather every output.
+
+        Parameters
+        ----------
+        cohort: the cohort.
+        analyses: measure ids to run, in this order; ``None``: every analysis of this host.
+        parameters: per measure id, parameters merged over this host's defaults and the analysis' own.
+            Defaults of the host for analyses that are not run are ignored.
+        index_period: ``(start, end)`` dates: only patients whose index date is in it (inclusive) are
+            analysed, and it becomes the MeasureReports' ``period``. ``None``: every patient.
+        date: the MeasureReports' date (default: now, UTC).
+
+        Raises
+        ------
+        UnknownAnalysisError: a measure id no plugin of this host provides.
+        HostError: a parameter the analysis does not declare, or a bad ``index_period``.
+        """
+        from fhir_pts.outputs.measure_report import build_bundle
+        from fhir_pts.outputs.tables import results_csv_bytes
+        from fhir_pts.pipeline import analyse
+        from fhir_pts.plugin_manager import PluginError
+
+        installed = [info.id for info in self.analyses()]
+        selected = list(dict.fromkeys(analyses)) if analyses is not None else installed
+        unknown = [a for a in selected if a not in installed]
+        if unknown:
+            raise UnknownAnalysisError(unknown, installed)
+        if index_period is not None:
+            start, end = (_as_date(index_period[0], "period start"), _as_date(index_period[1], "period end"))
+            cohort = restrict_to_index_period(cohort, start, end)
+        merged = {k: v for k, v in _merge(self._parameters, parameters).items() if k in selected}
+        try:
+            outcomes = analyse(cohort, selected, merged, self._pm)
+        except PluginError as exc:
+            raise HostError(str(exc)) from exc
+        stamp = (date or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+        bundle = build_bundle(outcomes, cohort, date=stamp)
+        results = pd.read_csv(
+            io.BytesIO(results_csv_bytes(outcomes)),
+            dtype={"measure": "string", "statistic": "string", "n": "Int64"},
+            keep_default_na=False,
+            na_values=[""],
+        )
+        problems = pd.DataFrame([p.as_row() for p in cohort.problems], columns=list(PROBLEM_COLUMNS))
+        return HostResult(
+            outcomes=outcomes,
+            bundle=bundle,
+            measure_reports=[entry["resource"] for entry in bundle["entry"]],
+            results=results,
+            cohort=cohort.patients,
+            problems=problems,
+            problem_list=list(cohort.problems),
+            cohort_object=cohort,
+            date=stamp,
+        )
+
+    def run(
+        self,
+        resources: Iterable[dict[str, Any]] | None = None,
+        *,
+        files: Sequence[Path | str] | None = None,
+        server: ServerConfig | None = None,
+        analyses: Sequence[str] | None = None,
+        parameters: Parameters | None = None,
+        windows: TimePointWindows | Mapping[str, int] | None = None,
+        index_period: tuple[dt.date | str | None, dt.date | str | None] | None = None,
+        date: dt.datetime | None = None,
+    ) -> HostResult:
+        """Load the data (:meth:`load`) and run the analyses (:meth:`analyse`): ``fhir-pts run`` in memory.
+
+        Give exactly one of ``resources``, ``files`` or ``server``. The measure ids are checked before any
+        data is read. See :meth:`load` and :meth:`analyse` for the other arguments and the errors raised.
+        """
+        if analyses is not None:
+            installed = [info.id for info in self.analyses()]
+            unknown = [a for a in analyses if a not in installed]
+            if unknown:
+                raise UnknownAnalysisError(unknown, installed)
+        cohort = self.load(resources, files=files, server=server, windows=windows)
+        return self.analyse(cohort, analyses=analyses, parameters=parameters, index_period=index_period, date=date)
+
+
+def _fetch(server: ServerConfig, raw_dir: Path) -> list[Path]:
+    """Fetch the cohort from a hospital FHIR server into ``raw_dir`` (NDJSON files) with the server source."""
+    from fhir_pts.sources import server as source
+
+    try:
+        fetched = source.fetch_from_server(server, raw_dir)
+    except source.ServerError as exc:
+        raise HostInputError(f"server {server.base_url}: {exc}") from exc
+    return list(fetched.paths)
