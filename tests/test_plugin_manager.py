@@ -277,5 +277,5 @@ def test_thirdparty_runs_and_lands_in_outputs_broken_one_isolated(thirdparty: Pa
     assert report["group"][0]["measureScore"]["value"] == pytest.approx(2 / 3)
     broken = reports["https://fhir-pts.org/fhir/Measure/thirdparty-broken|0.1.0"]
     assert broken["status"] == "error"
-    assert any("deliberately broken" in e.get("valueString", "") for e in broken["extension"])
+    assert "broken: ZeroDivisionError: deliberately broken" in broken["text"]["div"]
     assert len(bundle["entry"]) == len(CONTRACT_ORDER) + 2

@@ -53,7 +53,8 @@ def test_every_report_parses_as_r4_and_meets_deqm(outcome) -> None:  # type: ign
     assert report["measure"] == f"https://fhir-pts.org/fhir/Measure/{outcome.info.id}|0.1.0"
     assert report["date"] == "2024-05-06T07:08:09+00:00"
     assert report["period"] == {"start": "2012-03-05", "end": "2018-09-30"}
-    assert ext(report, mr.EXT_PLUGIN)[0]["valueString"] == outcome.plugin
+    assert report["text"]["status"] == "generated"
+    assert f"analysis plugin <code>{outcome.plugin}</code>" in report["text"]["div"]
 
 
 def test_proportion_report() -> None:
@@ -61,18 +62,24 @@ def test_proportion_report() -> None:
     assert report["status"] == "complete"
     assert report["improvementNotation"]["coding"][0]["code"] == "increase"
     [group] = report["group"]
-    assert group["code"]["coding"][0]["code"] == "technical-success"
+    assert group["code"] == {"text": "technical-success"}
     pops = {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]}
     assert pops == {"initial-population": 42, "denominator": 42, "denominator-exclusion": 0, "numerator": 41}
     assert all(p["code"]["coding"][0]["system"] == MEASURE_POPULATION for p in group["population"])
     assert group["measureScore"] == {"value": 41 / 42, "unit": "1", "system": "http://unitsofmeasure.org", "code": "1"}
     stats = statistics_of(report)
     assert stats["proportion"] == {
-        "name": "proportion", "value": 41 / 42, "ciLow": 0.8743, "ciHigh": 0.9994, "ciLevel": 0.95, "sampleSize": 42,
+        "name": "proportion",
+        "value": 41 / 42,
+        "ciLow": 0.8743,
+        "ciHigh": 0.9994,
+        "ciLevel": 0.95,
+        "sampleSize": 42,
         "unit": "1",
-    }  # fmt: skip
+    }
+    assert {"url": "unit", "valueCode": "1"} in ext(report["group"][0], mr.EXT_STATISTIC)[2]["extension"]  # fmt: skip
     assert stats["numerator"] == {"name": "numerator", "value": 41, "sampleSize": 42}
-    assert [e["valueString"] for e in ext(report, mr.EXT_NOTE)] == ["a note"]
+    assert "<ul><li>a note</li></ul>" in report["text"]["div"]
     scoring = ext(report, mr.EXT_SCORING)[0]["valueCodeableConcept"]["coding"][0]["code"]
     assert scoring == "proportion"
 
@@ -109,8 +116,39 @@ def test_failed_analysis_is_an_error_report() -> None:
     MeasureReport.model_validate(report)
     assert report["status"] == "error"
     assert "group" not in report
-    assert ext(report, mr.EXT_ERROR)[0]["valueString"] == "scores: ValueError: boom"
+    assert "The analysis failed: scores: ValueError: boom" in report["text"]["div"]
     assert mr.deqm_violations(report) == []
+
+
+def test_narrative_is_escaped() -> None:
+    outcome = failed_outcome()
+    outcome.error = "x: KeyError: '<b>' & more"
+    report = mr.build_measure_report(outcome, cohort(), date=DATE)
+    MeasureReport.model_validate(report)
+    assert "x: KeyError: &#x27;&lt;b&gt;&#x27; &amp; more" in report["text"]["div"]
+
+
+def test_builtin_reports_conform_to_the_packaged_profile(tmp_path: Path) -> None:
+    """End to end: the built-in analyses' reports pass the project's own conformance checker."""
+    from fhir_pts.conformance import check_measure_report
+    from fhir_pts.plugin_manager import get_plugin_manager, run_analyses
+
+    rows = [
+        {"patient_id": f"p{i}", "sex": "female", "age": 40 + i, "technical_success": True, "major_complication": 0,
+         "imaging_follow_up_months": 3.0 + i, "primary_patency_months": 3.0 + i, "primary_patency_lost": i == 1,
+         "primary_assisted_patency_months": 3.0 + i, "primary_assisted_patency_lost": False,
+         "secondary_patency_months": 3.0 + i, "secondary_patency_lost": False, "baseline_villalta": 10 + i,
+         "followup_villalta": 3, "baseline_civiq20": 50.0 + i, "followup_civiq20": 40.0, "villalta_gain": 7 + i,
+         "civiq20_gain": 10.0 + i, "stented_segments": 1 + i % 2}
+        for i in range(8)
+    ]  # fmt: skip
+    c = cohort(*rows)
+    outcomes = run_analyses(get_plugin_manager(), c)
+    assert all(o.ok for o in outcomes)
+    bundle = mr.build_bundle(outcomes, c, date=DATE)
+    for entry in bundle["entry"]:
+        assert check_measure_report(entry["resource"]) == [], entry["resource"]["measure"]
+        assert mr.deqm_violations(entry["resource"]) == []
 
 
 def test_empty_cohort_period_is_data_absent() -> None:

@@ -7,16 +7,20 @@ and one ``group`` with its ``code``, the population counts and the ``measureScor
 statistic (value, CI, p-value, n) is also carried, losslessly, by the project extensions below, modelled on
 R5 ``Evidence.statistic``; survival curves by a ``survival-curve`` extension.
 
-A failed analysis becomes a MeasureReport with ``status`` ``error``, no ``group``, and the error message in
-the ``analysis-error`` extension — so the Bundle always has one report per analysis run.
+A failed analysis becomes a MeasureReport with ``status`` ``error`` (R4: "an error occurred attempting to
+generate the report"), no ``group``, and the error message in its narrative — so the Bundle always has one
+report per analysis run. Such a report is, by design, not a ``pts-measure-report`` (which is ``complete``).
 
-Extension URLs (all under :data:`fhir_pts.codes.EXTENSION_BASE`): :data:`EXT_STATISTIC`,
-:data:`EXT_SURVIVAL_CURVE`, :data:`EXT_NOTE`, :data:`EXT_ERROR`, :data:`EXT_PLUGIN`, :data:`EXT_SCORING`.
+Extensions: :data:`EXT_STATISTIC` and :data:`EXT_SURVIVAL_CURVE` (the project's, defined in the packaged
+FHIR package, ``fhir_pts/data/profiles``) and DEQM's measure-scoring extension :data:`EXT_SCORING`. The
+plugin that ran the analysis, its notes (e.g. exclusions) and, for a failed analysis, the error message are
+in the report's narrative (``MeasureReport.text``), which needs no extension.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 import re
 import uuid
@@ -24,25 +28,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fhir_pts.analyses.result import AnalysisOutcome, CurvePoint, Statistic
-from fhir_pts.codes import CANONICAL_BASE, EXTENSION_BASE, MEASURE_POPULATION, MEASURE_SCORING, UCUM
+from fhir_pts.codes import EXTENSION_BASE, MEASURE_POPULATION, MEASURE_SCORING, UCUM
 from fhir_pts.cohort.model import Cohort
 
-#: One statistic of the analysis (complex; on ``MeasureReport.group``): ``name``, ``value``, ``ciLow``,
-#: ``ciHigh``, ``ciLevel``, ``pValue``, ``sampleSize``, ``unit``.
+#: One statistic of the analysis (complex; on ``MeasureReport.group``): ``name``, ``value``, ``unit``, ``ciLow``,
+#: ``ciHigh``, ``ciLevel``, ``pValue``, ``sampleSize`` (packaged definition ``StructureDefinition-statistic``).
 EXT_STATISTIC = f"{EXTENSION_BASE}/statistic"
 #: A survival curve (complex; on ``MeasureReport.group``): ``name`` and one ``point`` per step, each with
-#: ``time`` (months), ``estimate``, ``ciLow``, ``ciHigh``, ``atRisk``.
+#: ``time`` (months), ``estimate``, ``ciLow``, ``ciHigh``, ``atRisk`` (``StructureDefinition-survival-curve``).
 EXT_SURVIVAL_CURVE = f"{EXTENSION_BASE}/survival-curve"
-#: A human-readable remark of the analysis (``valueString``; on ``MeasureReport``), e.g. exclusions.
-EXT_NOTE = f"{EXTENSION_BASE}/analysis-note"
-#: Why the analysis failed (``valueString``; on a ``status = error`` MeasureReport).
-EXT_ERROR = f"{EXTENSION_BASE}/analysis-error"
-#: Name of the plugin that ran the analysis (``valueString``; on ``MeasureReport``).
-EXT_PLUGIN = f"{EXTENSION_BASE}/analysis-plugin"
-#: Scoring of the measure (``valueCodeableConcept`` from measure-scoring; on ``MeasureReport``).
-EXT_SCORING = f"{EXTENSION_BASE}/measure-scoring"
-#: Code system of the ``group.code`` (code = the measure id).
-MEASURE_GROUP_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/measure-group"
+#: DEQM's measure-scoring extension (``valueCodeableConcept`` from measure-scoring; on ``MeasureReport``).
+EXT_SCORING = "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/extension-measureScoring"
 IMPROVEMENT_NOTATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 #: Confidence level of every CI of the built-in analyses.
@@ -80,7 +76,7 @@ def statistic_extension(statistic: Statistic, ci_level: float = CI_LEVEL) -> dic
     if statistic.n is not None:
         parts.append(_sub("sampleSize", "valueInteger", int(statistic.n)))
     if statistic.unit:
-        parts.append(_sub("unit", "valueString", statistic.unit))
+        parts.append(_sub("unit", "valueCode", statistic.unit))
     return {"url": EXT_STATISTIC, "extension": parts}
 
 
@@ -131,6 +127,20 @@ def _quantity(value: float, unit: str | None) -> dict[str, Any]:
     return q
 
 
+def narrative(outcome: AnalysisOutcome) -> str:
+    """The XHTML narrative of a report: title, measure id, plugin, and the notes or the error message."""
+    info = outcome.info
+    lines = [
+        f"<p><b>{html.escape(info.title)}</b> (measure <code>{html.escape(info.id)}</code>, "
+        f"analysis plugin <code>{html.escape(outcome.plugin)}</code>)</p>"
+    ]
+    if outcome.result is None:
+        lines.append(f"<p>The analysis failed: {html.escape(outcome.error or 'unknown error')}</p>")
+    elif outcome.result.notes:
+        lines.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in outcome.result.notes) + "</ul>")
+    return f'<div xmlns="http://www.w3.org/1999/xhtml">{"".join(lines)}</div>'
+
+
 def build_measure_report(
     outcome: AnalysisOutcome,
     cohort: Cohort,
@@ -155,14 +165,14 @@ def build_measure_report(
     report: dict[str, Any] = {"resourceType": "MeasureReport"}
     if report_id is not None:
         report["id"] = report_id
-    extensions: list[dict[str, Any]] = [
-        {"url": EXT_PLUGIN, "valueString": outcome.plugin},
+    result = outcome.result
+    report["text"] = {"status": "generated", "div": narrative(outcome)}
+    report["extension"] = [
         {
             "url": EXT_SCORING,
             "valueCodeableConcept": {"coding": [{"system": MEASURE_SCORING, "code": info.scoring}]},
-        },
+        }
     ]
-    report["extension"] = extensions
     report["status"] = "complete" if outcome.result is not None else "error"
     report["type"] = "summary"
     report["measure"] = info.measure_canonical
@@ -172,17 +182,9 @@ def build_measure_report(
         report["improvementNotation"] = {
             "coding": [{"system": IMPROVEMENT_NOTATION_SYSTEM, "code": info.improvement_notation}]
         }
-    result = outcome.result
     if result is None:
-        extensions.append({"url": EXT_ERROR, "valueString": outcome.error or "the analysis failed"})
         return report
-    extensions.extend({"url": EXT_NOTE, "valueString": note} for note in result.notes)
-    group: dict[str, Any] = {
-        "code": {
-            "coding": [{"system": MEASURE_GROUP_SYSTEM, "code": info.id, "display": info.title}],
-            "text": info.title,
-        }
-    }
+    group: dict[str, Any] = {"code": {"text": info.id}}
     group_ext = [statistic_extension(s) for s in result.statistics]
     group_ext.extend(survival_curve_extension(name, pts) for name, pts in result.curves.items())
     if group_ext:
