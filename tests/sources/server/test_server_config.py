@@ -40,7 +40,7 @@ def test_precedence_toml_env_cli(tmp_path: Path) -> None:
     toml.write_text(f'url = "https://a.example/fhir"\nclient_id = "from-toml"\nprivate_key = "{key}"\n'
                     'page_size = 200\nworkers = 2\n')
     env = {"FHIR_PTS_CLIENT_ID": "from-env"}
-    config = server_config_from_args(parse("--config", str(toml), "--workers", "3"), environ=env)
+    config = server_config_from_args(parse("--config", str(toml), "--server-workers", "3"), environ=env)
     assert config is not None
     assert (config.url, config.client_id, config.page_size, config.workers) == (
         "https://a.example/fhir", "from-env", 200, 3)

@@ -193,28 +193,43 @@ class _RefuseSecret(argparse.Action):
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the hospital-server options (``--server URL`` and its auth/fetch settings) to a parser."""
+    """Add the hospital-server options (``--server URL`` and its auth/fetch settings) to a parser.
+
+    Every option has its own ``dest``; an option string the parser already has (e.g. a ``--config`` of its own)
+    is left to the parser and only the other spellings are added.
+    """
     g = parser.add_argument_group("hospital FHIR server (instead of INPUT files)")
-    g.add_argument("--server", metavar="URL", help="FHIR R4 base URL to fetch from (env FHIR_PTS_SERVER_URL)")
-    g.add_argument("--server-config", "--config", dest="server_config", metavar="FILE", type=Path,
-                   help="TOML file with the server settings")
-    g.add_argument("--auth", choices=["none", "bearer", "smart"], help="how to authenticate (default: inferred)")
-    g.add_argument("--client-id", help="SMART Backend Services client id (env FHIR_PTS_CLIENT_ID)")
-    g.add_argument("--private-key", metavar="FILE", type=Path,
-                   help="SMART private key, PEM or JWKS file (env FHIR_PTS_PRIVATE_KEY)")
-    g.add_argument("--key-id", help="kid of the key to use from a JWKS file")
-    g.add_argument("--token-file", metavar="FILE", type=Path,
-                   help="file holding a bearer token (or env FHIR_PTS_TOKEN; never the token itself here)")
+    taken = set(parser._option_string_actions)
+
+    def add(*flags: str, **kw: Any) -> None:
+        free = [f for f in flags if f not in taken]
+        if free:
+            g.add_argument(*free, **kw)
+
+    add("--server", dest="server", metavar="URL", help="FHIR R4 base URL to fetch from (env FHIR_PTS_SERVER_URL)")
+    add("--server-config", "--config", dest="server_config", metavar="FILE", type=Path,
+        help="TOML file with the server settings")
+    add("--auth", dest="server_auth", choices=["none", "bearer", "smart"],
+        help="how to authenticate (default: inferred)")
+    add("--client-id", dest="client_id", help="SMART Backend Services client id (env FHIR_PTS_CLIENT_ID)")
+    add("--private-key", dest="private_key", metavar="FILE", type=Path,
+        help="SMART private key, PEM or JWKS file (env FHIR_PTS_PRIVATE_KEY)")
+    add("--key-id", dest="key_id", help="kid of the key to use from a JWKS file")
+    add("--token-file", dest="token_file", metavar="FILE", type=Path,
+        help="file holding a bearer token (or env FHIR_PTS_TOKEN; never the token itself here)")
     # defined only to refuse it (otherwise argparse would take --token as an abbreviation of --token-file)
-    g.add_argument("--token", action=_RefuseSecret, help=argparse.SUPPRESS)
-    g.add_argument("--ca-bundle", metavar="FILE", type=Path, help="PEM file of CAs to trust for TLS")
-    g.add_argument("--bulk", action="store_true", default=None, help="fetch with Bulk Data $export, not search")
-    g.add_argument("--export-level", choices=["system", "patient", "group"], help="$export level (default system)")
-    g.add_argument("--group-id", help="Group id for --export-level group")
-    g.add_argument("--page-size", type=int, metavar="N", help="_count per search page (default 1000)")
-    g.add_argument("--workers", type=int, metavar="N", help="parallel requests (default 4)")
-    g.add_argument("--write-back", action="store_true", default=None,
-                   help="write the MeasureReports back to the server (conditional create, never duplicates)")
+    add("--token", dest="refused_token", action=_RefuseSecret, help=argparse.SUPPRESS)
+    add("--ca-bundle", dest="ca_bundle", metavar="FILE", type=Path, help="PEM file of CAs to trust for TLS")
+    add("--bulk", dest="bulk", action="store_true", default=None,
+        help="fetch with Bulk Data $export instead of search")
+    add("--export-level", dest="export_level", choices=["system", "patient", "group"],
+        help="$export level (default system)")
+    add("--group-id", dest="group_id", help="Group id for --export-level group")
+    add("--page-size", dest="page_size", type=int, metavar="N", help="_count per search page (default 1000)")
+    add("--server-workers", dest="server_workers", type=int, metavar="N",
+        help="parallel requests to the server (default 4)")
+    add("--write-back", dest="write_back", action="store_true", default=None,
+        help="write the MeasureReports back to the server (conditional create, never duplicates)")
 
 
 def server_config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServerConfig | None:
@@ -222,7 +237,7 @@ def server_config_from_args(args: argparse.Namespace, environ: Mapping[str, str]
     None when no server URL was given anywhere."""
     overrides = {
         "url": getattr(args, "server", None),
-        "auth": getattr(args, "auth", None),
+        "auth": getattr(args, "server_auth", None),
         "client_id": getattr(args, "client_id", None),
         "private_key": getattr(args, "private_key", None),
         "key_id": getattr(args, "key_id", None),
@@ -232,7 +247,7 @@ def server_config_from_args(args: argparse.Namespace, environ: Mapping[str, str]
         "export_level": getattr(args, "export_level", None),
         "group_id": getattr(args, "group_id", None),
         "page_size": getattr(args, "page_size", None),
-        "workers": getattr(args, "workers", None),
+        "workers": getattr(args, "server_workers", None),
         "write_back": getattr(args, "write_back", None),
     }
     return load_server_config(getattr(args, "server_config", None), environ, overrides)
