@@ -249,18 +249,16 @@ def iter_ndjson_file(
     block = next(blocks, None)
     while block is not None:
         following = next(blocks, None)
-        physical, resources = count_lines(block)
         if candidates is None:
-            selected: Iterator[tuple[int, bytes]] = enumerate(block.split(b"\n"))
+            physical, resources = count_lines(block)
+            selected: list[tuple[int, bytes]] = list(enumerate(block.split(b"\n")[:physical]))
         else:
-            selected = candidates.candidate_lines(block)
+            selected, physical, resources = candidates.scan(block)
         last_index = physical - 1
-        last_seen = False
         for index, line in selected:
-            last_seen = last_seen or index == last_index
             if line.strip():
                 yield from _parsed(line, file, line_base + index, problems)
-        if following is None and candidates is not None and not last_seen:
+        if following is None and candidates is not None and (not selected or selected[-1][0] != last_index):
             last = block.rstrip(b"\n").rsplit(b"\n", 1)[-1]
             if last.strip() and _looks_truncated(last):
                 yield from _parsed(last, file, line_base + last_index, problems)

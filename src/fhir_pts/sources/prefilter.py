@@ -29,8 +29,9 @@ line, which is what makes it fast.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 import orjson
@@ -46,6 +47,14 @@ CODED_TYPES: tuple[bytes, ...] = (b"Procedure", b"Observation", b"QuestionnaireR
 
 def _host(url: str) -> bytes:
     return urlparse(url).netloc.encode()
+
+
+class BlockScan(NamedTuple):
+    """What the pre-filter found in a block: its candidate lines, its physical lines and its non-blank lines."""
+
+    candidates: list[tuple[int, bytes]]
+    physical_lines: int
+    resources: int
 
 
 @dataclass(frozen=True)
@@ -93,31 +102,42 @@ class CandidateFilter:
         return needles is not None and any(needle in line for needle in needles)
 
     # --- a block of lines -----------------------------------------------------------------------
-    def candidate_lines(self, block: bytes) -> Iterator[tuple[int, bytes]]:
-        """Yield ``(line_index, line)`` for the candidate lines of ``block`` (0-based index of the line).
+    def candidate_lines(self, block: bytes) -> list[tuple[int, bytes]]:
+        """``(line_index, line)`` of the candidate lines of ``block`` (0-based index of the line), in order.
 
         ``block`` holds whole lines separated by ``\\n`` (the last one may lack its newline). Lines are
-        yielded in order, without their newline.
+        returned without their newline.
         """
+        return self.scan(block).candidates
+
+    def scan(self, block: bytes) -> BlockScan:
+        """The candidate lines of ``block`` and its line counts (see :class:`BlockScan`)."""
         if not block:
-            return
+            return BlockScan([], 0, 0)
+        n_newlines = block.count(b"\n")
+        n_lines = n_newlines if block.endswith(b"\n") else n_newlines + 1
         first_type = self.line_type(block)
-        if first_type is not None and first_type not in self.always:
+        if first_type is not None:
             prefix = block[: block.find(b'"', 17 if block.startswith(_PREFIXES[0]) else 18) + 1]
-            n_newlines = block.count(b"\n")
-            n_lines = n_newlines if block.endswith(b"\n") else n_newlines + 1
             if block.count(b"\n" + prefix) + 1 == n_lines:
-                # Homogeneous block: every line is of type first_type.
-                needles = self.needles.get(first_type)
-                if needles is not None:
-                    yield from self._search_block(block, needles)
-                return
-        for index, line in enumerate(block.split(b"\n")):
-            if self.is_candidate(line):
-                yield index, line
+                # Homogeneous block: every line is a first_type resource (so none is blank).
+                if first_type in self.always:
+                    candidates = list(enumerate(block.rstrip(b"\n").split(b"\n")))
+                else:
+                    needles = self.needles.get(first_type)
+                    candidates = self._search_block(block, needles) if needles is not None else []
+                return BlockScan(candidates, n_lines, n_lines)
+        candidates = []
+        resources = 0
+        for index, line in enumerate(block.split(b"\n")[:n_lines]):
+            if line.strip():
+                resources += 1
+                if self.is_candidate(line):
+                    candidates.append((index, line))
+        return BlockScan(candidates, n_lines, resources)
 
     @staticmethod
-    def _search_block(block: bytes, needles: tuple[bytes, ...]) -> Iterator[tuple[int, bytes]]:
+    def _search_block(block: bytes, needles: tuple[bytes, ...]) -> list[tuple[int, bytes]]:
         starts: set[int] = set()
         for needle in needles:
             hit = block.find(needle)
@@ -128,10 +148,12 @@ class CandidateFilter:
                     end = len(block)
                 starts.add(start)
                 hit = block.find(needle, end)
+        found: list[tuple[int, bytes]] = []
         index = 0
         previous = 0
         for start in sorted(starts):
             index += block.count(b"\n", previous, start)
             previous = start
             end = block.find(b"\n", start)
-            yield index, block[start : end if end >= 0 else len(block)]
+            found.append((index, block[start : end if end >= 0 else len(block)]))
+        return found
