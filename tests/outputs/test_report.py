@@ -24,6 +24,7 @@ from fhir_pts.outputs.report import (
     fingerprint_inputs,
     fmt_num,
     fmt_p,
+    generic_reason,
     patient_flow,
     pseudonymise,
     write_report,
@@ -238,9 +239,10 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
-@pytest.fixture
-def written(tmp_path: Path) -> tuple[Path, str]:
-    path = write_report(tmp_path / "out", make_cohort(), make_outcomes(), make_run_info())
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The report of the standard cohort and outcomes, written once for the read-only tests."""
+    path = write_report(tmp_path_factory.mktemp("report") / "out", make_cohort(), make_outcomes(), make_run_info())
     return path, path.read_text(encoding="utf-8")
 
 
@@ -335,6 +337,16 @@ def test_flow_stages_count_each_drop() -> None:
     assert stages[2].excluded == ("No scorable baseline: Villalta 1, CIVIQ-20 1",)
     assert stages[3].excluded == ("No scorable 3-month score: Villalta 1, CIVIQ-20 1",)
     assert stages[4].excluded[0] == "Villalta gain: 1 missing a covariate (stented segments 1)"
+
+
+def test_flow_counts_records_without_patient_and_missing_flow() -> None:
+    cohort = make_cohort()
+    cohort.flow["facts_without_patient"] = 4
+    assert "Records referring to no known patient: 4" in patient_flow(cohort, [])[0].excluded
+    cohort.flow = {}
+    stages = patient_flow(cohort, [])
+    assert stages[0].count == "not available" and stages[1].count == "20"
+    assert stages[4].count == "Villalta gain not available · CIVIQ-20 gain not available"
 
 
 def test_figures_are_written_as_svg_and_png(written: tuple[Path, str]) -> None:
@@ -477,3 +489,22 @@ def test_fingerprint_inputs_streams_files_and_folders(tmp_path: Path, monkeypatc
 )
 def test_p_values_read_as_in_a_paper(p: float | None, expected: str) -> None:
     assert fmt_p(p) == expected
+
+
+def test_quoted_values_in_reasons_are_elided() -> None:
+    reason = "'1970-13-01' is not a full date YYYY-MM-DD: no age can be computed; left missing"
+    assert generic_reason(reason) == "'…' is not a full date YYYY-MM-DD: no age can be computed; left missing"
+    assert generic_reason("status 'draft': expected 'completed'; procedure ignored") == (
+        "status '…': expected 'completed'; procedure ignored"
+    )
+
+
+def test_no_birth_date_from_a_problem_reaches_the_report(tmp_path: Path) -> None:
+    problems = [
+        Problem("Patient", f"p{i}", "birthDate", f"'19{60 + i}-13-01' is not a full date YYYY-MM-DD; left missing")
+        for i in range(3)
+    ]
+    html = write_report(tmp_path, make_cohort(problems=problems), make_outcomes(), make_run_info()).read_text()
+    text = text_of(html)
+    assert "-13-01" not in html
+    assert "Patient '…' is not a full date YYYY-MM-DD; left missing skipped 3" in text  # grouped into one row

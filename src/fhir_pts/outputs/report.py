@@ -55,6 +55,7 @@ __all__ = [
     "RunInfo",
     "default_versions",
     "fingerprint_inputs",
+    "generic_reason",
     "patient_flow",
     "pseudonymise",
     "write_report",
@@ -460,9 +461,6 @@ class _Report:
         )
         return f'<h2 id="key">1. Key results</h2><div class="cards">{body}</div>'
 
-    def problem_reasons(self, severity: str | None = "skipped") -> Counter[str]:
-        return Counter(self.scrub(p.reason) for p in self.cohort.problems if severity is None or p.severity == severity)
-
     def flow(self) -> str:
         stages = patient_flow(self.cohort, self.outcomes)
         fig = self.add_figure(flow_figure(stages), "patient-flow")
@@ -470,9 +468,10 @@ class _Report:
         extra = {k: v for k, v in self.cohort.flow.items() if k not in {"patients_in_data", "with_index_procedure"}}
         extra_html = ""
         if extra:
-            extra_html = _table(
-                ["Count reported by the cohort builder", "Patients"],
-                [[k.replace("_", " "), str(v)] for k, v in extra.items()],
+            extra_html = (
+                "<details><summary>Every count reported by the cohort builder</summary>"
+                + _table(["Count", "Value"], [[k.replace("_", " "), str(v)] for k, v in extra.items()])
+                + "</details>"
             )
         return (
             '<h2 id="flow">2. Patient flow</h2>'
@@ -835,7 +834,7 @@ class _Report:
         problems = self.cohort.problems
         if not problems:
             return out + "<p>No input record was skipped or doubtful.</p>"
-        counts = Counter((p.resource_type, self.scrub(p.reason), p.severity) for p in problems)
+        counts = Counter((p.resource_type, self.scrub(generic_reason(p.reason)), p.severity) for p in problems)
         rows = [
             [rt, reason, sev, str(c)] for (rt, reason, sev), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         ]
@@ -943,6 +942,19 @@ class _Report:
         )
 
 
+_QUOTED_VALUE = re.compile(r"""(?<!expected )(?:'[^']*'|"[^"]*")""")
+
+
+def generic_reason(reason: str) -> str:
+    """A problem reason with the offending value elided: ``'1970-13' is not a full date`` → ``'…' is not …``.
+
+    Values quoted in reasons may be identifying (a birth date, a name in a free-text field) and make every
+    reason unique; the report groups by the elided text (``problems.csv`` keeps the full one). What follows
+    ``expected`` is kept: it names what the contract wants, not patient data.
+    """
+    return _QUOTED_VALUE.sub("'…'", reason)
+
+
 def _signed(day: int) -> str:
     return str(day).replace("-", "−")
 
@@ -966,10 +978,13 @@ def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[Fl
     w = cohort.windows
     in_data = cohort.flow.get("patients_in_data")
     with_index = cohort.flow.get("with_index_procedure", n)
-    skipped = Counter(pr.reason for pr in cohort.problems if pr.severity == "skipped")
+    skipped = Counter(generic_reason(pr.reason) for pr in cohort.problems if pr.severity == "skipped")
     stage1_excl = []
     if in_data is not None:
         stage1_excl.append(f"No index stenting procedure: {in_data - with_index}")
+    orphans = cohort.flow.get("facts_without_patient")
+    if orphans:
+        stage1_excl.append(f"Records referring to no known patient: {orphans}")
     if skipped:
         top = ", ".join(f"{reason} ({c})" for reason, c in skipped.most_common(3))
         more = " …" if len(skipped) > 3 else ""
