@@ -350,7 +350,7 @@ def select_into(downloads: Sequence[Path], raw_dir: Path, types: set[str]) -> li
                     writer.add(r)
             elif _keep(rtype, r, cohort):  # type: ignore[arg-type]
                 writer.add(r)
-        return writer.close()
+        return writer.close(ensure_types=sorted(types))
     except BaseException:
         writer.abort()
         raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
@@ -63,10 +64,14 @@ class NdjsonWriter:
         with self._lock:
             return {rid for t, rid, _ in self._seen if t == rtype}
 
-    def close(self) -> list[Path]:
-        """Flush, fsync and rename every file into place; return the final paths (sorted)."""
+    def close(self, ensure_types: Iterable[str] = ()) -> list[Path]:
+        """Flush, fsync and rename every file into place; return the final paths (sorted). A type of
+        ``ensure_types`` with no resource gets an empty file (so an empty cohort is still a readable input)."""
         out = []
         with self._lock:
+            for rtype in ensure_types:
+                if rtype not in self._files:
+                    self._files[rtype] = self._part(rtype).open("wb")
             for rtype, f in self._files.items():
                 f.flush()
                 os.fsync(f.fileno())

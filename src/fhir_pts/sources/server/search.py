@@ -211,7 +211,7 @@ def fetch_by_search(
             for _, resource in searcher.resources("Patient", {"_id": ",".join(batch)}):
                 if resource.get("resourceType") == "Patient" and resource.get("id") in patients:
                     writer.add(resource)
-        paths = writer.close()
+        paths = writer.close(ensure_types=("Patient", *PATIENT_TYPES))
     except BaseException:
         writer.abort()
         raise
