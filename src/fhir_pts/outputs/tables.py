@@ -102,14 +102,25 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _column_cells(series: pd.Series) -> list[str]:
+    """One column of the cohort frame as CSV cells (vectorised where the dtype allows it)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.BooleanDtype) or pd.api.types.is_bool_dtype(dtype):
+        return series.map({True: "true", False: "false"}).astype("object").where(series.notna(), "").tolist()
+    if pd.api.types.is_integer_dtype(dtype):
+        return series.astype("object").where(series.notna(), None).map(_cell).tolist()
+    if isinstance(dtype, pd.StringDtype):
+        return series.astype("object").where(series.notna(), "").tolist()
+    return [_cell(v) for v in series.astype("object").tolist()]
+
+
 def cohort_csv_bytes(cohort: Cohort) -> bytes:
     """``cohort.csv`` as bytes: one row per patient, the columns of ``COHORT_COLUMNS`` in order (then any
     extra column of the frame), ISO dates, ``true`` / ``false`` booleans, empty cells for missing values."""
     frame = cohort.patients
     columns = [c for c in COLUMN_NAMES if c in frame.columns] + [c for c in frame.columns if c not in COLUMN_NAMES]
-    data = [frame[c].astype("object").tolist() for c in columns]
-    rows = ([_cell(col[i]) for col in data] for i in range(len(frame)))
-    return _csv_bytes([str(c) for c in columns], rows)
+    cells = [_column_cells(frame[c]) for c in columns]
+    return _csv_bytes([str(c) for c in columns], zip(*cells, strict=True) if cells else [])
 
 
 def problems_csv_bytes(problems: Iterable[Problem]) -> bytes:
