@@ -82,3 +82,32 @@ def test_the_writers_measure_reports_conform(resources: list[dict[str, Any]]) ->
         assert conformance.check_measure_report(report) == [], outcome.info.id
         checked += 1
     assert checked >= 11
+
+
+def _declared_statistics(measure: dict[str, Any]) -> list[str]:
+    return [
+        part["valueString"]
+        for group in measure["group"]
+        for ext in group.get("extension", [])
+        if ext["url"] == f"{codes.EXTENSION_BASE}/statistic"
+        for part in ext["extension"]
+        if part["url"] == "name"
+    ]
+
+
+def test_declared_statistics_are_produced_by_the_built_in_analyses() -> None:
+    outcomes = {o.info.id: o for o in analyse(cohort_from_resources(_resources()))}
+    for resource in conformance.load_package().values():
+        if resource["resourceType"] != "Measure":
+            continue
+        declared = _declared_statistics(resource)
+        result = outcomes[resource["id"]].result
+        assert result is not None, resource["id"]
+        produced = [s.name for s in result.statistics]
+        assert declared, resource["id"]
+        assert set(declared) <= set(produced), (resource["id"], sorted(set(declared) - set(produced)))
+        assert len(declared) == len(set(declared))
+        declared_populations = {
+            c["code"] for g in resource["group"] for p in g["population"] for c in p["code"]["coding"]
+        }
+        assert set(result.populations) <= declared_populations, resource["id"]

@@ -31,6 +31,8 @@ RuleSet: ProportionPopulations(denominator, numerator, exclusion)
 * insert Population(denominator, {denominator})
 * insert Population(denominator-exclusion, {exclusion})
 * insert Population(numerator, {numerator})
+
+RuleSet: ProportionStatistics
 * insert Stat(numerator)
 * insert Stat(denominator)
 * insert Stat(proportion)
@@ -99,6 +101,7 @@ Usage: #definition
 * scoring = $measure-scoring#proportion
 * improvementNotation = $measure-improvement-notation#increase
 * insert ProportionPopulations(Every patient of the initial population, Patients whose index procedure outcome is success, Patients whose index procedure outcome is unknown)
+* insert ProportionStatistics
 
 Instance: major-complications
 InstanceOf: Measure
@@ -108,6 +111,7 @@ Usage: #definition
 * scoring = $measure-scoring#proportion
 * improvementNotation = $measure-improvement-notation#decrease
 * insert ProportionPopulations(Every patient of the initial population, Patients with a major complication of the index procedure, Patients whose complication status is unknown)
+* insert ProportionStatistics
 
 Instance: imaging-follow-up
 InstanceOf: Measure
