@@ -276,3 +276,31 @@ def test_synthea_procedures_with_performed_period_are_read_when_coded_as_ours(tm
     resource["code"] = cc((codes.CPT, "37238"))
     [fact] = collect_from_resources([resource]).procedures
     assert fact.day.isoformat() == resource["performedPeriod"]["start"][:10]
+
+
+def test_unusable_file_met_by_a_worker_is_an_input_error(tmp_path):
+    good = write_ndjson(tmp_path / "a.ndjson", study_resources())
+    broken = tmp_path / "b.ndjson.gz"
+    broken.write_bytes(gzip.compress(b'{"resourceType":"Patient","id":"1"}\n' * 1000)[:-20])
+    with pytest.raises(InputError, match=r"b\.ndjson\.gz"):
+        collect_facts([good, broken], workers=2)
+
+
+def test_workers_that_cannot_start_fall_back_to_one_process(tmp_path, monkeypatch):
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            raise collect.BrokenProcessPool("cannot start")
+
+        def __exit__(self, *exc):
+            return False
+
+    files = [
+        write_ndjson(tmp_path / "a.ndjson", study_resources()),
+        write_ndjson(tmp_path / "b.ndjson", [patient("x")]),
+    ]
+    expected = collect_facts(files)
+    monkeypatch.setattr(collect, "ProcessPoolExecutor", Broken)
+    assert collect_facts(files, workers=2) == expected

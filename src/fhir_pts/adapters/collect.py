@@ -17,10 +17,12 @@ is not seen, so it cannot retract an older relevant copy.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ from fhir_pts.sources.files import (
     split_ndjson,
 )
 from fhir_pts.sources.prefilter import CandidateFilter
+
+log = logging.getLogger(__name__)
 
 #: A plain NDJSON file is split across workers in parts of at least this many bytes.
 MIN_PART_BYTES = 8 * 1024 * 1024
@@ -218,8 +222,16 @@ def collect_facts(
         _merge(tasks, results, merger, progress=None)
     else:
         context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(concepts,)) as pool:
-            _merge(tasks, pool.map(_run_task, tasks), merger, progress)
+        try:
+            with ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker, initargs=(concepts,)
+            ) as pool:
+                _merge(tasks, pool.map(_run_task, tasks), merger, progress)
+        except BrokenProcessPool as error:
+            # Worker processes could not start or died (e.g. a __main__ read from stdin cannot be re-imported
+            # by spawned workers): read everything again in this process rather than fail the run.
+            log.warning("worker processes failed (%s); reading again in one process", error)
+            return collect_facts(paths, concepts, workers=1, progress=progress)
     return merger.fact_set()
 
 
