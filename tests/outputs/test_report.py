@@ -21,6 +21,7 @@ from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, empty_patients_frame
 from fhir_pts.outputs import report as report_module
 from fhir_pts.outputs.report import (
     RunInfo,
+    comparison_table_html,
     fingerprint_inputs,
     fmt_num,
     fmt_p,
@@ -453,6 +454,23 @@ def test_comparison_html_is_included(tmp_path: Path) -> None:
     assert "Comparison with the published abstract" in html.read_text()
     plain = write_report(tmp_path / "plain", make_cohort(), make_outcomes(), make_run_info()).read_text()
     assert "Comparison with the published abstract" not in plain
+
+
+def test_comparison_rows_as_html() -> None:
+    from fhir_pts.outputs.abstract_comparison import ComparisonRow
+
+    rows = [
+        ComparisonRow("Technical success", "technical-success", "proportion", "41/42 (97.6%)", "41/42 (97.6%)", True),
+        ComparisonRow(
+            "Primary patency", "primary-patency", "proportion", "29/42 (66.7%)", "28/42", False, "abstract <x>"
+        ),
+        ComparisonRow("Villalta p", "villalta", "wilcoxon", "P<0.0001", "", None),
+    ]
+    html = comparison_table_html(rows)
+    assert '<td class="ok">ok</td>' in html and '<td class="error">DIFFERS</td>' in html
+    assert "abstract &lt;x&gt;" in html  # escaped
+    assert "3 figures: 1 agree at the abstract's precision, 1 differ, 1 not computed." in text_of(html)
+    assert "not available" in comparison_table_html([])
 
 
 def test_problems_summary_and_provenance(written: tuple[Path, str]) -> None:

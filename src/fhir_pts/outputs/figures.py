@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +31,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
+
+from fhir_pts.outputs.atomic import atomic_write_bytes
 
 #: Style of every figure (applied with :func:`matplotlib.rc_context`, never globally).
 RC_PARAMS: dict[str, object] = {
@@ -75,22 +75,6 @@ def figure_style() -> Iterator[None]:
         yield
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` complete or not at all: a temp file in the same folder, fsync, ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 @dataclass(frozen=True)
 class RenderedFigure:
     """A figure rendered to bytes, and where it was saved (``None`` before :func:`save_figure`)."""
@@ -116,7 +100,7 @@ def render(fig: Figure, name: str) -> RenderedFigure:
 
 
 def save_figure(fig: Figure, directory: Path, name: str) -> RenderedFigure:
-    """Render ``fig`` and write ``directory/<name>.svg`` and ``.png`` atomically (temp file + ``os.replace``)."""
+    """Render ``fig`` and write ``directory/<name>.svg`` and ``.png`` atomically (:mod:`fhir_pts.outputs.atomic`)."""
     rendered = render(fig, name)
     directory.mkdir(parents=True, exist_ok=True)
     svg_path = directory / f"{name}.svg"

@@ -53,6 +53,7 @@ from fhir_pts.outputs.figures import (
 
 __all__ = [
     "RunInfo",
+    "comparison_table_html",
     "default_versions",
     "fingerprint_inputs",
     "generic_reason",
@@ -300,7 +301,8 @@ background:var(--soft)}
 .card .k{font-size:12.5px;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
 .card .v{font-size:20px;font-weight:650;font-variant-numeric:tabular-nums}
 .card .d{font-size:12.5px;color:var(--muted)}
-.error{color:#a3261b}
+.error{color:#a3261b;font-weight:600}
+.ok{color:#1d7a3a;font-weight:600}
 code,.mono{font-family:"DejaVu Sans Mono",Consolas,monospace;font-size:12.5px;word-break:break-all}
 details{margin:8px 0}
 summary{cursor:pointer;font-weight:600}
@@ -957,6 +959,33 @@ def generic_reason(reason: str) -> str:
 
 def _signed(day: int) -> str:
     return str(day).replace("-", "−")
+
+
+def comparison_table_html(rows: Sequence[object]) -> str:
+    """The ``demo`` comparison (rows of :class:`~fhir_pts.outputs.abstract_comparison.ComparisonRow`) as HTML.
+
+    Pass the result as ``comparison_html`` to :func:`write_report`. Figures that differ are marked in red,
+    those that agree in green; the notes (e.g. the abstract's own inconsistencies) are kept.
+    """
+    if not rows:
+        return f'<p class="na">Comparison {NA}.</p>'
+    body = []
+    for row in rows:
+        check = str(getattr(row, "check", ""))
+        cls = {"ok": "ok", "DIFFERS": "error"}.get(check, "na")
+        body.append(
+            "<tr>"
+            + "".join(f"<td>{_esc(getattr(row, a, ''))}</td>" for a in ("figure", "abstract", "ours"))
+            + f'<td class="{cls}">{_esc(check)}</td><td>{_esc(getattr(row, "note", ""))}</td></tr>'
+        )
+    differ = sum(1 for r in rows if getattr(r, "check", "") == "DIFFERS")
+    missing = sum(1 for r in rows if getattr(r, "check", "") == "n/a")
+    return (
+        '<table class="text"><thead><tr><th>Figure</th><th>Abstract</th><th>This run</th><th>Check</th>'
+        "<th>Note</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>"
+        f'<p class="note">{len(rows)} figures: {len(rows) - differ - missing} agree at the abstract\'s precision, '
+        f"{differ} differ, {missing} not computed.</p>"
+    )
 
 
 def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[FlowStage]:
