@@ -209,3 +209,4 @@ def test_subject_reference_forms(subject, expected):
 def test_subject_not_a_patient_is_a_problem(subject):
     output = adapt_resource(procedure(subject=subject))
     assert output.facts == [] and [p.field for p in output.problems] == ["subject"]
+    assert "identifier" not in output.problems[0].reason  # an MRN in a conditional reference is not echoed

@@ -207,3 +207,11 @@ def test_real_synthea_files_are_read():
     problems: list[Problem] = []
     procedures = list(iter_resources(DATA / "synthea-procedures.ndjson", problems=problems))
     assert len(procedures) == 40 and problems == []
+
+
+def test_truncated_last_line_before_trailing_blank_lines_has_its_own_line_number(tmp_path):
+    path = tmp_path / "x.ndjson"
+    path.write_text('{"resourceType":"Observation","id":"1"}\n{"resourceType":"Observation","id":"2","st\n\n\n')
+    problems: list[Problem] = []
+    list(iter_resources(path, candidates=CandidateFilter.for_contract(), problems=problems))
+    assert [(p.field, p.line) for p in problems] == [("json", 2)]

@@ -120,7 +120,14 @@ def subject_or_problem(resource: dict[str, Any], sink: ProblemSink, field_name: 
         if written is None:
             sink.add(field_name, "missing: expected a reference Patient/<id>; resource skipped")
         else:
-            sink.add(field_name, f"reference {written!r} is not to a Patient: expected Patient/<id>; resource skipped")
+            # The reference itself is not echoed: a conditional reference may carry an identifier (MRN).
+            if isinstance(written, str) and "?" in written:
+                kind = "a conditional reference (search URL)"
+            elif isinstance(written, str) and "/" in written:
+                kind = f"a reference to a {written.rstrip('/').split('/')[-2]!r}"
+            else:
+                kind = "not a relative or absolute reference"
+            sink.add(field_name, f"{kind}: expected Patient/<id>; resource skipped")
     sink.patient_id = patient_id
     return patient_id
 

@@ -254,13 +254,16 @@ def iter_ndjson_file(
             selected: list[tuple[int, bytes]] = list(enumerate(block.split(b"\n")[:physical]))
         else:
             selected, physical, resources = candidates.scan(block)
-        last_index = physical - 1
         for index, line in selected:
             if line.strip():
                 yield from _parsed(line, file, line_base + index, problems)
-        if following is None and candidates is not None and (not selected or selected[-1][0] != last_index):
-            last = block.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-            if last.strip() and _looks_truncated(last):
+        if following is None and candidates is not None:
+            # The last non-blank line of the file (or range) is checked even when the filter skipped it.
+            stripped = block.rstrip(b"\r\n")
+            last_index = stripped.count(b"\n")
+            last = stripped[stripped.rfind(b"\n") + 1 :]
+            already = any(index == last_index for index, _ in selected[-1:])
+            if not already and last.strip() and _looks_truncated(last):
                 yield from _parsed(last, file, line_base + last_index, problems)
         if on_lines is not None:
             on_lines(resources)
@@ -280,7 +283,7 @@ def _parsed(line: bytes, file: str, number: int, problems: list[Problem] | None)
         if problems is not None:
             problems.append(parsed)
         else:
-            log.warning("%s:%d: %s", file, number, parsed.reason)
+            log.warning("NDJSON line %d skipped: %s", number, parsed.reason)  # no file name: it may hold PHI
         return
     if parsed.resource.get("resourceType") == "Bundle":
         yield from _bundle_resources(parsed.resource, file, number)

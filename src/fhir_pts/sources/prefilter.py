@@ -42,7 +42,6 @@ from fhir_pts import codes
 _PREFIXES: tuple[bytes, ...] = (b'{"resourceType":"', b'{"resourceType": "')
 
 ALWAYS_CANDIDATES: frozenset[bytes] = frozenset({b"Patient", b"AdverseEvent", b"Bundle"})
-CODED_TYPES: tuple[bytes, ...] = (b"Procedure", b"Observation", b"QuestionnaireResponse")
 
 
 def _host(url: str) -> bytes:
