@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import LineCollection
+from matplotlib.colors import to_hex
 from matplotlib.patches import FancyBboxPatch
 
 from fhir_pts.cohort.model import empty_patients_frame
+from fhir_pts.outputs import figures
 from fhir_pts.outputs.figures import (
     FlowStage,
     ForestRow,
@@ -91,11 +94,18 @@ def test_scores_figure_uses_complete_pairs_only() -> None:
     assert scores_figure(score_frame([(10, None), (None, 4)]), [VILLALTA]) is None
     fig = scores_figure(score_frame([(10, 4), (14, 14), (8, 9), (None, 3)]), [VILLALTA])
     ax = fig.axes[0]
-    patient_lines = [line for line in ax.lines if len(line.get_xdata()) == 2 and line.get_xdata()[0] == 0.14]
-    assert len(patient_lines) == 3
-    colours = sorted(line.get_color() for line in patient_lines)
-    assert colours == sorted(["#2f6db0", "#8a8f96", "#b0452f"])  # improved, unchanged, worsened
+    (lines,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert [seg[:, 1].tolist() for seg in lines.get_segments()] == [[10, 4], [14, 14], [8, 9]]
+    colours = [to_hex(c) for c in lines.get_colors()]
+    assert colours == ["#2f6db0", "#8a8f96", "#b0452f"]  # improved, unchanged, worsened
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Baseline", "3 months"]
+
+
+def test_scores_figure_leaves_out_lines_of_a_large_cohort(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(figures, "MAX_PAIR_LINES", 2)
+    fig = scores_figure(score_frame([(10, 4), (14, 14), (8, 9)]), [VILLALTA])
+    assert not [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
+    assert "3 pairs: patient lines not drawn" in [t.get_text() for t in fig.axes[0].texts]
 
 
 def test_scores_figure_marks_an_empty_panel() -> None:

@@ -388,15 +388,26 @@ def test_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_patient_ids_only_when_not_hashed(tmp_path: Path) -> None:
     plain = write_report(tmp_path / "plain", make_cohort(), make_outcomes(), make_run_info()).read_text()
     assert PATIENT_IDS[9] in plain  # the technical failure, in the patient-level lists
+    failed = AnalysisOutcome(info("vcss2"), plugin="third.party", error=f"KeyError: no VCSS for {PATIENT_IDS[4]}.")
+    run_info = make_run_info([(f"export/{PATIENT_IDS[5]}.ndjson", "ef" * 32)])
     hashed = write_report(
-        tmp_path / "hashed", make_cohort(), make_outcomes(), make_run_info(), hash_patient_ids=True
+        tmp_path / "hashed", make_cohort(), [*make_outcomes(), failed], run_info, hash_patient_ids=True
     ).read_text()
     for pid in PATIENT_IDS:
         assert pid not in hashed
     assert re.search(r"P-[0-9a-f]{12}", hashed)
+    assert "KeyError: no VCSS for P-" in hashed and "export/P-" in hashed  # free text scrubbed too
     salted = re.findall(r"P-[0-9a-f]{12}", hashed)
     assert pseudonymise(PATIENT_IDS[9], "other salt") not in salted  # salted, not a bare hash
     assert "P-" + hashlib.sha256(PATIENT_IDS[9].encode()).hexdigest()[:12] not in salted
+
+
+def test_patient_lists_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_module, "MAX_LISTED_IDS", 1)
+    html = write_report(tmp_path, make_cohort(), make_outcomes(), make_run_info()).read_text()
+    assert "No baseline Villalta</td><td>1</td><td>pat-0015</td>" in html  # one id: shown in full
+    # technical failure 1, not recorded 1; "No 3-month Villalta" has 2 patients: one shown, one counted
+    assert "pat-0013 … and 1 more (see cohort.csv)" in html
 
 
 def test_pseudonyms_are_stable_for_the_same_data(tmp_path: Path) -> None:

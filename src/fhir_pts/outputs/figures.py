@@ -29,6 +29,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
@@ -64,8 +65,8 @@ PATENCY_LABELS: dict[str, str] = {
     "primary_assisted_patency": "Primary-assisted patency",
     "secondary_patency": "Secondary patency",
 }
-#: Times (months) of the number-at-risk table, as the ``at_risk_<t>m`` statistics of the contract.
-AT_RISK_MONTHS: tuple[int, ...] = (0, 6, 12, 24, 36)
+#: Above this many complete pairs the per-patient lines of :func:`scores_figure` are left out (boxes only).
+MAX_PAIR_LINES = 400
 
 
 @contextmanager
@@ -325,9 +326,15 @@ def scores_figure(patients: pd.DataFrame, panels: Sequence[ScorePanel]) -> Figur
             if len(frame) > 0:
                 base = frame.iloc[:, 0].to_numpy()
                 follow = frame.iloc[:, 1].to_numpy()
-                for b, f in zip(base, follow, strict=True):
-                    colour = "#2f6db0" if f < b else ("#b0452f" if f > b else "#8a8f96")
-                    ax.plot([0.14, 0.86], [b, f], color=colour, alpha=0.4, linewidth=0.9, zorder=1)
+                if len(frame) <= MAX_PAIR_LINES:
+                    colours = np.where(follow < base, "#2f6db0", np.where(follow > base, "#b0452f", "#8a8f96"))
+                    segments = [[(0.14, b), (0.86, f)] for b, f in zip(base, follow, strict=True)]
+                    ax.add_collection(
+                        LineCollection(segments, colors=list(colours), alpha=0.4, linewidths=0.9, zorder=1)
+                    )
+                else:
+                    ax.text(0.5, 0.02, f"{len(frame)} pairs: patient lines not drawn", transform=ax.transAxes,
+                            ha="center", fontsize=8, color="#555")  # fmt: skip
                 ax.boxplot(
                     [base, follow],
                     positions=[0, 1],

@@ -98,6 +98,10 @@ TERM_LABELS: dict[str, str] = {
 }
 VILLALTA_CLASSES: tuple[str, ...] = ("none", "mild", "moderate", "severe")
 _READ_CHUNK = 1 << 20
+#: A FHIR id ([A-Za-z0-9-.]{1,64}) as a token of free text; looked up in the set of the cohort's patient ids.
+_ID_TOKEN = re.compile(r"[A-Za-z0-9.\-]+")
+#: Longest patient-level list printed per reason (the rest is counted; ``cohort.csv`` has every patient).
+MAX_LISTED_IDS = 200
 
 
 # --- run information -------------------------------------------------------------------------
@@ -337,16 +341,7 @@ class _Report:
         self.salt = hashlib.sha256(f"fhir-pts-report\x00{basis}".encode()).hexdigest()
         ids = set(self.patients["patient_id"].dropna().astype(str)) if "patient_id" in self.patients else set()
         ids |= {p.patient_id for p in self.cohort.problems if p.patient_id}
-        ids = {i for i in ids if i}
-        self._id_pattern = (
-            re.compile(
-                r"(?<![A-Za-z0-9_.-])("
-                + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
-                + r")(?![A-Za-z0-9_-])"
-            )
-            if ids
-            else None
-        )
+        self._ids = frozenset(i for i in ids if i)
 
     @property
     def patients(self) -> pd.DataFrame:
@@ -382,9 +377,28 @@ class _Report:
 
     def scrub(self, text: str) -> str:
         """Replace patient ids in free text (problem reasons, errors, paths) by pseudonyms when hashing is on."""
-        if not self.hash_patient_ids or self._id_pattern is None:
+        if not self.hash_patient_ids or not self._ids:
             return text
-        return self._id_pattern.sub(lambda m: pseudonymise(m.group(1), self.salt), text)
+
+        def replace(match: re.Match[str]) -> str:
+            # ids may contain dots, and so do file names and sentences: try every run of dot-separated parts,
+            # longest first ("pat-1.ndjson" -> "pat-1"; "a.b" when "a.b" is an id)
+            parts = match.group(0).split(".")
+            out: list[str] = []
+            i = 0
+            while i < len(parts):
+                for j in range(len(parts), i, -1):
+                    candidate = ".".join(parts[i:j])
+                    if candidate in self._ids:
+                        out.append(pseudonymise(candidate, self.salt))
+                        i = j
+                        break
+                else:
+                    out.append(parts[i])
+                    i += 1
+            return ".".join(out)
+
+        return _ID_TOKEN.sub(replace, text)
 
     def column(self, name: str) -> pd.Series:
         if name in self.patients:
@@ -864,7 +878,10 @@ class _Report:
         for label, mask in lists.items():
             ids = sorted(self.pid(i) for i in p.loc[mask.fillna(False).astype(bool).to_numpy(), "patient_id"])
             if ids:
-                rows.append([label, str(len(ids)), ", ".join(ids)])
+                shown = ", ".join(ids[:MAX_LISTED_IDS])
+                if len(ids) > MAX_LISTED_IDS:
+                    shown += f" … and {len(ids) - MAX_LISTED_IDS} more (see cohort.csv)"
+                rows.append([label, str(len(ids)), shown])
         if not rows:
             return ""
         what = "pseudonymised ids (salted SHA-256)" if self.hash_patient_ids else "FHIR Patient ids"
