@@ -39,6 +39,7 @@ IRRELEVANT = [
     {"resourceType": "QuestionnaireResponse", "id": "q", "questionnaire": "http://example.org/Questionnaire/phq9"},
     {"resourceType": "Encounter", "id": "e", "subject": {"reference": "Patient/p"}},
     {"resourceType": "Claim", "id": "c", "patient": {"reference": "Patient/p"}, "note": "37238 fhir-pts.org"},
+    {"resourceType": "Encounter", "id": "e2", "contained": [{"resourceType": "Patient", "id": "c1"}]},
 ]
 
 
@@ -95,3 +96,10 @@ def test_homogeneous_observation_block_search_equals_line_by_line(lines, final_n
 def test_homogeneous_irrelevant_block_yields_nothing():
     block = b"\n".join(line({"resourceType": "Encounter", "id": str(i)}) for i in range(100)) + b"\n"
     assert list(FILTER.candidate_lines(block)) == []
+
+
+@given(st.lists(st.sampled_from([line(r) for r in RELEVANT + IRRELEVANT]), min_size=1, max_size=60), st.booleans())
+def test_mixed_block_of_well_formed_lines_search_equals_line_by_line(lines, final_newline):
+    block = b"\n".join(lines) + (b"\n" if final_newline else b"")
+    expected = [(i, text) for i, text in enumerate(lines) if FILTER.is_candidate(text)]
+    assert list(FILTER.candidate_lines(block)) == expected
