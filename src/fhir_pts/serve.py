@@ -1,0 +1,630 @@
+"""``fhir-pts serve``: the analyses as a small FHIR R4 server (Measure read/search and ``$evaluate-measure``).
+
+An EHR or a measure-reporting tool reaches fhir-pts the FHIR way, with no new framework (stdlib
+:class:`~http.server.ThreadingHTTPServer`) and through the host API (:mod:`fhir_pts.host`)::
+
+    GET  /fhir/metadata                              CapabilityStatement (public, no token needed)
+    GET  /fhir/Measure[?_id=..&url=..]               searchset Bundle of the installed analyses' Measures
+    GET  /fhir/Measure/[id]                          one Measure
+    GET  /fhir/Measure/[id]/$evaluate-measure?periodStart=2019-01-01&periodEnd=2021-12-31
+    POST /fhir/Measure/[id]/$evaluate-measure        body: a Parameters resource with the same parameters
+    GET|POST /fhir/Measure/$evaluate-measure?measure=[id or canonical]&...   (type level, same semantics)
+
+The data is configured when the server starts (FHIR files, or a hospital server through the server source)
+and read once. ``$evaluate-measure`` follows R4: ``periodStart`` and ``periodEnd`` (``date``, both required;
+partial dates ``YYYY`` / ``YYYY-MM`` stand for their first / last day), ``reportType`` ``summary`` only,
+``subject`` a ``Group/...`` reference (accepted and echoed in ``MeasureReport.subject``; the cohort is always
+the configured data). **The period selects the patients whose index procedure date lies in it** (both ends
+inclusive) and becomes ``MeasureReport.period``; see ``docs/serve.md``.
+
+Binds ``127.0.0.1`` by default. Binding any other address needs an access token (``--token-file FILE`` or
+the environment variable ``FHIR_PTS_SERVE_TOKEN``); when a token is set, every request except ``metadata``
+must carry ``Authorization: Bearer <token>``. Errors are ``OperationOutcome`` s: unknown measure 404, bad
+parameters 400, missing or wrong token 401, failed analysis 500.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import datetime as dt
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from fhir_pts import __version__
+from fhir_pts.analyses.result import AnalysisInfo
+from fhir_pts.codes import MEASURE_SCORING
+from fhir_pts.host import FhirPtsHost, HostError, HostResult
+
+if TYPE_CHECKING:
+    from fhir_pts.cohort.model import Cohort
+    from fhir_pts.sources.server.config import ServerConfig
+
+__all__ = [
+    "TOKEN_ENV",
+    "ServeConfig",
+    "ServeConfigError",
+    "add_serve_arguments",
+    "build_server",
+    "cmd_serve",
+    "serve_main",
+]
+
+log = logging.getLogger("fhir_pts.serve")
+
+#: Environment variable holding the access token (alternative to ``--token-file``).
+TOKEN_ENV = "FHIR_PTS_SERVE_TOKEN"
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+EVALUATE_MEASURE = "http://hl7.org/fhir/OperationDefinition/Measure-evaluate-measure"
+IMPROVEMENT_NOTATION = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
+#: Largest request body accepted (a Parameters resource is a few hundred bytes).
+MAX_BODY = 1 << 20
+_EVALUATE_PARAMETERS = frozenset({"periodStart", "periodEnd", "reportType", "subject", "measure"})
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+class ServeConfigError(ValueError):
+    """The serve configuration is unusable (e.g. a non-loopback address without an access token)."""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What ``fhir-pts serve`` serves and how.
+
+    Attributes
+    ----------
+    files: FHIR Bundle / NDJSON files or folders holding the cohort's data (or give ``server``).
+    server: a hospital FHIR server to fetch the data from once, at start (the server source).
+    host: address to bind; ``127.0.0.1`` by default. Anything but a loopback address needs ``token``.
+    port: port to bind (0: any free port; the bound one is ``server.server_address[1]``).
+    token: the access token clients send as ``Authorization: Bearer <token>`` (None: no check, loopback only).
+    base_path: the FHIR base path (``/fhir``).
+    concept_maps: ConceptMap files for site-local codes (as ``fhir-pts run --concept-map``).
+    allow / block: plugin (entry-point) names to load / not to load, as :class:`~fhir_pts.host.FhirPtsHost`.
+    """
+
+    files: tuple[Path, ...] = ()
+    server: ServerConfig | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = field(default=None, repr=False)
+    base_path: str = "/fhir"
+    concept_maps: tuple[Path, ...] = ()
+    allow: tuple[str, ...] | None = None
+    block: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        """Raise :class:`ServeConfigError` when the configuration is unusable."""
+        if bool(self.files) == (self.server is not None):
+            raise ServeConfigError("give FHIR files/folders or a server to serve, one of the two")
+        if not _is_loopback(self.host) and not self.token:
+            raise ServeConfigError(
+                f"binding {self.host} (not loopback) needs an access token: --token-file FILE or {TOKEN_ENV}"
+            )
+        if self.token is not None and not self.token.strip():
+            raise ServeConfigError("the access token is empty")
+        if not 0 <= int(self.port) <= 65535:
+            raise ServeConfigError(f"port {self.port} is not in 0..65535")
+        if not self.base_path.startswith("/") or self.base_path.endswith("/"):
+            raise ServeConfigError(f"base path {self.base_path!r} must start with / and not end with /")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Problem(Exception):
+    """An error answered as an OperationOutcome with an HTTP status."""
+
+    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def operation_outcome(code: str, message: str, severity: str = "error") -> dict[str, Any]:
+    """An OperationOutcome with one issue (``code`` from the FHIR issue-type value set)."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": message}],
+    }
+
+
+def _parse_date(value: str, name: str, end: bool) -> dt.date:
+    """A FHIR ``date`` (``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``; a dateTime's date part): the first day of a partial
+    date for a start, the last day for an end."""
+    text = value.strip()
+    if "T" in text:
+        text = text.split("T", 1)[0]
+    match = _PARTIAL_DATE.match(text)
+    if not match:
+        raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"{name} {value!r} is not a FHIR date (YYYY-MM-DD)")
+    year, month, day = match.groups()
+    try:
+        if day is not None:
+            return dt.date(int(year), int(month), int(day))
+        if month is not None:
+            m = int(month)
+            last = calendar.monthrange(int(year), m)[1] if 1 <= m <= 12 else 0
+            return dt.date(int(year), m, last if end else 1)
+        return dt.date(int(year), 12, 31) if end else dt.date(int(year), 1, 1)
+    except ValueError as exc:
+        raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"{name} {value!r} is not a valid date ({exc})") from exc
+
+
+def _parameters_resource(body: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a Parameters resource (primitive values and references only)."""
+    if body.get("resourceType") != "Parameters":
+        raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", "the body must be a FHIR Parameters resource")
+    pairs: list[tuple[str, str]] = []
+    for parameter in body.get("parameter", []) or []:
+        if not isinstance(parameter, Mapping) or not isinstance(parameter.get("name"), str):
+            raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", "every Parameters.parameter needs a name")
+        values = [(k, v) for k, v in parameter.items() if k.startswith("value")]
+        if len(values) != 1:
+            raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"parameter {parameter['name']!r} needs one value[x]")
+        key, value = values[0]
+        if key == "valueReference" and isinstance(value, Mapping):
+            value = value.get("reference", "")
+        if not isinstance(value, str):
+            raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"parameter {parameter['name']!r}: unsupported {key}")
+        pairs.append((parameter["name"], value))
+    return pairs
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    """The checked parameters of one ``$evaluate-measure`` call."""
+
+    period_start: dt.date
+    period_end: dt.date
+    subject: str | None = None
+    measure: str | None = None
+
+
+def parse_evaluate_parameters(pairs: Sequence[tuple[str, str]]) -> EvaluateRequest:
+    """Check the parameters of ``$evaluate-measure`` (R4 semantics) and return them; ``_Problem`` (400) if bad.
+
+    Names starting with ``_`` (``_format``, ``_pretty``) are ignored; other unknown names are refused.
+    """
+    seen: dict[str, str] = {}
+    for name, value in pairs:
+        if name.startswith("_"):
+            continue
+        if name not in _EVALUATE_PARAMETERS:
+            raise _Problem(HTTPStatus.BAD_REQUEST, "not-supported", f"parameter {name!r} is not supported")
+        if name in seen:
+            raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"parameter {name!r} is given more than once")
+        seen[name] = value
+    for name in ("periodStart", "periodEnd"):
+        if not seen.get(name):
+            raise _Problem(HTTPStatus.BAD_REQUEST, "required", f"{name} is required (a FHIR date)")
+    start = _parse_date(seen["periodStart"], "periodStart", end=False)
+    end = _parse_date(seen["periodEnd"], "periodEnd", end=True)
+    if start > end:
+        raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"periodStart {start} is after periodEnd {end}")
+    report_type = seen.get("reportType", "summary")
+    if report_type != "summary":
+        raise _Problem(
+            HTTPStatus.BAD_REQUEST,
+            "not-supported",
+            f"reportType {report_type!r} is not supported; only 'summary' (aggregate counts, no patient data)",
+        )
+    subject = seen.get("subject")
+    if subject is not None and not re.fullmatch(r"Group/[A-Za-z0-9\-.]{1,64}", subject):
+        raise _Problem(
+            HTTPStatus.BAD_REQUEST,
+            "not-supported",
+            f"subject {subject!r} is not supported; only a Group reference (Group/[id]) for a summary report",
+        )
+    return EvaluateRequest(start, end, subject, seen.get("measure"))
+
+
+def measure_resource(info: AnalysisInfo) -> dict[str, Any]:
+    """The FHIR Measure of an analysis: the packaged one (:mod:`fhir_pts.conformance`) when there is one,
+    else built from its :class:`~fhir_pts.analyses.result.AnalysisInfo` (a plugin's measure)."""
+    try:
+        from fhir_pts.conformance import measure
+
+        return measure(info.id)
+    except (ImportError, KeyError):
+        pass
+    resource: dict[str, Any] = {
+        "resourceType": "Measure",
+        "id": info.id,
+        "url": info.measure_url,
+        "version": info.version,
+        "name": "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", info.id) if part) or "Measure",
+        "title": info.title,
+        "status": "active",
+        "description": info.description,
+        "scoring": {"coding": [{"system": MEASURE_SCORING, "code": info.scoring}]},
+    }
+    if info.improvement_notation is not None:
+        resource["improvementNotation"] = {
+            "coding": [{"system": IMPROVEMENT_NOTATION, "code": info.improvement_notation}]
+        }
+    return resource
+
+
+class FhirPtsServer(ThreadingHTTPServer):
+    """The HTTP server: holds the host, the cohort read at start and the Measures."""
+
+    daemon_threads = True
+
+    def __init__(self, config: ServeConfig, host: FhirPtsHost, cohort: Cohort) -> None:
+        self.config = config
+        self.fhir_host = host
+        self.cohort = cohort
+        self.analyses = {info.id: info for info in host.analyses()}
+        self.measures = {measure_id: measure_resource(info) for measure_id, info in self.analyses.items()}
+        self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.lock = threading.Lock()
+        super().__init__((config.host, int(config.port)), _Handler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        shown = f"[{host}]" if ":" in str(host) else str(host)
+        return f"http://{shown}:{port}{self.config.base_path}"
+
+    def capability_statement(self) -> dict[str, Any]:
+        """The CapabilityStatement served at ``metadata``."""
+        rest: dict[str, Any] = {
+            "mode": "server",
+            "documentation": "fhir-pts outcome analyses of venous stenting for post-thrombotic syndrome; "
+            "$evaluate-measure selects the patients whose index procedure date lies in [periodStart, periodEnd].",
+            "resource": [
+                {
+                    "type": "Measure",
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": [
+                        {"name": "_id", "type": "token"},
+                        {"name": "url", "type": "uri"},
+                    ],
+                    "operation": [{"name": "evaluate-measure", "definition": EVALUATE_MEASURE}],
+                }
+            ],
+        }
+        if self.config.token:
+            rest["security"] = {"description": "Send the configured access token as 'Authorization: Bearer <token>'."}
+        return {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": self.started.isoformat(),
+            "kind": "instance",
+            "software": {"name": "fhir-pts", "version": __version__},
+            "implementation": {"description": "fhir-pts serve", "url": self.base_url},
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [rest],
+        }
+
+    def evaluate(self, measure_id: str, request: EvaluateRequest) -> dict[str, Any]:
+        """The summary MeasureReport of one measure over the configured data, restricted to the period."""
+        result: HostResult = self.fhir_host.analyse(
+            self.cohort, analyses=[measure_id], index_period=(request.period_start, request.period_end)
+        )
+        (outcome,) = result.outcomes
+        if not outcome.ok:
+            raise _Problem(HTTPStatus.INTERNAL_SERVER_ERROR, "exception", f"the analysis failed: {outcome.error}")
+        report = dict(result.measure_reports[0])
+        report["id"] = str(uuid.uuid4())
+        if request.subject is not None:
+            report = _with_subject(report, request.subject)
+        return report
+
+
+def _with_subject(report: dict[str, Any], subject: str) -> dict[str, Any]:
+    """The report with ``subject`` placed where R4 orders it (after ``measure``)."""
+    out: dict[str, Any] = {}
+    for key, value in report.items():
+        out[key] = value
+        if key == "measure":
+            out["subject"] = {"reference": subject}
+    return out
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FhirPtsServer
+    server_version = f"fhir-pts/{__version__}"
+    protocol_version = "HTTP/1.1"
+
+    # --- plumbing ---------------------------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: HTTPStatus, resource: Mapping[str, Any], headers: Mapping[str, str] = {}) -> None:
+        body = json.dumps(resource, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", FHIR_JSON)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _fail(self, problem: _Problem) -> None:
+        headers = {"WWW-Authenticate": 'Bearer realm="fhir-pts"'} if problem.status == HTTPStatus.UNAUTHORIZED else {}
+        self._send(problem.status, operation_outcome(problem.code, problem.message), headers)
+
+    def _authorised(self) -> None:
+        token = self.server.config.token
+        if not token:
+            return
+        header = self.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise _Problem(HTTPStatus.UNAUTHORIZED, "login", "an access token is required (Authorization: Bearer)")
+        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise _Problem(HTTPStatus.UNAUTHORIZED, "login", "the access token is not valid")
+
+    def _route(self) -> tuple[list[str], list[tuple[str, str]]]:
+        parts = urlsplit(self.path)
+        base = self.server.config.base_path
+        path = parts.path.rstrip("/")
+        if path != base and not path.startswith(base + "/"):
+            raise _Problem(HTTPStatus.NOT_FOUND, "not-found", f"no FHIR endpoint at {parts.path} (base is {base})")
+        segments = [s for s in path[len(base) :].split("/") if s]
+        return segments, parse_qsl(parts.query, keep_blank_values=True)
+
+    def _body_parameters(self) -> list[tuple[str, str]]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise _Problem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too-costly", "the request body is too large")
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return []
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise _Problem(HTTPStatus.BAD_REQUEST, "structure", f"the body is not JSON ({exc})") from exc
+        if not isinstance(body, Mapping):
+            raise _Problem(HTTPStatus.BAD_REQUEST, "structure", "the body must be a FHIR Parameters resource")
+        return _parameters_resource(body)
+
+    def _measure_id(self, key: str) -> str:
+        """A measure id from an id or a canonical (``url`` or ``url|version``); 404 if not served."""
+        url = key.split("|", 1)[0]
+        measure_id = url.rsplit("/", 1)[-1] if "/" in url else url
+        if measure_id not in self.server.analyses:
+            raise _Problem(
+                HTTPStatus.NOT_FOUND,
+                "not-found",
+                f"Measure {key!r} is not known; served: {', '.join(self.server.analyses) or 'none'}",
+            )
+        return measure_id
+
+    # --- methods ----------------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._dispatch(post=False)
+
+    def do_HEAD(self) -> None:
+        self._dispatch(post=False)
+
+    def do_POST(self) -> None:
+        self._dispatch(post=True)
+
+    def _refuse(self) -> None:
+        self._drain()
+        self._fail(_Problem(HTTPStatus.METHOD_NOT_ALLOWED, "not-supported", f"{self.command} is not supported"))
+
+    do_PUT = do_DELETE = do_PATCH = _refuse
+
+    def _drain(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if 0 < length <= MAX_BODY:
+            self.rfile.read(length)
+
+    def _dispatch(self, post: bool) -> None:
+        try:
+            segments, query = self._route()
+            if segments == ["metadata"] and not post:
+                self._send(HTTPStatus.OK, self.server.capability_statement())
+                return
+            self._authorised()
+            if segments and segments[0] == "Measure":
+                self._measure(segments[1:], query, post)
+                return
+            raise _Problem(HTTPStatus.NOT_FOUND, "not-found", f"no FHIR endpoint at {urlsplit(self.path).path}")
+        except _Problem as problem:
+            if post:
+                self._drain()
+            self._fail(problem)
+        except (BrokenPipeError, ConnectionResetError):  # the client went away
+            pass
+        except Exception as exc:  # an internal failure: say so, keep serving
+            log.exception("internal failure on %s %s", self.command, urlsplit(self.path).path)
+            self._fail(_Problem(HTTPStatus.INTERNAL_SERVER_ERROR, "exception", f"{type(exc).__name__}: {exc}"))
+
+    def _measure(self, rest: list[str], query: list[tuple[str, str]], post: bool) -> None:
+        if rest and rest[-1] == "$evaluate-measure" and len(rest) <= 2:
+            pairs = query + (self._body_parameters() if post else [])
+            request = parse_evaluate_parameters(pairs)
+            if len(rest) == 2:
+                measure_id = self._measure_id(rest[0])
+                if request.measure is not None and self._measure_id(request.measure) != measure_id:
+                    raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", "the measure parameter names another Measure")
+            elif request.measure is None:
+                raise _Problem(HTTPStatus.BAD_REQUEST, "required", "type-level $evaluate-measure needs a measure")
+            else:
+                measure_id = self._measure_id(request.measure)
+            try:
+                report = self.server.evaluate(measure_id, request)
+            except HostError as exc:
+                raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", str(exc)) from exc
+            self._send(HTTPStatus.OK, report)
+            return
+        if post:
+            raise _Problem(HTTPStatus.METHOD_NOT_ALLOWED, "not-supported", "POST is only for $evaluate-measure")
+        if len(rest) == 1:
+            self._send(HTTPStatus.OK, self.server.measures[self._measure_id(rest[0])])
+            return
+        if not rest:
+            self._send(HTTPStatus.OK, self._search(query))
+            return
+        raise _Problem(HTTPStatus.NOT_FOUND, "not-found", f"no FHIR endpoint at {urlsplit(self.path).path}")
+
+    def _search(self, query: list[tuple[str, str]]) -> dict[str, Any]:
+        measures = list(self.server.measures.values())
+        for name, value in query:
+            if name == "_id":
+                wanted = set(value.split(","))
+                measures = [m for m in measures if m["id"] in wanted]
+            elif name == "url":
+                urls = {v.split("|", 1)[0] for v in value.split(",")}
+                measures = [m for m in measures if m["url"] in urls]
+        base = self.server.base_url
+        self_url = f"{base}/Measure" + (f"?{urlsplit(self.path).query}" if query else "")
+        return {
+            "resourceType": "Bundle",
+            "id": str(uuid.uuid4()),
+            "type": "searchset",
+            "total": len(measures),
+            "link": [{"relation": "self", "url": self_url}],
+            "entry": [
+                {"fullUrl": f"{base}/Measure/{m['id']}", "resource": m, "search": {"mode": "match"}} for m in measures
+            ],
+        }
+
+
+def build_server(config: ServeConfig) -> FhirPtsServer:
+    """Check the configuration, read the data once, and bind (not yet serve) the HTTP server.
+
+    Run it with ``server.serve_forever()`` (e.g. in a thread) and stop it with ``server.shutdown()`` and
+    ``server.server_close()``. With ``port=0`` the bound port is ``server.server_address[1]``.
+
+    Raises
+    ------
+    ServeConfigError: the configuration is unusable (nothing is bound).
+    fhir_pts.host.HostInputError: the data cannot be read.
+    """
+    config.check()
+    host = FhirPtsHost(
+        allow=config.allow,
+        block=config.block,
+        concept_maps=config.concept_maps,
+    )
+    cohort = host.load(server=config.server) if config.server is not None else host.load(files=list(config.files))
+    return FhirPtsServer(config, host, cohort)
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``fhir-pts serve`` (INPUT... or the server options, --host, --port, --token-file)."""
+    parser.add_argument(
+        "inputs", nargs="*", type=Path, metavar="INPUT", help="FHIR Bundle JSON / NDJSON files or folders to serve"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)")
+    parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080; 0: any free port)")
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"file holding the access token clients send as 'Authorization: Bearer' (or set {TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--concept-map", action="append", default=[], type=Path, metavar="FILE", help="FHIR ConceptMap (repeatable)"
+    )
+    parser.add_argument("--base-path", default="/fhir", help="FHIR base path (default /fhir)")
+    try:
+        from fhir_pts.sources.server.config import add_server_arguments
+    except ImportError:  # the server source is optional
+        return
+    add_server_arguments(parser)
+
+
+def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    if args.token_file is not None:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ServeConfigError(f"token file {args.token_file} cannot be read ({exc.strerror or exc})") from exc
+        if not token:
+            raise ServeConfigError(f"token file {args.token_file} is empty")
+        return token
+    return environ.get(TOKEN_ENV) or None
+
+
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServeConfig:
+    """The :class:`ServeConfig` of parsed ``fhir-pts serve`` arguments (token from file or environment)."""
+    environ = os.environ if environ is None else environ
+    server = None
+    try:
+        from fhir_pts.sources.server.config import server_config_from_args
+
+        server = server_config_from_args(args)
+    except ImportError:
+        pass
+    except Exception as exc:
+        raise ServeConfigError(str(exc)) from exc
+    config = ServeConfig(
+        files=tuple(args.inputs),
+        server=server,
+        host=args.host,
+        port=args.port,
+        token=_token(args, environ),
+        base_path=args.base_path,
+        concept_maps=tuple(args.concept_map),
+    )
+    config.check()
+    return config
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``fhir-pts serve``: serve until interrupted. Returns 0, or 2 for an unusable configuration or input."""
+    from fhir_pts.host import HostInputError
+
+    try:
+        server = build_server(config_from_args(args))
+    except (ServeConfigError, HostInputError, OSError) as exc:
+        print(f"fhir-pts serve: error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"fhir-pts serve: {len(server.cohort)} patients, {len(server.analyses)} measures at {server.base_url}"
+        + (" (access token required)" if server.config.token else ""),
+        file=sys.stderr,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("fhir-pts serve: stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
+def serve_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m fhir_pts.serve [options]``: the same as ``fhir-pts serve``."""
+    parser = argparse.ArgumentParser(prog="fhir-pts serve", description="Serve the analyses as a FHIR R4 server.")
+    add_serve_arguments(parser)
+    return cmd_serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    sys.exit(serve_main())
