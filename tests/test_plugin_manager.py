@@ -29,6 +29,7 @@ from fhir_pts.plugin_manager import (
 
 THIRDPARTY_DIR = Path(__file__).parent / "plugins" / "thirdparty"
 BUILTINS = {"descriptive", "patency", "scores", "regression"}
+TEST_PLUGINS = {"thirdparty", "broken"}
 
 
 # ------------------------------------------------------------------------------------------------ factories
@@ -93,7 +94,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_builtins_come_through_entry_points_in_contract_order() -> None:
-    pm = get_plugin_manager()
+    pm = get_plugin_manager(allow=BUILTINS)  # other plugins may be installed beside fhir-pts
     listed = list_analyses(pm)
     assert [info.id for info, _ in listed] == list(CONTRACT_ORDER)
     assert {plugin for _, plugin in listed} == BUILTINS
@@ -108,12 +109,13 @@ def test_builtins_come_through_entry_points_in_contract_order() -> None:
 
 
 def test_each_call_builds_a_new_isolated_manager() -> None:
-    first, second = get_plugin_manager(), get_plugin_manager()
+    first, second = get_plugin_manager(allow=BUILTINS), get_plugin_manager(allow=BUILTINS)
     assert first is not second
     first.register(FakePlugin("extra"), name="extra")
     assert "extra" in {i.id for i, _ in list_analyses(first)}
     assert "extra" not in {i.id for i, _ in list_analyses(second)}
     assert "extra" not in {i.id for i, _ in list_analyses(get_plugin_manager())}
+    assert [i.id for i, _ in list_analyses(first)] == [*CONTRACT_ORDER, "extra"]
 
 
 def test_no_entry_points_gives_an_empty_manager() -> None:
@@ -153,7 +155,7 @@ def test_allow_argument_wins_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_disable_env_var_combines_with_block(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(BLOCK_ENV, "patency")
     plugins = {p for _, p in list_analyses(get_plugin_manager(block=["regression"]))}
-    assert plugins == {"descriptive", "scores"}
+    assert plugins & BUILTINS == {"descriptive", "scores"}
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -177,7 +179,7 @@ def test_each_analysis_runs_only_its_own_plugin() -> None:
 
 
 def test_builtins_run_on_empty_cohort_without_errors() -> None:
-    outcomes = run_analyses(get_plugin_manager(), Cohort(empty_patients_frame()))
+    outcomes = run_analyses(get_plugin_manager(allow=BUILTINS), Cohort(empty_patients_frame()))
     assert [o.info.id for o in outcomes] == list(CONTRACT_ORDER)
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
 
@@ -208,7 +210,7 @@ def test_duplicate_measure_ids_are_a_clear_error() -> None:
 
 
 def test_duplicate_of_a_builtin_id() -> None:
-    pm = get_plugin_manager()
+    pm = get_plugin_manager(allow=BUILTINS)
     pm.register(FakePlugin("villalta"), name="impostor")
     with pytest.raises(PluginError, match="'villalta' is provided by both 'scores' and 'impostor'"):
         run_analyses(pm, Cohort(empty_patients_frame()))
@@ -250,7 +252,7 @@ def test_thirdparty_runs_and_lands_in_outputs_broken_one_isolated(thirdparty: Pa
     from fhir_pts.outputs.writer import write_outputs
 
     cohort = cohort_of_ages(30, 50, 70, None)
-    outcomes = run_analyses(get_plugin_manager(), cohort)
+    outcomes = run_analyses(get_plugin_manager(allow=BUILTINS | TEST_PLUGINS), cohort)
     by_id = {o.info.id: o for o in outcomes}
     assert by_id["thirdparty-broken"].error == "broken: ZeroDivisionError: deliberately broken"
     older = by_id["thirdparty-older-patients"]

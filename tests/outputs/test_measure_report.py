@@ -143,7 +143,7 @@ def test_builtin_reports_conform_to_the_packaged_profile(tmp_path: Path) -> None
         for i in range(8)
     ]  # fmt: skip
     c = cohort(*rows)
-    outcomes = run_analyses(get_plugin_manager(), c)
+    outcomes = run_analyses(get_plugin_manager(allow=["descriptive", "patency", "scores", "regression"]), c)
     assert all(o.ok for o in outcomes)
     bundle = mr.build_bundle(outcomes, c, date=DATE)
     for entry in bundle["entry"]:
