@@ -30,6 +30,8 @@ holds the problems met *here*; those of the adapters stay in :attr:`FactSet.prob
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import operator
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -204,19 +206,29 @@ def _group_by_patient(facts: FactSet, problems: list[Problem]) -> tuple[dict[str
 
 
 class _Columns:
-    """Column lists of the patients frame, filled one patient at a time."""
+    """The rows of the patients frame, kept as tuples in :data:`COHORT_COLUMNS` order (missing = ``None``) and
+    transposed into typed columns once, at the end."""
+
+    _NAMES = tuple(c.name for c in COHORT_COLUMNS)
+    _EMPTY_ROW: dict[str, Any] = dict.fromkeys(_NAMES)
 
     def __init__(self) -> None:
-        self.values: dict[str, list[Any]] = {c.name: [] for c in COHORT_COLUMNS}
+        self.rows: list[tuple[Any, ...]] = []
+        self._pick = operator.itemgetter(*self._NAMES)
 
     def add(self, row: dict[str, Any]) -> None:
-        for name, values in self.values.items():
-            values.append(row.get(name))
+        unknown = row.keys() - self._EMPTY_ROW.keys()
+        if unknown:
+            raise KeyError(f"not cohort columns: {sorted(unknown)}")
+        self.rows.append(self._pick({**self._EMPTY_ROW, **row}))
 
     def frame(self) -> pd.DataFrame:
-        if not self.values["patient_id"]:
+        if not self.rows:
             return empty_patients_frame()
-        return pd.DataFrame({c.name: pd.array(self.values[c.name], dtype=c.dtype) for c in COHORT_COLUMNS})
+        columns = zip(*self.rows, strict=True)
+        return pd.DataFrame(
+            {c.name: pd.array(list(values), dtype=c.dtype) for c, values in zip(COHORT_COLUMNS, columns, strict=True)}
+        )
 
 
 def _months(days: int | None) -> float | None:
@@ -454,6 +466,18 @@ def build_cohort(facts: FactSet, windows: TimePointWindows = DEFAULT_WINDOWS) ->
         date used (index dates, follow-up findings, reinterventions, chosen assessments); ``flow`` = patient
         counts (see ``docs/cohort.md``).
     """
+    # Building allocates millions of small acyclic objects; the cyclic garbage collector would rescan the
+    # (large, live) facts again and again for nothing. It is paused for the build and restored afterwards.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(facts, windows)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _build(facts: FactSet, windows: TimePointWindows) -> Cohort:
     problems: list[Problem] = []
     grouped, orphan_facts = _group_by_patient(facts, problems)
     columns = _Columns()

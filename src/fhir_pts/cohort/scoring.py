@@ -21,7 +21,7 @@ CIVIQ-20
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -41,12 +41,16 @@ CIVIQ20_RAW_MAX: Final = CIVIQ20_ITEM_MAX * len(CIVIQ20_ITEMS)  # 100
 CIVIQ20_MAX_IMPUTED: Final = 2
 
 
-def _valid_item(value: object, low: int, high: int) -> bool:
-    return type(value) is int and low <= value <= high  # bool is not an answer (type(True) is bool)
+def _check_items(names: Sequence[str], values: Sequence[object], low: int, high: int, instrument: str) -> None:
+    """Raise a :class:`ValueError` naming the first answer (not ``None``) that is not an integer low–high.
 
-
-def _item_error(name: str, value: object, low: int, high: int, instrument: str) -> ValueError:
-    return ValueError(f"{instrument} item {name!r}: expected an integer {low}-{high}, got {value!r}")
+    ``bool`` is not an answer (``type(True) is bool``, not ``int``)."""
+    answered = [v for v in values if v is not None]
+    if set(map(type, answered)) <= {int} and (not answered or (low <= min(answered) and max(answered) <= high)):  # type: ignore[type-var]
+        return
+    for name, value in zip(names, values, strict=True):
+        if value is not None and not (type(value) is int and low <= value <= high):
+            raise ValueError(f"{instrument} item {name!r}: expected an integer {low}-{high}, got {value!r}")
 
 
 def villalta_total(items: Mapping[str, int]) -> int | None:
@@ -57,15 +61,11 @@ def villalta_total(items: Mapping[str, int]) -> int | None:
     :returns: the total, or ``None`` when any of the 11 items is missing.
     :raises ValueError: an item answer outside 0–3.
     """
-    total = 0
-    for name in VILLALTA_ITEMS:
-        value = items.get(name)
-        if value is None:
-            return None
-        if not _valid_item(value, VILLALTA_ITEM_MIN, VILLALTA_ITEM_MAX):
-            raise _item_error(name, value, VILLALTA_ITEM_MIN, VILLALTA_ITEM_MAX, "Villalta")
-        total += value
-    return total
+    values = [items.get(name) for name in VILLALTA_ITEMS]
+    if None in values:
+        return None
+    _check_items(VILLALTA_ITEMS, values, VILLALTA_ITEM_MIN, VILLALTA_ITEM_MAX, "Villalta")
+    return sum(values)  # type: ignore[arg-type]
 
 
 def villalta_class(total: int | None, ulcer: bool | None) -> VillaltaClass | None:
@@ -152,26 +152,21 @@ def score_civiq20(
     """
     if dimensions is not CIVIQ20_DIMENSIONS:
         _check_dimensions(dimensions)
-    missing = [name for name in CIVIQ20_ITEMS if items.get(name) is None]
+    values = [items.get(name) for name in CIVIQ20_ITEMS]
+    _check_items(CIVIQ20_ITEMS, values, CIVIQ20_ITEM_MIN, CIVIQ20_ITEM_MAX, "CIVIQ-20")
+    missing = [name for name, value in zip(CIVIQ20_ITEMS, values, strict=True) if value is None]
     if len(missing) > CIVIQ20_MAX_IMPUTED:
         return None
+    by_name = dict(zip(CIVIQ20_ITEMS, values, strict=True))
     sums: dict[str, float] = {}
     for dimension, names in dimensions.items():
-        observed = 0
-        n_answered = 0
-        for name in names:
-            value = items.get(name)
-            if value is None:
-                continue
-            if not _valid_item(value, CIVIQ20_ITEM_MIN, CIVIQ20_ITEM_MAX):
-                raise _item_error(name, value, CIVIQ20_ITEM_MIN, CIVIQ20_ITEM_MAX, "CIVIQ-20")
-            observed += value
-            n_answered += 1
-        if not n_answered:
+        answered: list[int] = [by_name[name] for name in names if by_name[name] is not None]  # type: ignore[misc]
+        if not answered:
             return None
-        n_missing = len(names) - n_answered
+        observed = sum(answered)
+        n_missing = len(names) - len(answered)
         # each missing item := mean of the answered items of the dimension
-        sums[dimension] = observed + n_missing * observed / n_answered if n_missing else float(observed)
+        sums[dimension] = observed + n_missing * observed / len(answered) if n_missing else float(observed)
     raw = sum(sums.values())
     return Civiq20Score(
         raw=raw,
