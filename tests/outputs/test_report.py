@@ -22,6 +22,7 @@ from fhir_pts.outputs import report as report_module
 from fhir_pts.outputs.report import (
     RunInfo,
     comparison_table_html,
+    default_versions,
     fingerprint_inputs,
     fmt_num,
     fmt_p,
@@ -537,3 +538,9 @@ def test_no_birth_date_from_a_problem_reaches_the_report(tmp_path: Path) -> None
     text = text_of(html)
     assert "-13-01" not in html
     assert "Patient '…' is not a full date YYYY-MM-DD; left missing skipped 3" in text  # grouped into one row
+
+
+def test_default_versions_name_python_and_the_numeric_stack() -> None:
+    versions = default_versions()
+    assert re.fullmatch(r"3\.\d+\.\d+.*", versions["python"])
+    assert {"numpy", "pandas", "lifelines", "matplotlib"} <= versions.keys()

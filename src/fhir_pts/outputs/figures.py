@@ -162,7 +162,7 @@ def flow_figure(stages: Sequence[FlowStage]) -> Figure:
     Each main box shows the stage's title and its count (bold); the box of exclusions hangs off the arrow to
     the next stage (for the last stage, off the box itself).
     """
-    side_lines = [_wrap(stage.excluded, 50) for stage in stages]
+    side_lines = [_wrap(stage.excluded, 56) for stage in stages]
     side_h = [(_LINE_H * len(lines) + 0.28) if lines else 0.0 for lines in side_lines]
     gaps = [max(0.55, h + 0.3) for h in side_h[:-1]]
     if len(stages) > 1 and side_h[-1]:  # the last side box sits beside its main box: keep it clear of the one above

@@ -436,11 +436,19 @@ class _Report:
         cards: list[tuple[str, str, str]] = []
         num, den = self.value("technical-success", "numerator"), self.value("technical-success", "denominator")
         cards.append(
-            ("Technical success", f"{fmt_num(num)}/{fmt_num(den)}" if num is not None else NA, fmt_pct(num, den))
+            (
+                "Technical success",
+                f"{fmt_num(num)}/{fmt_num(den)}" if num is not None else NA,
+                fmt_pct(num, den) if num is not None else "",
+            )
         )
         num, den = self.value("major-complications", "numerator"), self.value("major-complications", "denominator")
         cards.append(
-            ("Major complications", f"{fmt_num(num)}/{fmt_num(den)}" if num is not None else NA, fmt_pct(num, den))
+            (
+                "Major complications",
+                f"{fmt_num(num)}/{fmt_num(den)}" if num is not None else NA,
+                fmt_pct(num, den) if num is not None else "",
+            )
         )
         med = self.stat("imaging-follow-up", "median_months")
         q1, q3 = self.value("imaging-follow-up", "q1_months"), self.value("imaging-follow-up", "q3_months")
