@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from outcome_factory import all_kinds, cohort, cohort_outcome
 
 from fhir_pts.cohort.model import COLUMN_NAMES
@@ -46,6 +48,13 @@ def test_format_number_round_trips_at_full_precision() -> None:
         assert float(text) == x
         digits = text.lower().split("e")[0].replace("-", "").replace(".", "").lstrip("0")
         assert len(digits) >= 12
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_any_float_round_trips_through_the_csv_text(x: float) -> None:
+    text = tables.format_number(x)
+    assert float(text) == x
+    assert "," not in text and " " not in text
 
 
 def test_results_csv_columns_and_empty_cells() -> None:
