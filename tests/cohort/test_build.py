@@ -313,11 +313,19 @@ def test_age_sex_and_birth_date_columns() -> None:
     assert (row["age"], row["sex"], row["birth_date"]) == (49, "male", "1970-01-16")
 
 
-def test_missing_birth_date_leaves_age_missing_and_is_reported() -> None:
+def test_missing_birth_date_leaves_age_missing_and_is_counted() -> None:
+    # the adapter reports a partial birthDate; a missing one is counted in the flow, not reported twice
     cohort = build_cohort(fact_set([patient("p1", gender=None, birth_date=None)], [stenting("s1")]))
     row = one_row(cohort)
     assert pd.isna(row["age"]) and pd.isna(row["sex"]) and pd.isna(row["birth_date"])
-    assert [p.field for p in cohort.problems if p.resource_type == "Patient"] == ["birthDate"]
+    assert cohort.flow["with_age"] == 0
+    assert [p for p in cohort.problems if p.resource_type == "Patient"] == []
+
+
+def test_birth_after_the_index_date_is_reported() -> None:
+    cohort = build_cohort(fact_set([patient("p1", birth_date=day(3))], [stenting("s1")]))
+    assert pd.isna(one_row(cohort)["age"])
+    assert [(p.resource_id, p.field) for p in cohort.problems] == [("p1", "birthDate")]
 
 
 def test_facts_of_a_missing_patient_are_reported_and_not_used() -> None:
@@ -515,6 +523,6 @@ def test_every_problem_names_resource_patient_field_and_reason() -> None:
         [adverse_event("ae", procedure_ids=("other",))],
     )
     cohort = build_cohort(facts)
-    assert len(cohort.problems) == 9
+    assert len(cohort.problems) == 8
     for problem in cohort.problems:
         assert problem.resource_type and problem.resource_id and problem.patient_id and problem.field and problem.reason

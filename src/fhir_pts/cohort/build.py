@@ -256,9 +256,8 @@ def _index_row(
     first_index = min(index_procedures, key=lambda p: p.resource_id)
 
     # age
-    if patient.birth_date is None:
-        problems.append(_problem(patient, "birthDate", "no birth date: age left missing", "warning"))
-    elif patient.birth_date > index_date:
+    # A missing or partial birthDate is the adapters' to report (or not); it is counted here (flow with_age).
+    if patient.birth_date is not None and patient.birth_date > index_date:
         problems.append(
             _problem(
                 patient,
@@ -267,7 +266,7 @@ def _index_row(
                 "warning",
             )
         )
-    else:
+    elif patient.birth_date is not None:
         row["age"] = age_in_years(patient.birth_date, index_date)
 
     # segments
