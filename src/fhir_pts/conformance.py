@@ -172,9 +172,9 @@ _REPORT_INVARIANTS: tuple[tuple[str, str, Predicate, str], ...] = (
         lambda r: len({_has_ext(g, "measureScoring") for g in _groups(r)}) <= 1,
         "when the scoring extension is on the groups it must be on every group",
     ),
-    ("pts-mr-1", "status = 'complete'", lambda r: r.get("status") == "complete", "status must be complete"),
-    ("pts-mr-1", "type = 'summary'", lambda r: r.get("type") == "summary", "type must be summary"),
-    ("pts-mr-1", "group.exists()", lambda r: bool(_groups(r)), "a summary report must have at least one group"),
+    ("pts-profile", "status = 'complete'", lambda r: r.get("status") == "complete", "status must be complete"),
+    ("pts-profile", "type = 'summary'", lambda r: r.get("type") == "summary", "type must be summary"),
+    ("pts-profile", "group.exists()", lambda r: bool(_groups(r)), "a summary report must have at least one group"),
 )
 #: Group-level invariants: (key, FHIRPath on one group, the same in Python, message).
 _GROUP_INVARIANTS: tuple[tuple[str, str, Predicate, str], ...] = (
@@ -373,7 +373,8 @@ def check_measure_report(report: Json, *, engine: Engine = "auto") -> list[str]:
       (3), a population in every group (5), a proportion score in 0..1 (6), stratifier code xor component code
       (7), count xor countQuantity for group (8) and stratum (9) populations. The scoring is the report's DEQM
       scoring extension when present, else the referenced packaged Measure's;
-    - ``pts-mr-1``: status ``complete``, type ``summary``, at least one group;
+    - ``pts-profile``: status ``complete``, type ``summary``, at least one group (the profile's fixed values;
+      its invariant ``pts-mr-1``, a versioned fhir-pts Measure canonical, is deqm-0 plus ``pts-measure``);
     - ``pts-measure``: the measure canonical names a packaged Measure and its version; the report's
       improvementNotation and population codes agree with that Measure;
     - ``pts-ext``: every extension under the project's canonical base is a packaged extension definition and

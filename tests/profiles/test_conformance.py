@@ -226,8 +226,8 @@ CASES: list[tuple[str, Callable[[], Json], Callable[[Json], None], str]] = [
     ("deqm-7", good_report, _stratifier_code_and_components, "deqm-7"),
     ("deqm-8", good_report, _count_and_count_quantity, "deqm-8"),
     ("deqm-9", good_report, _stratum_population_without_count, "deqm-9"),
-    ("status", good_report, _set(lambda r: r, "status", "pending"), "pts-mr-1"),
-    ("type", good_report, _set(lambda r: r, "type", "individual"), "pts-mr-1"),
+    ("status", good_report, _set(lambda r: r, "status", "pending"), "pts-profile"),
+    ("type", good_report, _set(lambda r: r, "type", "individual"), "pts-profile"),
     ("version", good_report, _set(lambda r: r, "measure", f"{MEASURE_BASE}/technical-success|9.9.9"), "pts-measure"),
     ("unknown-measure", good_report, _set(lambda r: r, "measure", f"{MEASURE_BASE}/vcss|0.1.0"), "pts-measure"),
     (
