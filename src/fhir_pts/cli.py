@@ -179,12 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure(args)
     handlers = {"run": cmd_run, "synth": cmd_synth, "demo": cmd_demo, "analyses": cmd_analyses}
-    from fhir_pts.adapters.concept_map import ConceptMapError
     from fhir_pts.sources.files import InputError
 
     try:
         return handlers[args.command](args)
-    except (UsageError, InputError, ConceptMapError) as exc:
+    except (UsageError, InputError) as exc:
         print(f"fhir-pts: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -66,3 +66,56 @@ def analyse(
 
     pm = plugin_manager or get_plugin_manager()
     return run_analyses(pm, cohort, analysis_ids, parameters)
+
+
+def write_run(
+    out_dir: Path,
+    cohort: Cohort,
+    outcomes: list[AnalysisOutcome],
+    *,
+    inputs: Sequence[Path | str] = (),
+    parameters: Mapping[str, Any] | None = None,
+    command: str = "run",
+    report: bool = True,
+    hash_patient_ids: bool = False,
+    comparison: Sequence[Any] | None = None,
+) -> dict[str, Path]:
+    """Write the contract's four files, then ``report.html`` and ``figures/`` (unless ``report`` is False).
+
+    Returns file name → path. The four data files are moved into place together once all are rendered; the
+    report (which fingerprints ``inputs``) follows, so a report never describes files that were not written.
+    """
+    import datetime as dt
+
+    from fhir_pts.outputs import write_outputs
+
+    written = write_outputs(Path(out_dir), cohort, outcomes)
+    if report:
+        from fhir_pts.outputs.report import (
+            RunInfo,
+            comparison_table_html,
+            default_versions,
+            fingerprint_inputs,
+            write_report,
+        )
+        from fhir_pts.sources.files import expand_inputs
+
+        files = expand_inputs(list(inputs)) if inputs else []
+        run_info = RunInfo(
+            inputs=fingerprint_inputs(files),
+            parameters=dict(parameters or {}),
+            versions=default_versions(),
+            started=dt.datetime.now(dt.UTC),
+            command=command,
+        )
+        comparison_html = comparison_table_html(comparison) if comparison else None
+        path = write_report(
+            Path(out_dir),
+            cohort,
+            outcomes,
+            run_info,
+            comparison_html=comparison_html,
+            hash_patient_ids=hash_patient_ids,
+        )
+        written[path.name] = path
+    return written
