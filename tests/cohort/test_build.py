@@ -211,7 +211,7 @@ def test_findings_on_or_before_day_0_are_not_follow_up() -> None:
     for rid, n in (("completion", 0), ("old", -30)):
         reasons = problems_about(cohort, rid)
         assert reasons == [
-            f"patency finding dated day {n}: before the index procedure / completion imaging, not follow-up"
+            f"patency finding dated day '{n}': before the index procedure / completion imaging, not follow-up"
         ]
 
 
@@ -396,7 +396,7 @@ def test_unscorable_villalta_is_reported_and_not_eligible() -> None:
     row = one_row(cohort)
     assert row["baseline_villalta_resource_id"] == "v-ok" and row["baseline_villalta"] == 11
     assert problems_about(cohort, "v-incomplete") == [
-        "Villalta items missing (redness): no total (all 11 items 0-3 are needed)"
+        "Villalta items missing 'redness': no total (all 11 items 0-3 are needed)"
     ]
     assert problems_about(cohort, "v-bad-total") == ["Villalta total: expected an integer 0-33, got 40"]
 
@@ -471,7 +471,7 @@ def test_civiq20_with_three_missing_items_is_not_eligible() -> None:
     row = one_row(cohort)
     assert (row["followup_civiq20_resource_id"], row["followup_civiq20"]) == ("c-ok", 40.0)
     assert pd.isna(row["civiq20_gain"])
-    assert problems_about(cohort, "c-bad")[0].startswith("CIVIQ-20: 3 items missing (q1, q2, q3): no score")
+    assert problems_about(cohort, "c-bad")[0].startswith("CIVIQ-20: 3 items missing 'q1, q2, q3': no score")
 
 
 def test_score_windows_are_a_parameter() -> None:

@@ -120,7 +120,7 @@ def _score_villalta(fact: ScoreAssessmentFact, problems: list[Problem]) -> _Vill
                     _problem(
                         fact,
                         "item",
-                        f"Villalta items missing ({', '.join(missing)}): no total (all 11 items 0-3 are needed)",
+                        f"Villalta items missing '{', '.join(missing)}': no total (all 11 items 0-3 are needed)",
                     )
                 )
                 return None
@@ -157,7 +157,7 @@ def _score_civiq20(fact: ScoreAssessmentFact, problems: list[Problem]) -> Civiq2
             _problem(
                 fact,
                 "item",
-                f"CIVIQ-20: {len(missing)} items missing ({', '.join(missing)}): no score "
+                f"CIVIQ-20: {len(missing)} items missing '{', '.join(missing)}': no score "
                 "(3 or more missing, or a dimension without any answer)",
             )
         )
@@ -167,7 +167,7 @@ def _score_civiq20(fact: ScoreAssessmentFact, problems: list[Problem]) -> Civiq2
             _problem(
                 fact,
                 "item",
-                f"CIVIQ-20 items {', '.join(score.imputed_items)} missing: imputed by the mean of the answered "
+                f"CIVIQ-20 items '{', '.join(score.imputed_items)}' missing: imputed by the mean of the answered "
                 "items of their dimension",
                 "warning",
             )
@@ -186,7 +186,7 @@ def _group_by_patient(facts: FactSet, problems: list[Problem]) -> tuple[dict[str
             return True
         orphans += 1
         problems.append(
-            _problem(fact, "subject", f"refers to Patient/{fact.patient_id}, which is not in the data: not used")
+            _problem(fact, "subject", f"refers to 'Patient/{fact.patient_id}', which is not in the data: not used")
         )
         return False
 
@@ -262,7 +262,7 @@ def _index_row(
             _problem(
                 patient,
                 "birthDate",
-                f"birth date {patient.birth_date} is after the index date {index_date}: age left missing",
+                f"birth date '{patient.birth_date}' is after the index date '{index_date}': age left missing",
                 "warning",
             )
         )
@@ -316,7 +316,7 @@ def _index_row(
                     event,
                     "suspectEntity",
                     "serious adverse event not linked to an index procedure "
-                    f"({', '.join(sorted(index_ids))}): not counted as a major complication",
+                    f"'{', '.join(sorted(index_ids))}': not counted as a major complication",
                     "warning",
                 )
             )
@@ -332,7 +332,8 @@ def _index_row(
                 _problem(
                     fact,
                     "effectiveDateTime",
-                    f"patency finding dated day {day}: before the index procedure / completion imaging, not follow-up",
+                    f"patency finding dated day '{day}': "
+                    "before the index procedure / completion imaging, not follow-up",
                 )
             )
             continue
@@ -348,7 +349,9 @@ def _index_row(
         if day < 0:
             problems.append(
                 _problem(
-                    procedure, "performedDateTime", f"dated day {day}, before the index stenting: not a reintervention"
+                    procedure,
+                    "performedDateTime",
+                    f"dated day '{day}', before the index stenting: not a reintervention",
                 )
             )
             continue
@@ -377,7 +380,7 @@ def _index_row(
                         procedure,
                         "reasonReference",
                         "reasonReference names no patency finding of this patient "
-                        f"({', '.join(procedure.reason_observation_ids)}): reason taken from the latest "
+                        f"'{', '.join(procedure.reason_observation_ids)}': reason taken from the latest "
                         "finding on or before it",
                         "warning",
                     )
