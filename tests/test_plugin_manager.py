@@ -281,3 +281,17 @@ def test_thirdparty_runs_and_lands_in_outputs_broken_one_isolated(thirdparty: Pa
     assert broken["status"] == "error"
     assert "broken: ZeroDivisionError: deliberately broken" in broken["text"]["div"]
     assert len(bundle["entry"]) == len(CONTRACT_ORDER) + 2
+
+
+def test_same_plugin_name_in_two_distributions_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    info = tmp_path / "fhir_pts_clash-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fhir-pts-clash\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[fhir_pts]\nscores = fhir_pts_thirdparty_plugin\n")
+    monkeypatch.syspath_prepend(str(THIRDPARTY_DIR))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(PluginWarning, match="plugin name 'scores' is declared by"):
+        pm = get_plugin_manager(allow=BUILTINS)
+    # the first distribution on sys.path wins: here the clash, so the built-in scores plugin is not loaded
+    ids = {i.id for i, _ in list_analyses(pm)}
+    assert "thirdparty-older-patients" in ids and "villalta" not in ids

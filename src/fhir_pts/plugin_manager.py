@@ -67,13 +67,26 @@ def _split_names(text: str) -> set[str]:
 
 
 def _entry_point_names(group: str) -> list[str]:
-    """Names of the entry points of ``group``, in the order the distributions declare them."""
-    names: dict[str, None] = {}
+    """Names of the entry points of ``group``, in the order the distributions declare them.
+
+    Two different distributions declaring the same name for different modules: only the first is loaded
+    (pluggy registers one plugin per name), with a :class:`PluginWarning`.
+    """
+    seen: dict[str, tuple[str, str]] = {}
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
-            if ep.group == group:
-                names[ep.name] = None
-    return list(names)
+            if ep.group != group:
+                continue
+            origin = (str(dist.metadata["Name"]), ep.value)
+            first = seen.setdefault(ep.name, origin)
+            if first[1] != ep.value:
+                warnings.warn(
+                    f"plugin name {ep.name!r} is declared by {first[0]} ({first[1]}) and by {origin[0]} "
+                    f"({origin[1]}); only the first is loaded",
+                    PluginWarning,
+                    stacklevel=3,
+                )
+    return list(seen)
 
 
 def get_plugin_manager(
