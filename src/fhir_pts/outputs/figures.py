@@ -180,7 +180,7 @@ def flow_figure(stages: Sequence[FlowStage]) -> Figure:
         for i, stage in enumerate(stages):
             y = top - _MAIN_H
             _box(ax, _MAIN_X, y, _MAIN_W, _MAIN_H, face="#eaf2fb", edge="#2f6db0")
-            title = "\n".join(textwrap.wrap(stage.title, 44))
+            title = "\n".join(textwrap.wrap(stage.title, 50))
             ax.text(centre_x, y + _MAIN_H * 0.66, title, ha="center", va="center", fontsize=9.5, color="#1d2630")
             ax.text(
                 centre_x, y + _MAIN_H * 0.24, stage.count, ha="center", va="center", fontsize=11,

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -50,6 +51,9 @@ from fhir_pts.outputs.figures import (
     save_figure,
     scores_figure,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "RunInfo",
@@ -408,10 +412,11 @@ class _Report:
     def count(self, mask: pd.Series) -> int:
         return int(mask.fillna(False).astype(bool).sum())
 
-    def add_figure(self, fig: object, name: str) -> RenderedFigure | None:
+    def add_figure(self, fig: Figure | None, name: str) -> RenderedFigure | None:
+        """Save ``fig`` under ``figures/`` (SVG + PNG) and keep it for embedding; ``None`` stays ``None``."""
         if fig is None:
             return None
-        rendered = save_figure(fig, self.figures_dir, name)  # type: ignore[arg-type]
+        rendered = save_figure(fig, self.figures_dir, name)
         self.figures.append(rendered)
         return rendered
 
