@@ -220,3 +220,13 @@ def test_loss_times_are_ordered_primary_assisted_secondary(
             assert days == last  # censored at the last finding
     if technical_success is False:
         assert (primary, assisted, secondary) == (0, 0, 0)
+
+
+def test_worked_example_of_docs_cohort_md() -> None:
+    findings = [Finding(90, "stenosis"), Finding(200, "occluded"), Finding(400, "patent")]
+    assert derive_patency(True, findings, [Reintervention(100), Reintervention(210)]) == outcome(
+        (90, True), (200, True), (400, False), 400
+    )
+    assert derive_patency(True, findings, [Reintervention(100), Reintervention(210, failed=True)]) == outcome(
+        (90, True), (200, True), (200, True), 400
+    )
