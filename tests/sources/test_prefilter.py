@@ -73,7 +73,14 @@ def test_concept_map_source_codes_make_candidates():
     assert not CandidateFilter.for_contract(["STENT-10"]).is_candidate(local)
 
 
-POOL = [line(r) for r in RELEVANT + IRRELEVANT] + [b"", b"not json", line(RELEVANT[0], spaces=True)]
+POOL = [line(r) for r in RELEVANT + IRRELEVANT] + [
+    b"",
+    b"  ",
+    b"not json",
+    line(RELEVANT[0], spaces=True),
+    line(IRRELEVANT[0], spaces=True),
+    b'{"resourceType":"Obs',  # truncated before the end of its type
+]
 
 
 @given(st.lists(st.sampled_from(POOL), min_size=1, max_size=40), st.booleans())

@@ -221,7 +221,7 @@ def collect_facts(
         results: Iterable[_TaskResult] = (_run_task(task, progress) for task in tasks)
         _merge(tasks, results, merger, progress=None)
     else:
-        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        context = _context()
         try:
             with ProcessPoolExecutor(
                 workers, mp_context=context, initializer=_init_worker, initargs=(concepts,)
@@ -233,6 +233,15 @@ def collect_facts(
             log.warning("worker processes failed (%s); reading again in one process", error)
             return collect_facts(paths, concepts, workers=1, progress=progress)
     return merger.fact_set()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """``forkserver`` where available (safe with threads in the host, workers start from a preloaded server)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 def _merge(
