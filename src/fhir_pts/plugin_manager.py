@@ -149,10 +149,8 @@ def _describe_all(pm: pluggy.PluginManager) -> tuple[list[tuple[AnalysisInfo, st
     for impl in pm.hook.fhir_pts_describe_analyses.get_hookimpls():
         name = _plugin_name(pm, impl)
         try:
-            infos = impl.function()
-            if infos is None:
-                infos = []
-            infos = list(infos)
+            raw: Any = impl.function()
+            infos: list[Any] = list(raw) if raw is not None else []
             for info in infos:
                 if not isinstance(info, AnalysisInfo):
                     raise TypeError(f"fhir_pts_describe_analyses returned {type(info).__name__}, not AnalysisInfo")

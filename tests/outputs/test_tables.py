@@ -88,6 +88,18 @@ def test_cohort_csv_iso_dates_and_empty_cells() -> None:
     assert all(v == "" for k, v in rows[1].items() if k != "patient_id")
 
 
+def test_cohort_csv_extra_columns_after_the_contract_ones() -> None:
+    import pandas as pd
+
+    c = cohort({"patient_id": "a"}, {"patient_id": "b"})
+    c.patients["site_visit"] = pd.to_datetime(["2014-02-03", None])
+    c.patients["score_note"] = pd.Series(["x, y", None], dtype="string")
+    rows = read_csv(tables.cohort_csv_bytes(c))
+    assert list(rows[0])[-2:] == ["site_visit", "score_note"]
+    assert (rows[0]["site_visit"], rows[1]["site_visit"]) == ("2014-02-03", "")
+    assert (rows[0]["score_note"], rows[1]["score_note"]) == ("x, y", "")
+
+
 def test_problems_csv() -> None:
     problems = [
         Problem("Observation", "o1", "status", "status 'preliminary' is not final", patient_id="p1", file="x.json",

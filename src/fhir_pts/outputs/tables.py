@@ -89,8 +89,8 @@ def results_csv_bytes(outcomes: Iterable[AnalysisOutcome]) -> bytes:
 def _cell(value: Any) -> str:
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
-    if isinstance(value, dt.datetime | pd.Timestamp):
-        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if isinstance(value, dt.datetime):  # pd.Timestamp included: a date when it is midnight, else date-time
+        return value.date().isoformat() if value.time() == dt.time(0) and value.tzinfo is None else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, bool | np.bool_):
