@@ -11,10 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from cohort_factory import cohort_resources, transaction
-from sekmet_harness import SekmetServer, ServerInfo, server_python
+from sekmet_harness import SekmetServer, ServerInfo, server_python, smart_session
 
-from fhir_pts.sources.server.auth import SmartBackendAuth
-from fhir_pts.sources.server.http import FhirSession, check, make_session
+from fhir_pts.sources.server.http import FhirSession, check
 
 
 @pytest.fixture(scope="session")
@@ -28,14 +27,6 @@ def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
         yield server.start()
     finally:
         server.stop()
-
-
-def smart_session(info: ServerInfo, client: str = "full_rs384", scope: str = "system/*.read system/*.write",
-                  **kw: object) -> FhirSession:
-    """A session authenticated as one of the registered clients."""
-    keys = getattr(info, client)
-    auth = SmartBackendAuth(info.token_url, keys.client_id, keys.private_key, scope)
-    return make_session(auth, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

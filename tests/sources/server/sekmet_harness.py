@@ -19,6 +19,9 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from fhir_pts.sources.server.auth import SmartBackendAuth
+from fhir_pts.sources.server.http import FhirSession, make_session
+
 REPO = Path(__file__).resolve().parents[3]
 LAUNCHER = REPO / ".ci" / "fhir-server" / "launch.py"
 DEFAULT_SERVER_PYTHON = REPO / ".ci" / "server-venv" / "bin" / "python"
@@ -160,6 +163,14 @@ class SekmetServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def smart_session(info: ServerInfo, client: str = "full_rs384", scope: str = "system/*.read system/*.write",
+                  **kw: object) -> FhirSession:
+    """A session authenticated as one of the registered clients."""
+    keys = getattr(info, client)
+    auth = SmartBackendAuth(info.token_url, keys.client_id, keys.private_key, scope)
+    return make_session(auth, **kw)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":  # manual use: start a server and print how to reach it

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import smart_session
-from sekmet_harness import ServerInfo
+from sekmet_harness import ServerInfo, smart_session
 
 from fhir_pts.sources.server.auth import BearerTokenAuth, SmartBackendAuth, choose_scopes, load_signing_key
 from fhir_pts.sources.server.discovery import FhirVersionError, discover

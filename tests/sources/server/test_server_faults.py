@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from cohort_factory import expected_keys
-from conftest import smart_session
 from fault_proxy import Fault, FaultProxy
-from sekmet_harness import ServerInfo
+from sekmet_harness import ServerInfo, smart_session
 from test_server_search import read_keys
 
 from fhir_pts.sources.server.bulk import STATE_NAME, BulkStats, fetch_by_bulk
