@@ -65,7 +65,7 @@ def random_cohort(n: int, seed: int = 1) -> Cohort:
     data["followup_civiq20"] = np.where(missing_f, np.nan, fc)
     frame = pd.DataFrame({c.name: pd.Series(data.get(c.name), index=range(n)) for c in COHORT_COLUMNS})
     for c in COHORT_COLUMNS:
-        frame[c.name] = frame[c.name].astype(c.dtype)
+        frame[c.name] = frame[c.name].astype(pd.api.types.pandas_dtype(c.dtype))
     for col in ("baseline_villalta", "followup_villalta"):
         frame[col] = frame[col].mask(frame[col] == -1)
     frame["villalta_gain"] = frame["baseline_villalta"] - frame["followup_villalta"]
