@@ -515,7 +515,17 @@ def test_fingerprint_inputs_streams_files_and_folders(tmp_path: Path, monkeypatc
 
 @pytest.mark.parametrize(
     ("p", "expected"),
-    [(0.0000076, "< 0.0001"), (0.00042, "0.0004"), (0.0021, "0.002"), (0.0123, "0.01"), (0.43, "0.43"), (None, "—")],
+    [
+        (0.0000076, "< 0.0001"),
+        (0.00042, "0.0004"),
+        (0.0021, "0.002"),
+        (0.0123, "0.012"),
+        (0.0494, "0.049"),
+        (0.0996, "0.10"),
+        (0.43, "0.43"),
+        (0.999, "> 0.99"),
+        (None, "—"),
+    ],
 )
 def test_p_values_read_as_in_a_paper(p: float | None, expected: str) -> None:
     assert fmt_p(p) == expected

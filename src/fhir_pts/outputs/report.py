@@ -208,7 +208,7 @@ def fmt_num(value: float | None, digits: int = 1, *, fixed: bool = False) -> str
 
 
 def fmt_p(p: float | None) -> str:
-    """A p-value as a clinician reads it: ``< 0.0001``, ``0.002``, ``0.43``."""
+    """A p-value as a clinician reads it: ``< 0.0001``, ``0.0004``, ``0.002``, ``0.049``, ``0.43``, ``> 0.99``."""
     if _is_missing(p):
         return "—"
     p = float(p)  # type: ignore[arg-type]
@@ -216,7 +216,7 @@ def fmt_p(p: float | None) -> str:
         return "< 0.0001"
     if p < 0.001:
         return f"{p:.4f}"
-    if p < 0.01:
+    if p < 0.0995:  # three decimals around the usual 0.05 threshold (0.049 is not 0.05)
         return f"{p:.3f}"
     return f"{p:.2f}" if p < 0.995 else "> 0.99"
 
@@ -424,10 +424,13 @@ class _Report:
     def header(self) -> str:
         started = self.run_info.started.isoformat(timespec="seconds")
         n = len(self.patients)
+        version = (
+            f" · fhir-pts {_esc(self.run_info.versions['fhir-pts'])}" if "fhir-pts" in self.run_info.versions else ""
+        )
         return (
             "<header><h1>Endovascular stenting for post-thrombotic syndrome — outcome report</h1>"
             f'<p class="sub">{n} patient{"s" if n != 1 else ""} with an index stenting procedure · '
-            f"run started {_esc(started)} · fhir-pts {_esc(self.run_info.versions.get('fhir-pts', ''))}</p>"
+            f"run started {_esc(started)}{version}</p>"
             '<p class="sub">Produced automatically from FHIR R4 data. Each number is traceable to '
             "<code>results.csv</code> / <code>measure-reports.json</code> and to the input fingerprints "
             "at the end of this report.</p></header>"
