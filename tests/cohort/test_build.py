@@ -6,7 +6,10 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from fhir_pts.adapters.facts import PatencyFindingFact, PatientFact, ProcedureFact, ScoreAssessmentFact
 from fhir_pts.cohort.build import age_in_years, build_cohort
 from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, TimePointWindows
 
@@ -526,3 +529,87 @@ def test_every_problem_names_resource_patient_field_and_reason() -> None:
     assert len(cohort.problems) == 8
     for problem in cohort.problems:
         assert problem.resource_type and problem.resource_id and problem.patient_id and problem.field and problem.reason
+
+
+# --- properties over random fact sets ---------------------------------------------------------------------------
+
+_statuses = st.sampled_from(["patent", "stenosis", "occluded"])
+
+
+@st.composite
+def random_patient_facts(draw: st.DrawFn, pid: str) -> list[object]:
+    out: list[object] = [
+        patient(pid, birth_date=draw(st.sampled_from([None, dt.date(1960, 2, 29), dt.date(1985, 7, 1)])))
+    ]
+    n_index = draw(st.integers(0, 2))
+    out += [
+        stenting(
+            f"{pid}-s{k}", pid, on=draw(st.integers(-2, 2)), outcome=draw(st.sampled_from(["success", "failure", None]))
+        )
+        for k in range(n_index)
+    ]
+    out += [
+        reintervention(
+            f"{pid}-r{k}",
+            pid,
+            on=draw(st.integers(-5, 400)),
+            outcome=draw(st.sampled_from(["success", "failure", None])),
+            reason=draw(st.sampled_from([None, "stenosis", "occlusion"])),
+        )
+        for k in range(draw(st.integers(0, 2)))
+    ]
+    out += [
+        finding(f"{pid}-f{k}", pid, on=draw(st.integers(-5, 400)), status=draw(_statuses))
+        for k in range(draw(st.integers(0, 4)))
+    ]
+    out += [
+        villalta_qr(
+            f"{pid}-v{k}",
+            pid,
+            on=draw(st.integers(-100, 160)),
+            items=villalta_items(draw(st.lists(st.integers(0, 3), min_size=11, max_size=11))),
+        )
+        for k in range(draw(st.integers(0, 3)))
+    ]
+    out += [
+        civiq_obs(f"{pid}-c{k}", pid, on=draw(st.integers(-100, 160)), total=draw(st.integers(20, 100)))
+        for k in range(draw(st.integers(0, 3)))
+    ]
+    return out
+
+
+@given(
+    st.lists(st.integers(0, 10_000), min_size=0, max_size=6, unique=True).flatmap(
+        lambda ids: st.tuples(*(random_patient_facts(f"p{i}") for i in ids))
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_random_fact_sets_give_consistent_rows(per_patient: tuple[list[object], ...]) -> None:
+    flat = [fact for facts in per_patient for fact in facts]
+    facts = fact_set(
+        [f for f in flat if isinstance(f, PatientFact)],
+        [f for f in flat if isinstance(f, ProcedureFact)],
+        [f for f in flat if isinstance(f, PatencyFindingFact)],
+        [f for f in flat if isinstance(f, ScoreAssessmentFact)],
+    )
+    cohort = build_cohort(facts)
+    frame = cohort.patients
+    assert list(frame.columns) == [c.name for c in COHORT_COLUMNS]
+    with_index = {f.patient_id for f in facts.procedures if f.is_stenting}
+    assert list(frame["patient_id"]) == [pid for pid in facts.patients if pid in with_index]
+    assert cohort.flow["with_index_procedure"] + cohort.flow["without_index_procedure"] == len(facts.patients)
+    for row in frame.itertuples(index=False):
+        losses = [
+            row.primary_patency_days if row.primary_patency_lost else float("inf"),
+            row.primary_assisted_patency_days if row.primary_assisted_patency_lost else float("inf"),
+            row.secondary_patency_days if row.secondary_patency_lost else float("inf"),
+        ]
+        assert losses == sorted(losses)
+        if row.technical_success is False:
+            assert losses == [0, 0, 0]
+        if not pd.isna(row.villalta_gain):
+            assert row.villalta_gain == row.baseline_villalta - row.followup_villalta
+            assert -90 <= row.baseline_villalta_day <= 0 and 60 <= row.followup_villalta_day <= 150
+        if not pd.isna(row.civiq20_gain):
+            assert row.civiq20_gain == row.baseline_civiq20 - row.followup_civiq20
+        assert cohort.period_start <= dt.date.fromisoformat(row.index_date) <= cohort.period_end  # type: ignore[operator]
