@@ -295,3 +295,14 @@ def test_same_plugin_name_in_two_distributions_warns(tmp_path: Path, monkeypatch
     # the first distribution on sys.path wins: here the clash, so the built-in scores plugin is not loaded
     ids = {i.id for i, _ in list_analyses(pm)}
     assert "thirdparty-older-patients" in ids and "villalta" not in ids
+
+
+def test_plugin_that_cannot_be_imported_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    info = tmp_path / "fhir_pts_missing-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fhir-pts-missing\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[fhir_pts]\nmissing = fhir_pts_no_such_module_anywhere\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(PluginWarning, match="plugin 'missing' not loaded: ModuleNotFoundError"):
+        pm = get_plugin_manager(allow=[*BUILTINS, "missing"])
+    assert [i.id for i, _ in list_analyses(pm)] == list(CONTRACT_ORDER)
