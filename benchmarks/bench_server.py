@@ -33,7 +33,11 @@ from fhir_pts.sources.server.search import SearchStats, fetch_by_search  # noqa:
 
 def count_lines(paths: list[Path]) -> int:
     """Resources written (lines of the NDJSON files)."""
-    return sum(sum(1 for _ in p.open("rb")) for p in paths)
+    total = 0
+    for p in paths:
+        with p.open("rb") as f:
+            total += sum(1 for _ in f)
+    return total
 
 
 def run_size(n: int, args: argparse.Namespace) -> list[tuple[str, int, int, float, int, str]]:

@@ -387,5 +387,10 @@ def fetch_by_bulk(
     if stats is not None:
         job.stats = stats
     paths = job.run(select_cohort)
-    job.stats.resources = {p.name.split(".")[0]: sum(1 for _ in p.open("rb")) for p in paths}
+    job.stats.resources = {p.name.split(".")[0]: _count_lines(p) for p in paths}
     return paths
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for _ in f)
