@@ -115,6 +115,15 @@ def test_empty_cohort_gives_every_row(info) -> None:  # type: ignore[no-untyped-
         assert got[name] == (0 if name == "n" else None), name
 
 
-def test_terms_must_not_be_a_string() -> None:
-    with pytest.raises(TypeError):
-        regression.gain_regression(make_cohort(*simple_rows()), "villalta_gain", "age")
+def test_terms_as_comma_separated_text() -> None:
+    rows = four_term_rows()
+    as_text = regression.gain_regression(make_cohort(*rows), "villalta_gain", "age, stented_segments")
+    as_list = regression.gain_regression(make_cohort(*rows), "villalta_gain", ["age", "stented_segments"])
+    assert [s.name for s in as_text.statistics] == ["n", "r_squared", "coef:intercept", "coef:age",
+                                                    "coef:stented_segments", "excluded"]  # fmt: skip
+    assert as_text.statistics == as_list.statistics
+
+
+def test_unknown_column_is_an_error() -> None:
+    with pytest.raises(ValueError, match="not in data"):
+        regression.gain_regression(make_cohort(*simple_rows()), "villalta_gain", ["no_such_column"])

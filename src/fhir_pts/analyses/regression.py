@@ -10,7 +10,7 @@ each term; extra ``excluded`` (patients left out for a missing value).
 Parameters (``--param`` / ``run_analyses(parameters=...)``):
 
 - ``outcome``: the response column (default ``villalta_gain`` / ``civiq20_gain``);
-- ``terms``: the predictor columns, in model order;
+- ``terms``: the predictor columns, in model order (a list, or one comma-separated string);
 - ``formula``: a patsy formula (``"villalta_gain ~ age + C(sex)"``) used instead of ``outcome`` / ``terms``
   when set; its term names are patsy's (``coef:C(sex)[T.male]``).
 """
@@ -58,8 +58,8 @@ def gain_regression(
     if formula:
         fit = stats.ols_formula(frame, formula)
     else:
-        if isinstance(terms, str):
-            raise TypeError("terms must be a sequence of column names, not a string")
+        if isinstance(terms, str):  # "age, stented_segments" (e.g. from the command line)
+            terms = [t.strip() for t in terms.split(",") if t.strip()]
         fit = stats.ols(frame, outcome, list(terms))
     n = fit.n
     statistics = [count("n", n, n=n), Statistic("r_squared", fit.r_squared, n=n)]
