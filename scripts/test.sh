@@ -34,5 +34,5 @@ if command -v npm >/dev/null 2>&1 && ! cmp -s profiles/package-lock.json profile
 fi
 
 "$BIN/python" -m pip install --quiet --disable-pip-version-check --no-deps -e plugins/fhir-pts-class-shift && "$BIN/python" -m pytest -q plugins/fhir-pts-class-shift/tests  # the out-of-tree plugin (plugins/README.md): installed by entry point, its own tests
-"$BIN/ruff" check src tests
+"$BIN/ruff" check src tests plugins benchmarks
 "$BIN/python" -m pytest "$@"
