@@ -254,6 +254,8 @@ def test_concept_map_codes_are_used_by_the_pre_filter(tmp_path):
     assert collect_facts([path]).procedures == []
     [fact] = collect_facts([path], translator).procedures
     assert fact.is_stenting
+    other = write_ndjson(tmp_path / "y.ndjson", [patient()])
+    assert collect_facts([path, other], translator, workers=2).procedures == [fact]  # the map reaches the workers
 
 
 def test_real_synthea_files_read_without_problem_and_give_only_patients():

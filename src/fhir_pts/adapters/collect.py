@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -76,17 +77,32 @@ class _TaskResult:
 
 
 # --- reading (runs in the worker processes, or in-process) ------------------------------------------
-_worker_vocabulary: Vocabulary = Vocabulary()
-_worker_filter: CandidateFilter | None = None
+@dataclass(frozen=True)
+class _Reader:
+    """What reading needs besides the task: the vocabulary (ConceptMaps) and the NDJSON pre-filter."""
+
+    vocabulary: Vocabulary
+    candidates: CandidateFilter
+
+    @classmethod
+    def for_concepts(cls, concepts: ConceptMapTranslator | None) -> _Reader:
+        extra = concepts.source_codes if concepts is not None else ()
+        return cls(Vocabulary(concepts), CandidateFilter.for_contract(extra))
+
+
+#: The reader of a worker process, set once by :func:`_init_worker`.
+_worker_reader: _Reader | None = None
 
 
 def _init_worker(concepts: ConceptMapTranslator | None) -> None:
-    global _worker_vocabulary, _worker_filter
-    _worker_vocabulary = Vocabulary(concepts)
-    _worker_filter = CandidateFilter.for_contract(concepts.source_codes if concepts is not None else ())
+    global _worker_reader
+    _worker_reader = _Reader.for_concepts(concepts)
 
 
-def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None) -> _TaskResult:
+def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None, reader: _Reader | None = None) -> _TaskResult:
+    """Read one task and adapt its resources (in a worker: with the worker's reader)."""
+    reader = reader if reader is not None else _worker_reader
+    assert reader is not None, "worker not initialised"
     result = _TaskResult()
     path = Path(task.path)
 
@@ -99,7 +115,7 @@ def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None) -> _Ta
     if is_ndjson(path):
         raws = iter_ndjson_file(
             path,
-            candidates=_worker_filter,
+            candidates=reader.candidates,
             problems=result.read_problems,
             on_lines=count,
             start=task.start,
@@ -109,7 +125,7 @@ def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None) -> _Ta
     else:
         raws = _counted(iter_json_file(path), count)
     for raw in raws:
-        output = adapt_resource(raw.resource, _worker_vocabulary)
+        output = adapt_resource(raw.resource, reader.vocabulary)
         if output.relevant or output.problems:
             result.records.append((raw.line, output))
     return result
@@ -217,8 +233,8 @@ def collect_facts(
     tasks = _tasks(files, workers)
     merger = _Merger()
     if workers == 1 or len(tasks) == 1:
-        _init_worker(concepts)
-        results: Iterable[_TaskResult] = (_run_task(task, progress) for task in tasks)
+        reader = _Reader.for_concepts(concepts)
+        results: Iterable[_TaskResult] = (_run_task(task, progress, reader) for task in tasks)
         _merge(tasks, results, merger, progress=None)
     else:
         context = _context()
@@ -236,8 +252,16 @@ def collect_facts(
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` where available (safe with threads in the host, workers start from a preloaded server)."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    """How worker processes start.
+
+    ``fork`` when this process runs a single thread (fastest: no re-import, and safe without other
+    threads), else ``forkserver`` (safe with threads in the host; the server preloads the reader), else
+    ``spawn``.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         return context
