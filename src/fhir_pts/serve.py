@@ -389,10 +389,11 @@ class _Handler(BaseHTTPRequestHandler):
         return segments, parse_qsl(parts.query, keep_blank_values=True)
 
     def _body_parameters(self) -> list[tuple[str, str]]:
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._content_length()
         if length > MAX_BODY:
             raise _Problem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too-costly", "the request body is too large")
         raw = self.rfile.read(length) if length else b""
+        self._body_consumed = True
         if not raw:
             return []
         try:
@@ -427,17 +428,39 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch(post=True)
 
     def _refuse(self) -> None:
+        self._body_consumed = False
         self._drain()
         self._fail(_Problem(HTTPStatus.METHOD_NOT_ALLOWED, "not-supported", f"{self.command} is not supported"))
 
     do_PUT = do_DELETE = do_PATCH = _refuse
 
+    def _content_length(self) -> int:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError as exc:
+            self.close_connection = True
+            raise _Problem(HTTPStatus.BAD_REQUEST, "structure", "Content-Length is not a number") from exc
+        if length < 0:
+            self.close_connection = True
+            raise _Problem(HTTPStatus.BAD_REQUEST, "structure", "Content-Length is negative")
+        return length
+
     def _drain(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if 0 < length <= MAX_BODY:
+        """Read an unread request body, so that the connection can be reused; close it when that is unsafe."""
+        if getattr(self, "_body_consumed", False):
+            return
+        self._body_consumed = True
+        try:
+            length = self._content_length()
+        except _Problem:
+            return
+        if length > MAX_BODY:
+            self.close_connection = True
+        elif length:
             self.rfile.read(length)
 
     def _dispatch(self, post: bool) -> None:
+        self._body_consumed = False  # one handler serves every request of a kept-alive connection
         try:
             segments, query = self._route()
             if segments == ["metadata"] and not post:
@@ -449,14 +472,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             raise _Problem(HTTPStatus.NOT_FOUND, "not-found", f"no FHIR endpoint at {urlsplit(self.path).path}")
         except _Problem as problem:
-            if post:
-                self._drain()
+            self._drain()
             self._fail(problem)
         except (BrokenPipeError, ConnectionResetError):  # the client went away
             pass
         except Exception as exc:  # an internal failure: say so, keep serving
             log.exception("internal failure on %s %s", self.command, urlsplit(self.path).path)
             self._fail(_Problem(HTTPStatus.INTERNAL_SERVER_ERROR, "exception", f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._drain()
 
     def _measure(self, rest: list[str], query: list[tuple[str, str]], post: bool) -> None:
         if rest and rest[-1] == "$evaluate-measure" and len(rest) <= 2:
