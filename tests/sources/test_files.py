@@ -215,3 +215,10 @@ def test_truncated_last_line_before_trailing_blank_lines_has_its_own_line_number
     problems: list[Problem] = []
     list(iter_resources(path, candidates=CandidateFilter.for_contract(), problems=problems))
     assert [(p.field, p.line) for p in problems] == [("json", 2)]
+
+
+def test_ndjson_named_json_gets_a_hint(tmp_path):
+    path = tmp_path / "export.json"
+    path.write_text('{"resourceType":"Patient","id":"1"}\n{"resourceType":"Patient","id":"2"}\n')
+    with pytest.raises(InputError, match=r"must be named \.ndjson"):
+        list(iter_resources(path))

@@ -169,7 +169,8 @@ def iter_json_file(path: Path) -> Iterator[RawResource]:
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from error
+        hint = "; one resource a line must be named .ndjson or .jsonl" if b"}\n{" in data[:1_000_000] else ""
+        raise InputError(f"{path}: not valid JSON ({error}){hint}") from error
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise InputError(f"{path}: not a FHIR resource (expected a JSON object with a resourceType, e.g. a Bundle)")
     yield from _bundle_resources(document, str(path), None)
