@@ -357,3 +357,13 @@ def test_cmd_serve_refuses_an_unusable_configuration(
     assert cmd_serve(parse([str(cohort_file), "--host", "0.0.0.0"])) == 2
     assert "needs an access token" in capsys.readouterr().err
     assert cmd_serve(parse([str(tmp_path / "missing.json"), "--port", "0"])) == 2
+
+
+def test_command_line_server_source_keeps_its_own_token(tmp_path: Path) -> None:
+    token_file = tmp_path / "serve-token"
+    token_file.write_text("for-clients")
+    args = parse(["--server", "http://127.0.0.1:9/fhir", "--token-file", str(token_file)])
+    config = config_from_args(args, {})
+    assert config.server is not None and config.server.base_url == "http://127.0.0.1:9/fhir"
+    assert config.token == "for-clients" and config.server.token is None  # never sent to the hospital server
+    assert config.files == ()

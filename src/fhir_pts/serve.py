@@ -566,10 +566,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080; 0: any free port)")
     parser.add_argument(
         "--token-file",
+        dest="serve_token_file",
         type=Path,
         default=None,
         metavar="FILE",
-        help=f"file holding the access token clients send as 'Authorization: Bearer' (or set {TOKEN_ENV})",
+        help=f"file holding the access token clients of this server send as 'Authorization: Bearer' (or set "
+        f"{TOKEN_ENV}); a hospital server's own bearer token comes from FHIR_PTS_TOKEN(_FILE) or --config",
     )
     parser.add_argument(
         "--concept-map", action="append", default=[], type=Path, metavar="FILE", help="FHIR ConceptMap (repeatable)"
@@ -583,13 +585,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
-    if args.token_file is not None:
+    path = args.serve_token_file
+    if path is not None:
         try:
-            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+            token = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ServeConfigError(f"token file {args.token_file} cannot be read ({exc.strerror or exc})") from exc
+            raise ServeConfigError(f"token file {path} cannot be read ({exc.strerror or exc})") from exc
         if not token:
-            raise ServeConfigError(f"token file {args.token_file} is empty")
+            raise ServeConfigError(f"token file {path} is empty")
         return token
     return environ.get(TOKEN_ENV) or None
 
@@ -601,7 +604,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
     try:
         from fhir_pts.sources.server.config import server_config_from_args
 
-        server = server_config_from_args(args)
+        server = server_config_from_args(args, environ)
     except ImportError:
         pass
     except Exception as exc:
