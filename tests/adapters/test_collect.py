@@ -306,3 +306,18 @@ def test_workers_that_cannot_start_fall_back_to_one_process(tmp_path, monkeypatc
     expected = collect_facts(files)
     monkeypatch.setattr(collect, "ProcessPoolExecutor", Broken)
     assert collect_facts(files, workers=2) == expected
+
+
+def test_an_adapter_failure_is_a_problem_for_that_record_only(tmp_path, monkeypatch):
+    real = collect.adapt_resource
+
+    def flaky(resource, vocabulary=None):
+        if resource.get("id") == "proc2":
+            raise RuntimeError("boom")
+        return real(resource, vocabulary)
+
+    monkeypatch.setattr(collect, "adapt_resource", flaky)
+    facts = collect_facts([write_ndjson(tmp_path / "x.ndjson", study_resources())])
+    assert [p.resource_id for p in facts.procedures] == ["proc1", "proc3"]
+    failed = [(p.resource_id, p.field, p.line) for p in facts.problems if p.field == "resource"]
+    assert failed == [("proc2", "resource", 11)]

@@ -9,6 +9,7 @@ from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
     Vocabulary,
+    as_list,
     irrelevant,
     reference_id,
     subject_or_problem,
@@ -33,7 +34,7 @@ def adapt_adverse_event(resource: dict[str, Any], vocabulary: Vocabulary, sink: 
     if patient_id is None:
         return AdapterOutput([], sink.problems)
     procedure_ids: list[str] = []
-    for entity in resource.get("suspectEntity") or ():
+    for entity in as_list(resource.get("suspectEntity")):
         instance = entity.get("instance") if isinstance(entity, dict) else None
         procedure_id = reference_id(instance, "Procedure")
         if procedure_id is not None and procedure_id not in procedure_ids:

@@ -125,10 +125,30 @@ def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None, reader
     else:
         raws = _counted(iter_json_file(path), count)
     for raw in raws:
-        output = adapt_resource(raw.resource, reader.vocabulary)
+        output = _adapt_safely(raw.resource, reader.vocabulary)
         if output.relevant or output.problems:
             result.records.append((raw.line, output))
     return result
+
+
+def _adapt_safely(resource: dict[str, Any], vocabulary: Vocabulary) -> AdapterOutput:
+    """:func:`adapt_resource`, with an unexpected failure on one record turned into a problem for that record."""
+    try:
+        return adapt_resource(resource, vocabulary)
+    except Exception as error:  # a bug must not cost the whole run; the record is reported instead
+        log.exception("adapter failed on one %s resource", resource.get("resourceType"))
+        resource_type = resource.get("resourceType")
+        resource_id = resource.get("id")
+        return AdapterOutput(
+            problems=[
+                Problem(
+                    resource_type if isinstance(resource_type, str) else "?",
+                    resource_id if isinstance(resource_id, str) else None,
+                    "resource",
+                    f"could not be read ({type(error).__name__}); skipped — please report this as a bug",
+                )
+            ]
+        )
 
 
 def _counted(raws: Iterator[RawResource], count: Callable[[int], None]) -> Iterator[RawResource]:
@@ -317,7 +337,7 @@ def collect_from_resources(
             resource, file, line = item, None, None
         for inner in _expand(resource):
             merger.resources_read += 1
-            output = adapt_resource(inner, vocabulary)
+            output = _adapt_safely(inner, vocabulary)
             if output.relevant or output.problems:
                 merger.add(output, file, line)
     return merger.fact_set()

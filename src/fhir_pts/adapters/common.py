@@ -17,6 +17,20 @@ from fhir_pts.codes import Coding
 from fhir_pts.problems import Problem, Severity
 
 
+def as_list(value: Any) -> list[Any]:
+    """A FHIR array element as a list: a list as is, a lone object as a one-item list, anything else empty."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        return [value]
+    return []
+
+
+def as_text(value: Any) -> str | None:
+    """A FHIR string / code element, or ``None`` when it is absent or not a string."""
+    return value if isinstance(value, str) else None
+
+
 def codings(concept: Any) -> Iterator[Coding]:
     """The ``(system, code)`` pairs of a CodeableConcept, a Coding, or a list of either.
 
@@ -29,7 +43,7 @@ def codings(concept: Any) -> Iterator[Coding]:
     if not isinstance(concept, dict):
         return
     if "coding" in concept:
-        for coding in concept.get("coding") or ():
+        for coding in as_list(concept.get("coding")):
             if isinstance(coding, dict):
                 system, code = coding.get("system"), coding.get("code")
                 if isinstance(system, str) and isinstance(code, str):

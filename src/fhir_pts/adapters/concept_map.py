@@ -92,19 +92,21 @@ class ConceptMapTranslator:
             source, target = group.get("source"), group.get("target")
             if not isinstance(source, str) or not isinstance(target, str):
                 raise InputError(f"{origin}: {name}: group[{g}] needs a 'source' and a 'target' code system (uri)")
-            for e, element in enumerate(group.get("element") or ()):
+            elements = group.get("element")
+            for e, element in enumerate(elements if isinstance(elements, list) else ()):
                 code = element.get("code") if isinstance(element, dict) else None
                 if not isinstance(code, str):
                     raise InputError(f"{origin}: {name}: group[{g}].element[{e}] needs a 'code'")
-                for mapped in element.get("target") or ():
+                targets = element.get("target")
+                for mapped in targets if isinstance(targets, list) else ():
                     if not isinstance(mapped, dict) or not isinstance(mapped.get("code"), str):
                         continue
                     equivalence = mapped.get("equivalence", mapped.get("relationship", "equivalent"))
                     if equivalence in NON_MAPPING:
                         continue
-                    targets = self._map.setdefault((source, code), [])
-                    if (target, mapped["code"]) not in targets:
-                        targets.append((target, mapped["code"]))
+                    mapped_to = self._map.setdefault((source, code), [])
+                    if (target, mapped["code"]) not in mapped_to:
+                        mapped_to.append((target, mapped["code"]))
 
     def translate(self, system: str, code: str) -> list[tuple[str, str]]:
         """The ``(system, code)`` pairs that ``(system, code)`` maps to (empty when none)."""

@@ -15,6 +15,7 @@ from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
     Vocabulary,
+    as_text,
     codings,
     day_or_problem,
     irrelevant,
@@ -66,7 +67,7 @@ def adapt_observation(resource: dict[str, Any], vocabulary: Vocabulary, sink: Pr
     if not is_patency and total is None:
         return irrelevant()
     sink.patient_id = reference_id(resource.get("subject"), "Patient")
-    status = resource.get("status")
+    status = as_text(resource.get("status"))
     if status not in codes.OBSERVATION_STATUSES:
         sink.add("status", f"status {status!r}: expected final, amended or corrected; observation ignored")
         return AdapterOutput([], sink.problems)

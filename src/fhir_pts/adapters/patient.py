@@ -20,7 +20,7 @@ def adapt_patient(resource: dict[str, Any], sink: ProblemSink) -> AdapterOutput:
     """
     sink.patient_id = sink.resource_id
     gender = resource.get("gender")
-    if gender is not None and gender not in GENDERS:
+    if gender is not None and not (isinstance(gender, str) and gender in GENDERS):
         sink.add("gender", f"{gender!r} is not an administrative gender (male, female, other, unknown); left missing")
         gender = None
     written = resource.get("birthDate")

@@ -9,6 +9,8 @@ from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
     Vocabulary,
+    as_list,
+    as_text,
     codings,
     day_or_problem,
     irrelevant,
@@ -61,7 +63,7 @@ def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: Prob
     if not (is_stenting or is_reintervention):
         return irrelevant()
     sink.patient_id = reference_id(resource.get("subject"), "Patient")
-    status = resource.get("status")
+    status = as_text(resource.get("status"))
     if status not in codes.PROCEDURE_STATUSES:
         sink.add("status", f"status {status!r}: expected 'completed'; procedure ignored")
         return AdapterOutput([], sink.problems)
@@ -126,7 +128,7 @@ def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: Prob
     elif codes.REASON_STENOSIS in reason_codings:
         reason = "stenosis"
     reason_ids: list[str] = []
-    for ref in resource.get("reasonReference") or ():
+    for ref in as_list(resource.get("reasonReference")):
         observation_id = reference_id(ref, "Observation")
         if observation_id is not None and observation_id not in reason_ids:
             reason_ids.append(observation_id)

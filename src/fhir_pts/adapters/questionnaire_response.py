@@ -14,6 +14,8 @@ from fhir_pts import codes
 from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
+    as_list,
+    as_text,
     day_or_problem,
     irrelevant,
     reference_id,
@@ -48,7 +50,7 @@ def flatten_items(items: Any, path: str = "item") -> Iterator[tuple[str, dict[st
         here = f"{path}[{i}]"
         yield here, item
         yield from flatten_items(item.get("item"), f"{here}.item")
-        for a, answer in enumerate(item.get("answer") or ()):
+        for a, answer in enumerate(as_list(item.get("answer"))):
             if isinstance(answer, dict):
                 yield from flatten_items(answer.get("item"), f"{here}.answer[{a}].item")
 
@@ -93,7 +95,7 @@ def adapt_questionnaire_response(resource: dict[str, Any], sink: ProblemSink) ->
         return irrelevant()
     instrument, item_ids, low, high = QUESTIONNAIRES[canonical]
     sink.patient_id = reference_id(resource.get("subject"), "Patient")
-    status = resource.get("status")
+    status = as_text(resource.get("status"))
     if status not in codes.QUESTIONNAIRE_RESPONSE_STATUSES:
         sink.add("status", f"status {status!r}: expected completed or amended; response ignored")
         return AdapterOutput([], sink.problems)
@@ -111,8 +113,8 @@ def adapt_questionnaire_response(resource: dict[str, Any], sink: ProblemSink) ->
     ulcer: bool | None = None
     ulcer_seen = False
     for location, item in flatten_items(resource.get("item")):
-        link_id = item.get("linkId")
-        answers = [a for a in item.get("answer") or () if isinstance(a, dict)]
+        link_id = as_text(item.get("linkId"))
+        answers = [a for a in as_list(item.get("answer")) if isinstance(a, dict)]
         valued = [a for a in answers if any(k.startswith("value") for k in a)]
         is_ulcer = instrument == "villalta" and link_id == codes.VILLALTA_ULCER_ITEM
         if link_id not in expected and not is_ulcer:
