@@ -17,9 +17,18 @@ from pathlib import Path
 from typing import IO
 
 
+def _default_mode() -> int:
+    """The mode an ordinary ``open(path, "w")`` would give (0666 less the umask), not mkstemp's 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _temp_path(path: Path) -> tuple[int, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _default_mode())
+    return fd, tmp
 
 
 def _write_temp(path: Path, data: bytes) -> str:
