@@ -77,3 +77,8 @@ def test_bundle_failure_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         write_bundle(failing(), tmp_path / "x.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_summary_reads_well(tmp_path: Path) -> None:
+    summary = write_ndjson(make_resources(2), tmp_path)
+    assert str(summary) == f"wrote 6 resources (Observation 4, Patient 2) to 2 files in {tmp_path}"

@@ -38,7 +38,15 @@ class SynthSummary:
 
     @property
     def patients(self) -> int:
+        """Number of Patient resources written."""
         return self.counts.get("Patient", 0)
+
+    def __str__(self) -> str:
+        per_type = ", ".join(f"{kind} {count:,}" for kind, count in self.counts.items())
+        if not self.files:
+            return "wrote nothing"
+        where = self.files[0] if len(self.files) == 1 else f"{len(self.files)} files in {self.files[0].parent}"
+        return f"wrote {self.resources:,} resources ({per_type}) to {where}"
 
 
 def _file_mode() -> int:
