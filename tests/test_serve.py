@@ -367,3 +367,10 @@ def test_command_line_server_source_keeps_its_own_token(tmp_path: Path) -> None:
     assert config.server is not None and config.server.base_url == "http://127.0.0.1:9/fhir"
     assert config.token == "for-clients" and config.server.token is None  # never sent to the hospital server
     assert config.files == ()
+
+
+def test_serve_is_a_sub_command_of_the_cli(cohort_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fhir_pts.cli import main
+
+    assert main(["serve", str(cohort_file), "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert "needs an access token" in capsys.readouterr().err

@@ -151,8 +151,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, required=True, metavar="DIR")
     _add_verbosity(demo)
 
+    validate = sub.add_parser(
+        "validate", help="check the input against the profiles and the contract; per patient, why in or out"
+    )
+    validate.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="as for run: FHIR files or folders")
+    validate.add_argument("--concept-map", action="append", default=[], type=Path, metavar="FILE",
+                          help="FHIR ConceptMap mapping site-local codes (repeatable)")  # fmt: skip
+    validate.add_argument("--format", choices=("text", "csv", "json"), default="text", help="default text")
+    validate.add_argument("--out", type=Path, default=None, metavar="FILE", help="write here instead of stdout")
+    validate.add_argument("--baseline-window", type=_window, default=(-90, 0), metavar="START:END")
+    validate.add_argument("--followup-window", type=_window, default=(60, 150), metavar="START:END")
+    validate.add_argument("--followup-target", type=int, default=91, metavar="DAY")
+    validate.add_argument("--workers", type=int, default=1, help="processes reading the input (default 1)")
+    _add_server_arguments(validate)
+    _add_verbosity(validate)
+
     analyses = sub.add_parser("analyses", help="list the installed analyses (built-in and plugins)")
     _add_verbosity(analyses)
+
+    from fhir_pts.serve import add_serve_arguments
+
+    serve = sub.add_parser("serve", help="serve the analyses as a FHIR R4 server ($evaluate-measure; docs/serve.md)")
+    add_serve_arguments(serve)
+    _add_verbosity(serve)
     return parser
 
 
@@ -178,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure(args)
-    handlers = {"run": cmd_run, "synth": cmd_synth, "demo": cmd_demo, "analyses": cmd_analyses}
+    handlers = {"run": cmd_run, "synth": cmd_synth, "demo": cmd_demo, "analyses": cmd_analyses, "serve": cmd_serve}
+    handlers["validate"] = cmd_validate
     from fhir_pts.sources.files import InputError
 
     try:
@@ -328,6 +350,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``fhir-pts validate``: exit 0 when nothing failed, 1 when a check failed or a record was skipped."""
+    from fhir_pts.cohort.model import TimePointWindows
+    from fhir_pts.sources.server.config import server_config_from_args
+    from fhir_pts.validate import run_validate
+
+    server_config = server_config_from_args(args)
+    if (server_config is None) == (not args.inputs):
+        raise UsageError("give either INPUT files/folders or --server URL")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    windows = TimePointWindows(args.baseline_window[0], args.baseline_window[1], args.followup_target,
+                               args.followup_window[0], args.followup_window[1])  # fmt: skip
+    return run_validate(args.inputs, server_config, args.concept_map, windows, args.workers, args.format, args.out)
+
+
 def cmd_analyses(args: argparse.Namespace) -> int:
     from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
 
@@ -338,6 +376,12 @@ def cmd_analyses(args: argparse.Namespace) -> int:
     for measure_id, plugin, title in rows:
         print(f"{measure_id:<{width_id}}  {plugin:<{width_plugin}}  {title}")
     return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fhir_pts.serve import cmd_serve as serve
+
+    return serve(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,10 +48,10 @@ from urllib.parse import parse_qsl, urlsplit
 from fhir_pts import __version__
 from fhir_pts.analyses.result import AnalysisInfo
 from fhir_pts.codes import MEASURE_SCORING
-from fhir_pts.host import FhirPtsHost, HostError, HostResult
 
 if TYPE_CHECKING:
     from fhir_pts.cohort.model import Cohort
+    from fhir_pts.host import FhirPtsHost, HostResult
     from fhir_pts.sources.server.config import ServerConfig
 
 __all__ = [
@@ -494,6 +494,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Problem(HTTPStatus.BAD_REQUEST, "required", "type-level $evaluate-measure needs a measure")
             else:
                 measure_id = self._measure_id(request.measure)
+            from fhir_pts.host import HostError
+
             try:
                 report = self.server.evaluate(measure_id, request)
             except HostError as exc:
@@ -544,6 +546,8 @@ def build_server(config: ServeConfig) -> FhirPtsServer:
     ServeConfigError: the configuration is unusable (nothing is bound).
     fhir_pts.host.HostInputError: the data cannot be read.
     """
+    from fhir_pts.host import FhirPtsHost
+
     config.check()
     host = FhirPtsHost(
         allow=config.allow,
