@@ -60,12 +60,13 @@ class ConceptMapTranslator:
             except orjson.JSONDecodeError as error:
                 raise InputError(f"{path}: ConceptMap file is not valid JSON ({error})") from error
             if isinstance(document, dict) and document.get("resourceType") == "Bundle":
-                maps = [
-                    entry.get("resource")
-                    for entry in document.get("entry") or ()
-                    if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-                ]
-                maps = [m for m in maps if m.get("resourceType") == "ConceptMap"]
+                entries = document.get("entry")
+                resources = (
+                    [entry.get("resource") for entry in entries if isinstance(entry, dict)]
+                    if isinstance(entries, list)
+                    else []
+                )
+                maps = [r for r in resources if isinstance(r, dict) and r.get("resourceType") == "ConceptMap"]
                 if not maps:
                     raise InputError(f"{path}: Bundle holds no ConceptMap")
             else:

@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from typing import Any
+from typing import Any, Literal, cast
 
 from fhir_pts import codes
 from fhir_pts.adapters.common import (
@@ -25,10 +26,18 @@ from fhir_pts.adapters.common import (
 )
 from fhir_pts.adapters.facts import Instrument, PatencyFindingFact, PatencyStatus, ScoreAssessmentFact
 
+ImagingMethod = Literal["ultrasound", "ct"]
+
 #: Instrument, inclusive range of the total, per total code.
 TOTALS: dict[tuple[str, str], tuple[Instrument, int, int]] = {
     codes.VILLALTA_TOTAL: ("villalta", 0, 33),
     codes.CIVIQ20_TOTAL: ("civiq20", 20, 100),
+}
+
+
+#: ``codes.PATENCY_VALUE`` with the fact's literal type.
+_PATENCY: dict[tuple[str, str], PatencyStatus] = {
+    coding: cast(PatencyStatus, status) for coding, status in codes.PATENCY_VALUE.items()
 }
 
 
@@ -94,12 +103,12 @@ def adapt_observation(resource: dict[str, Any], vocabulary: Vocabulary, sink: Pr
 
 
 def _patency(
-    resource: dict[str, Any], vocabulary: Vocabulary, sink: ProblemSink, patient_id: str, day: Any
+    resource: dict[str, Any], vocabulary: Vocabulary, sink: ProblemSink, patient_id: str, day: dt.date
 ) -> AdapterOutput:
     status: PatencyStatus | None = None
     if "valueCodeableConcept" in resource:
         concept = resource["valueCodeableConcept"]
-        status = next((codes.PATENCY_VALUE[c] for c in vocabulary.expanded(concept) if c in codes.PATENCY_VALUE), None)  # type: ignore[misc]
+        status = next((_PATENCY[c] for c in vocabulary.expanded(concept) if c in _PATENCY), None)
         if status is None:
             sink.add(
                 "valueCodeableConcept",
@@ -138,12 +147,18 @@ def _patency(
             f"{show(method_codings)}: not SNOMED 16310003 (ultrasound) or 77477000 (CT); method left unknown",
             "warning",
         )
-    fact = PatencyFindingFact(str(sink.resource_id), patient_id, day, status, method)  # type: ignore[arg-type]
+    fact = PatencyFindingFact(str(sink.resource_id), patient_id, day, status, cast(ImagingMethod | None, method))
     return AdapterOutput([fact], sink.problems)
 
 
 def _total(
-    resource: dict[str, Any], sink: ProblemSink, patient_id: str, day: Any, instrument: Instrument, low: int, high: int
+    resource: dict[str, Any],
+    sink: ProblemSink,
+    patient_id: str,
+    day: dt.date,
+    instrument: Instrument,
+    low: int,
+    high: int,
 ) -> AdapterOutput:
     if "valueInteger" in resource:
         field_name, written = "valueInteger", resource["valueInteger"]

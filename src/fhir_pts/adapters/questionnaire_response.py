@@ -117,7 +117,7 @@ def adapt_questionnaire_response(resource: dict[str, Any], sink: ProblemSink) ->
         answers = [a for a in as_list(item.get("answer")) if isinstance(a, dict)]
         valued = [a for a in answers if any(k.startswith("value") for k in a)]
         is_ulcer = instrument == "villalta" and link_id == codes.VILLALTA_ULCER_ITEM
-        if link_id not in expected and not is_ulcer:
+        if link_id is None or (link_id not in expected and not is_ulcer):
             if valued:
                 sink.add(
                     f"{location}.linkId",

@@ -24,7 +24,7 @@ import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
@@ -113,7 +113,7 @@ def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
 def _open_binary(path: Path) -> IO[bytes]:
     try:
         if path.name.lower().endswith(".gz"):
-            return gzip.open(path, "rb")
+            return cast(IO[bytes], gzip.open(path, "rb"))
         return open(path, "rb")
     except OSError as error:
         raise InputError(f"{path}: cannot be read ({error.strerror or error})") from error
