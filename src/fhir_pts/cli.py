@@ -166,21 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_arguments(validate)
     _add_verbosity(validate)
 
-    validate = sub.add_parser(
-        "validate", help="check the input against the profiles and the contract; per patient, why in or out"
-    )
-    validate.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="as for run: FHIR files or folders")
-    validate.add_argument("--concept-map", action="append", default=[], type=Path, metavar="FILE",
-                          help="FHIR ConceptMap mapping site-local codes (repeatable)")  # fmt: skip
-    validate.add_argument("--format", choices=("text", "csv", "json"), default="text", help="default text")
-    validate.add_argument("--out", type=Path, default=None, metavar="FILE", help="write here instead of stdout")
-    validate.add_argument("--baseline-window", type=_window, default=(-90, 0), metavar="START:END")
-    validate.add_argument("--followup-window", type=_window, default=(60, 150), metavar="START:END")
-    validate.add_argument("--followup-target", type=int, default=91, metavar="DAY")
-    validate.add_argument("--workers", type=int, default=1, help="processes reading the input (default 1)")
-    _add_server_arguments(validate)
-    _add_verbosity(validate)
-
     analyses = sub.add_parser("analyses", help="list the installed analyses (built-in and plugins)")
     _add_verbosity(analyses)
 
@@ -215,7 +200,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure(args)
     handlers = {"run": cmd_run, "synth": cmd_synth, "demo": cmd_demo, "analyses": cmd_analyses, "serve": cmd_serve}
-    handlers["validate"] = cmd_validate
     handlers["validate"] = cmd_validate
     from fhir_pts.sources.files import InputError
 
@@ -364,22 +348,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(table)
     _summary(cohort, outcomes, written, started, quiet=args.quiet)
     return EXIT_OK
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    """``fhir-pts validate``: exit 0 when nothing failed, 1 when a check failed or a record was skipped."""
-    from fhir_pts.cohort.model import TimePointWindows
-    from fhir_pts.sources.server.config import server_config_from_args
-    from fhir_pts.validate import run_validate
-
-    server_config = server_config_from_args(args)
-    if (server_config is None) == (not args.inputs):
-        raise UsageError("give either INPUT files/folders or --server URL")
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
-    windows = TimePointWindows(args.baseline_window[0], args.baseline_window[1], args.followup_target,
-                               args.followup_window[0], args.followup_window[1])  # fmt: skip
-    return run_validate(args.inputs, server_config, args.concept_map, windows, args.workers, args.format, args.out)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
