@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fhir_pts import codes
 from fhir_pts.adapters import collect
@@ -321,3 +323,25 @@ def test_an_adapter_failure_is_a_problem_for_that_record_only(tmp_path, monkeypa
     assert [p.resource_id for p in facts.procedures] == ["proc1", "proc3"]
     failed = [(p.resource_id, p.field, p.line) for p in facts.problems if p.field == "resource"]
     assert failed == [("proc2", "resource", 11)]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.sampled_from(["ndjson", "ndjson.gz", "json", "jsonl"]), min_size=1, max_size=4),
+    st.randoms(use_true_random=False),
+)
+def test_any_split_into_files_of_any_format_gives_the_same_facts(tmp_path_factory, formats, rnd):
+    """Cut the resources, in order, into consecutive files of random formats: the facts do not change."""
+    resources = study_resources()
+    cuts = sorted(rnd.sample(range(1, len(resources)), len(formats) - 1))
+    folder = tmp_path_factory.mktemp("split")
+    for index, (start, end, fmt) in enumerate(zip([0, *cuts], [*cuts, len(resources)], formats, strict=True)):
+        path = folder / f"part{index:02d}.{fmt}"
+        part = resources[start:end]
+        if fmt == "json":
+            path.write_text(json.dumps(bundle(part)))
+        else:
+            write_ndjson(path, part, compress=fmt.endswith(".gz"))
+    facts = collect_facts([folder])
+    assert facts_only(facts) == facts_only(collect_from_resources(resources))
+    assert facts.resources_read == len(resources)
