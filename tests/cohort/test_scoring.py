@@ -184,6 +184,17 @@ def test_civiq20_dimension_without_any_answer_gives_no_score() -> None:
     assert score_civiq20(civiq_items(2, drop=["q8"]), dimensions) is not None
 
 
+def test_civiq20_one_item_dimension_mapping() -> None:
+    dimensions = dict(CIVIQ20_DIMENSIONS)
+    dimensions["pain"] = ("q1",)
+    dimensions["physical"] = ("q2", "q3", "q4", "q5", "q6", "q7", "q9")
+    items = civiq_items(2)
+    items["q1"] = 5
+    score = score_civiq20(items, dimensions)
+    assert score is not None and (score.pain, score.physical, score.raw) == (5.0, 14.0, 43.0)
+    assert score_civiq20(civiq_items(2, drop=["q1"]), dimensions) is None
+
+
 def test_civiq20_mapping_must_partition_the_items() -> None:
     dimensions = dict(CIVIQ20_DIMENSIONS)
     dimensions["social"] = ("q8", "q10")  # q11 in no dimension

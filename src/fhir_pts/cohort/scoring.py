@@ -21,9 +21,10 @@ CIVIQ-20
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from fhir_pts.codes import CIVIQ20_DIMENSIONS, CIVIQ20_ITEMS, VILLALTA_ITEMS
 
@@ -45,8 +46,8 @@ def _check_items(names: Sequence[str], values: Sequence[object], low: int, high:
     """Raise a :class:`ValueError` naming the first answer (not ``None``) that is not an integer low–high.
 
     ``bool`` is not an answer (``type(True) is bool``, not ``int``)."""
-    answered = [v for v in values if v is not None]
-    if set(map(type, answered)) <= {int} and (not answered or (low <= min(answered) and max(answered) <= high)):  # type: ignore[type-var]
+    answered = [v for v in values if v is not None] if None in values else values
+    if not answered or (set(map(type, answered)) == {int} and low <= min(answered) and max(answered) <= high):  # type: ignore[type-var]
         return
     for name, value in zip(names, values, strict=True):
         if value is not None and not (type(value) is int and low <= value <= high):
@@ -61,7 +62,7 @@ def villalta_total(items: Mapping[str, int]) -> int | None:
     :returns: the total, or ``None`` when any of the 11 items is missing.
     :raises ValueError: an item answer outside 0–3.
     """
-    values = [items.get(name) for name in VILLALTA_ITEMS]
+    values = list(map(items.get, VILLALTA_ITEMS))
     if None in values:
         return None
     _check_items(VILLALTA_ITEMS, values, VILLALTA_ITEM_MIN, VILLALTA_ITEM_MAX, "Villalta")
@@ -134,8 +135,21 @@ def _check_dimensions(dimensions: Mapping[str, tuple[str, ...]]) -> None:
         raise ValueError("CIVIQ-20 dimensions must partition q1..q20 into pain, physical, social, psychological")
 
 
+def _pickers(dimensions: Mapping[str, tuple[str, ...]]) -> dict[str, Callable[[Sequence[Any]], tuple[Any, ...]]]:
+    """Per dimension, a function picking its answers (as a tuple) from the answers in q1..q20 order."""
+
+    def picker(names: tuple[str, ...]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+        positions = [CIVIQ20_ITEMS.index(name) for name in names]
+        if len(positions) == 1:
+            return lambda values: (values[positions[0]],)
+        return operator.itemgetter(*positions)
+
+    return {dimension: picker(names) for dimension, names in dimensions.items()}
+
+
 CIVIQ20_DIMENSION_NAMES: Final = ("pain", "physical", "social", "psychological")
 _check_dimensions(CIVIQ20_DIMENSIONS)
+_DEFAULT_PICKERS = _pickers(CIVIQ20_DIMENSIONS)
 
 
 def score_civiq20(
@@ -150,21 +164,29 @@ def score_civiq20(
     :returns: the score, or ``None`` when ≥ 3 items are missing or a dimension has no answered item.
     :raises ValueError: an answer outside 1–5, or a ``dimensions`` mapping that is not a partition.
     """
-    if dimensions is not CIVIQ20_DIMENSIONS:
+    if dimensions is CIVIQ20_DIMENSIONS:
+        pickers = _DEFAULT_PICKERS
+    else:
         _check_dimensions(dimensions)
-    values = [items.get(name) for name in CIVIQ20_ITEMS]
+        pickers = _pickers(dimensions)
+    values = list(map(items.get, CIVIQ20_ITEMS))
     _check_items(CIVIQ20_ITEMS, values, CIVIQ20_ITEM_MIN, CIVIQ20_ITEM_MAX, "CIVIQ-20")
-    missing = [name for name, value in zip(CIVIQ20_ITEMS, values, strict=True) if value is None]
+    missing = (
+        [name for name, value in zip(CIVIQ20_ITEMS, values, strict=True) if value is None] if None in values else []
+    )
     if len(missing) > CIVIQ20_MAX_IMPUTED:
         return None
-    by_name = dict(zip(CIVIQ20_ITEMS, values, strict=True))
     sums: dict[str, float] = {}
-    for dimension, names in dimensions.items():
-        answered: list[int] = [by_name[name] for name in names if by_name[name] is not None]  # type: ignore[misc]
+    for dimension, pick in pickers.items():
+        dimension_values = pick(values)
+        if not missing:
+            sums[dimension] = float(sum(dimension_values))
+            continue
+        answered: list[int] = [v for v in dimension_values if v is not None]
         if not answered:
             return None
         observed = sum(answered)
-        n_missing = len(names) - len(answered)
+        n_missing = len(dimension_values) - len(answered)
         # each missing item := mean of the answered items of the dimension
         sums[dimension] = observed + n_missing * observed / len(answered) if n_missing else float(observed)
     raw = sum(sums.values())
