@@ -449,7 +449,8 @@ def _score_rows(
         row[f"{prefix}_civiq20_resource_id"] = civiq_fact.resource_id
         row[f"{prefix}_civiq20"] = civiq_score.raw
         row[f"{prefix}_civiq20_gis"] = civiq_score.gis
-        row[f"{prefix}_civiq20_imputed"] = civiq_score.imputed
+        # a total-only Observation does not say whether items were imputed: unknown, not False
+        row[f"{prefix}_civiq20_imputed"] = civiq_score.imputed if chosen_civiq.is_questionnaire else None
         for dimension in ("pain", "physical", "social", "psychological"):
             row[f"{prefix}_civiq20_{dimension}"] = getattr(civiq_score, dimension)
     if row.get("baseline_civiq20") is not None and row.get("followup_civiq20") is not None:
