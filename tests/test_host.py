@@ -360,3 +360,38 @@ def test_raw_pluggy_host_lists_and_runs_every_analysis(cohort_file: Path, host_r
         assert pd.Series(got, dtype="float64").tolist() == pytest.approx(
             expected["value"].tolist(), rel=1e-12, abs=1e-15, nan_ok=True
         ), info.id
+
+
+# ------------------------------------------------------------------------------------- a hospital server
+
+
+@pytest.mark.server
+def test_host_reads_a_hospital_fhir_server(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run(server=...)`` against the real sekmet-fhir test server gives the numbers of the same resources
+    handed over in memory."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "sources" / "server"))
+    from cohort_factory import cohort_resources, transaction
+    from sekmet_harness import SekmetServer, server_python, smart_session
+
+    from fhir_pts.sources.server.config import ServerConfig
+    from fhir_pts.sources.server.http import check
+
+    python = server_python()
+    if python is None:
+        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
+    resources = cohort_resources(n_patients=10, n_others=3, seed=11, prefix="host")
+    with SekmetServer(python, tmp_path_factory.mktemp("sekmet-host")) as info:
+        admin = smart_session(info)
+        headers = {"Content-Type": "application/fhir+json"}
+        check(admin.post(info.base_url, json=transaction(resources), headers=headers), info.base_url, "transaction")
+        keys = info.full_rs384
+        config = ServerConfig(url=info.base_url, auth="smart", client_id=keys.client_id, private_key=keys.private_key)
+        host = FhirPtsHost(allow=["descriptive", "patency", "scores"])
+        via_server = host.run(server=config, date=DATE)
+    in_memory = host.run(resources, date=DATE)
+    assert len(via_server.cohort) == len(in_memory.cohort) == 10
+    assert_same_results(via_server.results, in_memory.results)
+    with pytest.raises(HostInputError):  # the server is gone now
+        host.run(server=ServerConfig(url=info.base_url, retries=0, timeout=5))
