@@ -195,6 +195,7 @@ def test_only_procedures_after_day_0_are_reinterventions() -> None:
     assert one_row(cohort)["reinterventions"] == 1
     assert any("before the index stenting" in r for r in problems_about(cohort, "before"))
     assert any("on the index day" in r for r in problems_about(cohort, "same-day"))
+    assert {p.severity for p in cohort.problems} == {"skipped"}  # neither record is used
 
 
 def test_findings_on_or_before_day_0_are_not_follow_up() -> None:

@@ -317,7 +317,7 @@ def _index_row(
                     "suspectEntity",
                     "serious adverse event not linked to an index procedure "
                     f"'{', '.join(sorted(index_ids))}': not counted as a major complication",
-                    "warning",
+                    "skipped",
                 )
             )
     row["major_complication"] = int(complication)
@@ -362,7 +362,7 @@ def _index_row(
                     "code",
                     "on the index day but not coded as stenting: neither part of the index "
                     "procedure nor a reintervention (reinterventions are after day 0)",
-                    "warning",
+                    "skipped",
                 )
             )
             continue
