@@ -155,6 +155,14 @@ def test_reintervention_reason_resolution_order() -> None:
     assert reintervention_reason(Reintervention(40), findings) == "stenosis"
 
 
+def test_reason_fallback_two_findings_the_same_day_occluded_wins() -> None:
+    for findings in (
+        [Finding(50, "patent"), Finding(50, "occluded")],
+        [Finding(50, "occluded"), Finding(50, "patent")],
+    ):
+        assert reintervention_reason(Reintervention(60), findings) == "occlusion"
+
+
 def test_reason_from_the_latest_occluded_finding_makes_an_occlusion() -> None:
     # day 80 occluded is itself an occlusion (assisted lost 80); reintervention at 90 for it failed, never
     # reopened: secondary lost at the first never-reopened occlusion, day 80
