@@ -395,3 +395,16 @@ def test_host_reads_a_hospital_fhir_server(
     assert_same_results(via_server.results, in_memory.results)
     with pytest.raises(HostInputError):  # the server is gone now
         host.run(server=ServerConfig(url=info.base_url, retries=0, timeout=5))
+
+
+def test_the_documented_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The complete example of docs/host-api.md, executed as written."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "host-api.md").read_text(encoding="utf-8")
+    example = text.split("## A complete example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "docs/host-api.md", "exec"), {"__name__": "docs_example"})
+    printed = capsys.readouterr().out
+    assert "technical success " in printed and "nan" not in printed
+    assert "'results.csv'" in printed and (tmp_path / "out" / "measure-reports.json").is_file()
+    assert "villalta-class-shift" not in printed and "failed:" not in printed
