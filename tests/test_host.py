@@ -408,3 +408,40 @@ def test_the_documented_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "technical success " in printed and "nan" not in printed
     assert "'results.csv'" in printed and (tmp_path / "out" / "measure-reports.json").is_file()
     assert "villalta-class-shift" not in printed and "failed:" not in printed
+
+
+# ------------------------------------------------------------------------------- restricting by index date
+
+
+def dated_cohort(*index_dates: str | None) -> Any:
+    import datetime as _dt
+
+    from fhir_pts.cohort.model import Cohort
+
+    patients = pd.DataFrame(
+        {
+            "patient_id": pd.Series([f"p{i}" for i in range(len(index_dates))], dtype="string"),
+            "index_date": pd.Series(index_dates, dtype="string"),
+        }
+    )
+    return Cohort(patients=patients, period_start=_dt.date(2019, 1, 1), period_end=_dt.date(2021, 6, 30))
+
+
+def test_restrict_to_index_period_by_hand() -> None:
+    from fhir_pts.host import restrict_to_index_period
+
+    cohort = dated_cohort("2019-01-01", "2019-06-15", "2020-01-01", "2021-03-02", None)
+    both = restrict_to_index_period(cohort, dt.date(2019, 6, 15), dt.date(2020, 1, 1))  # both ends inclusive
+    assert both.patients["patient_id"].tolist() == ["p1", "p2"]
+    assert (both.period_start, both.period_end) == (dt.date(2019, 6, 15), dt.date(2020, 1, 1))
+    assert both.flow["outside_index_period"] == 3  # the patient without an index date is left out too
+    open_end = restrict_to_index_period(cohort, dt.date(2020, 1, 1), None)
+    assert open_end.patients["patient_id"].tolist() == ["p2", "p3"]
+    assert (open_end.period_start, open_end.period_end) == (dt.date(2020, 1, 1), dt.date(2021, 6, 30))
+    open_start = restrict_to_index_period(cohort, None, dt.date(2019, 3, 1))
+    assert open_start.patients["patient_id"].tolist() == ["p0"]
+    assert (open_start.period_start, open_start.period_end) == (dt.date(2019, 1, 1), dt.date(2019, 3, 1))
+    late = restrict_to_index_period(cohort, dt.date(2022, 1, 1), None)  # after the cohort's own end
+    assert len(late.patients) == 0 and (late.period_start, late.period_end) == (dt.date(2022, 1, 1),) * 2
+    assert restrict_to_index_period(cohort, None, None) is cohort
+    assert len(cohort.patients) == 5  # the original is untouched

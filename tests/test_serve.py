@@ -374,3 +374,29 @@ def test_serve_is_a_sub_command_of_the_cli(cohort_file: Path, capsys: pytest.Cap
 
     assert main(["serve", str(cohort_file), "--host", "0.0.0.0", "--port", "0"]) == 2
     assert "needs an access token" in capsys.readouterr().err
+
+
+def test_concurrent_requests_get_the_same_answers(base: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(measure_id: str) -> tuple[str, dict[str, Any]]:
+        report = evaluate(base, measure_id, **WHOLE).json()
+        return measure_id, {k: v for k, v in report.items() if k not in ("id", "date")}
+
+    alone = dict(ask(m) for m in ("villalta", "primary-patency", "civiq20-gain-regression"))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(ask, ["villalta", "primary-patency", "civiq20-gain-regression"] * 4))
+    for measure_id, report in together:
+        got, expected = statistics_of(report), statistics_of(alone[measure_id])
+        assert {n: sorted(parts) for n, parts in got.items()} == {n: sorted(parts) for n, parts in expected.items()}
+        for name, parts in expected.items():
+            for key, value in parts.items():
+                same = got[name][key] == value if isinstance(value, str) else got[name][key] == pytest.approx(value)
+                assert same, (measure_id, name, key)
+        assert report["group"][0].get("population") == alone[measure_id]["group"][0].get("population")
+
+
+def test_head_answers_without_a_body(base: str) -> None:
+    response = requests.head(f"{base}/metadata", timeout=TIMEOUT)
+    assert response.status_code == 200 and response.content == b""
+    assert int(response.headers["Content-Length"]) > 0
