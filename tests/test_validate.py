@@ -458,3 +458,50 @@ def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
     assert main(["validate", str(tmp_path / "bad.json")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+# --- --server: fetched into a temporary raw folder ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loaded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A sekmet-fhir of this module's own, loaded with :func:`hand_cohort` in one transaction."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "sources" / "server"))
+    from sekmet_harness import SekmetServer, server_python, smart_session
+
+    from fhir_pts.sources.server.http import check
+
+    python = server_python()
+    if python is None:
+        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
+    process = SekmetServer(python, tmp_path_factory.mktemp("sekmet-validate"))
+    try:
+        info = process.start()
+        bundle = {
+            "resourceType": "Bundle", "type": "transaction",
+            "entry": [{"resource": x, "request": {"method": "PUT", "url": f"{x['resourceType']}/{x['id']}"}}
+                      for x in hand_cohort()],
+        }  # fmt: skip
+        check(smart_session(info).post(info.base_url, json=bundle, headers={"Content-Type": "application/fhir+json"}))
+        yield info
+    finally:
+        process.stop()
+
+
+@pytest.mark.server
+def test_validate_a_server(
+    loaded_server: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FHIR_PTS_CLIENT_ID", loaded_server.full_rs384.client_id)
+    monkeypatch.setenv("FHIR_PTS_PRIVATE_KEY", str(loaded_server.full_rs384.private_key))
+    out = tmp_path / "report.json"
+    assert main(["validate", "--server", loaded_server.base_url, "--format", "json", "--out", str(out)]) == 1
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["summary"]["inputs"] == [loaded_server.base_url]
+    assert document["summary"]["analyses"]["cohort"] == {"in": 3, "out": 1}
+    patients = {p["patient_id"]: p for p in document["patients"]}
+    assert patients["p3"]["analyses"]["cohort"]["status"] == "out"
+    assert {v["resource_id"] for v in document["violations"]} == {"p1-v0", "p3-stent"}
+    assert "eyJ" not in capsys.readouterr().err  # no token printed
