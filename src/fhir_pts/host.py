@@ -178,8 +178,9 @@ def _merge(base: Parameters, overrides: Parameters | None) -> dict[str, dict[str
 def _as_date(value: dt.date | str | None, what: str) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value.date() if isinstance(value, dt.datetime) else value
+    text = str(value).strip()
     try:
-        return dt.date.fromisoformat(str(value)[:10])
+        return dt.date.fromisoformat(text.split("T", 1)[0] if "T" in text else text)
     except ValueError as exc:
         raise HostError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from exc
 
@@ -188,21 +189,21 @@ def restrict_to_index_period(cohort: Cohort, start: dt.date | None, end: dt.date
     """The cohort of the patients whose index date lies in ``[start, end]`` (both inclusive, either open).
 
     The returned cohort's ``period`` is the asked period (an open end keeps the cohort's own, moved to the
-    other bound if it would fall outside it); its problems
-    are the cohort's; ``flow["outside_index_period"]`` counts the patients left out (patients without an
-    index date are left out whenever a bound is given).
+    other bound if it would fall outside it); its problems are the cohort's; ``flow["outside_index_period"]``
+    counts the patients left out (patients without an index date are left out whenever a bound is given).
+    The given cohort is not changed.
     """
     if start is None and end is None:
         return cohort
     if start is not None and end is not None and start > end:
         raise HostError(f"period start {start} is after its end {end}")
     frame = cohort.patients
-    index = pd.to_datetime(frame["index_date"], errors="coerce").dt.date
-    keep = index.notna()
+    index = pd.to_datetime(frame["index_date"], errors="coerce", format="ISO8601")
+    keep = index.notna()  # comparisons with NaT are False: no index date, not kept
     if start is not None:
-        keep &= index.map(lambda d: d is not None and not pd.isna(d) and d >= start).astype(bool)
+        keep &= index >= pd.Timestamp(start)
     if end is not None:
-        keep &= index.map(lambda d: d is not None and not pd.isna(d) and d <= end).astype(bool)
+        keep &= index <= pd.Timestamp(end)
     kept = frame[keep.to_numpy(dtype=bool)].reset_index(drop=True)
     flow = dict(cohort.flow)
     flow["outside_index_period"] = int(len(frame) - len(kept))
