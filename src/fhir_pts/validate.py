@@ -36,7 +36,7 @@ import pandas as pd
 
 from fhir_pts import codes
 from fhir_pts.adapters.collect import collect_facts
-from fhir_pts.adapters.common import codings, parse_day, reference_id
+from fhir_pts.adapters.common import VersionKey, codings, parse_day, reference_id
 from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.adapters.facts import FactSet
 from fhir_pts.adapters.questionnaire_response import flatten_items, questionnaire_canonical
@@ -543,6 +543,8 @@ class _Record:
     patient_id: str | None
     instrument: str | None  # villalta / civiq20 for score resources
     day: dt.date | None
+    file: str | None = None
+    line: int | None = None
 
 
 def _instrument(resource: Json) -> str | None:
@@ -621,6 +623,7 @@ def _scan(
     """Check every candidate resource of the files; remember the score resources and procedures by id."""
     violations: list[ResourceViolation] = []
     records: dict[str, _Record] = {}
+    versions: dict[str, VersionKey] = {}
     checked = 0
     for path in files:
         for raw in iter_resources(path, candidates=candidates, problems=[]):
@@ -632,13 +635,18 @@ def _scan(
                 checked += 1
                 violations.extend(_check(resource, raw.file, raw.line))
             resource_id = resource.get("id")
-            if resource_id:
-                records[f"{kind}/{resource_id}"] = _Record(
+            key = f"{kind}/{resource_id}"
+            version = VersionKey.of(resource)
+            if resource_id and (key not in versions or version.wins_over(versions[key])):
+                versions[key] = version  # the copy the run uses (contract §1, duplicates)
+                records[key] = _Record(
                     str(kind),
                     str(resource_id),
                     reference_id(resource.get("subject"), "Patient"),
                     _instrument(resource),
                     _resource_day(resource),
+                    raw.file,
+                    raw.line,
                 )
     return violations, records, checked
 
@@ -832,6 +840,11 @@ def validate(
     extra = concepts.source_codes if concepts is not None else ()
     violations, records, checked = _scan(files, CandidateFilter.for_contract(extra))
 
+    # The cohort's problems name resources but not where they were read: locate them (the copy the run used).
+    for i, problem in enumerate(cohort.problems):
+        record = records.get(f"{problem.resource_type}/{problem.resource_id}")
+        if record is not None and problem.file is None:
+            cohort.problems[i] = problem.located(record.file, record.line)
     problems = [*facts.problems, *cohort.problems]
     frame_rows = cohort.patients.to_dict("records")
     rows = {str(r["patient_id"]): r for r in frame_rows}
@@ -880,3 +893,52 @@ def validate(
         flow=flow,
         windows=windows,
     )
+
+
+def run_validate(
+    inputs: Sequence[Path],
+    server_config: Any | None,
+    concept_maps: Sequence[Path],
+    windows: TimePointWindows,
+    workers: int,
+    fmt: str,
+    out: Path | None,
+) -> int:
+    """The ``fhir-pts validate`` command: read files (or fetch the server into a temporary raw folder), validate,
+    write the report to ``out`` (or stdout) and return the exit status (0 ok, 1 failed).
+
+    The verdict is the last line of the text report; with ``--out`` or another format it is also printed to
+    stderr. A server that cannot be reached or refuses raises :class:`~fhir_pts.sources.files.InputError`
+    (unusable input, exit status 2).
+    """
+    import sys
+    import tempfile
+
+    from fhir_pts.sources.files import InputError
+
+    with tempfile.TemporaryDirectory(prefix="fhir-pts-validate-") as tmp:
+        files: list[Path | str] = list(inputs)
+        if server_config is not None:
+            from fhir_pts.sources.server import ServerError, fetch_to_raw
+
+            try:
+                files = list(fetch_to_raw(server_config, Path(tmp) / "raw"))
+            except ServerError as error:
+                raise InputError(f"server {server_config.base_url}: {error}") from error
+            if not files:
+                raise InputError(f"server {server_config.base_url}: nothing fetched")
+        report = validate(files, concept_maps=concept_maps, windows=windows, workers=workers)
+        if server_config is not None:
+            report.inputs = [server_config.base_url]
+    text = report.render(fmt)
+    if out is None:
+        sys.stdout.write(text)
+        if fmt != "text":
+            print(report.verdict(), file=sys.stderr)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(f".{out.name}.partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(out)
+        print(report.verdict(), file=sys.stderr)
+    return report.exit_status
