@@ -148,8 +148,9 @@ def test_unknown_outcome_no_age_no_imaging_no_scores(hand_report: ValidationRepo
         "baseline Villalta missing: no assessment in window [-90, 0] | "
         "3-month Villalta missing: no assessment in window [60, 150]"
     )
-    assert "missing villalta_gain, baseline_villalta, baseline_civiq20, age" in reasons(
-        hand_report, "p2", "villalta-gain-regression"
+    assert reasons(hand_report, "p2", "villalta-gain-regression") == (
+        "not a complete case: missing villalta_gain, baseline_villalta, baseline_civiq20, age | "
+        "baseline_villalta: see villalta | baseline_civiq20: see civiq20 | age: no usable birthDate"
     )
 
 

@@ -711,13 +711,11 @@ class _Explainer:
         ):
             result.append(AnalysisStatus(analysis, "in", self._patency_note(row, prefix, findings)))
         index_date = dt.date.fromisoformat(str(row["index_date"]))
-        score_reasons: dict[str, tuple[str, ...]] = {}
         for instrument in ("villalta", "civiq20"):
             reasons: list[str] = []
             for when in ("baseline", "followup"):
                 if not _present(row, f"{when}_{instrument}"):
                     reasons.append(self._score_missing(patient_id, index_date, instrument, when))
-            score_reasons[instrument] = tuple(reasons)
             result.append(AnalysisStatus(instrument, "out" if reasons else "in", tuple(reasons)))
         for analysis, outcome in _REGRESSION_OUTCOME.items():
             missing = [name for name in (outcome, *REGRESSION_TERMS) if not _present(row, name)]
@@ -725,7 +723,7 @@ class _Explainer:
                 result.append(AnalysisStatus(analysis, "in"))
                 continue
             reasons = [f"not a complete case: missing {', '.join(missing)}"]
-            reasons.extend(self._covariate_reason(name, score_reasons) for name in missing)
+            reasons.extend(self._covariate_reason(name) for name in missing)
             result.append(AnalysisStatus(analysis, "out", tuple(r for r in reasons if r)))
         return result
 
@@ -788,16 +786,15 @@ class _Explainer:
         return f"{title}: {'; '.join(details)}"
 
     @staticmethod
-    def _covariate_reason(name: str, score_reasons: Mapping[str, tuple[str, ...]]) -> str:
+    def _covariate_reason(name: str) -> str:
+        """Why a regression variable is missing, in a few words (the score analyses' own rows say more)."""
         if name == "age":
-            return "age missing: no usable birthDate"
+            return "age: no usable birthDate"
         if name == "stented_segments":
-            return "stented segments missing: no recognisable bodySite or ICD-10-PCS body part on the index procedure"
-        if name in ("villalta_gain", "civiq20_gain"):
-            return ""  # the score analysis's reasons say why
-        instrument = name.removeprefix("baseline_")
-        reasons = [r for r in score_reasons.get(instrument, ()) if r.startswith("baseline")]
-        return reasons[0] if reasons else ""
+            return "stented_segments: no recognisable bodySite or ICD-10-PCS body part on the index procedure"
+        if name.startswith("baseline_"):
+            return f"{name}: see {name.removeprefix('baseline_')}"
+        return ""  # the gain: the score analysis says why
 
 
 # --- entry point -------------------------------------------------------------------------------------------------
