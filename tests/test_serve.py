@@ -400,3 +400,36 @@ def test_head_answers_without_a_body(base: str) -> None:
     response = requests.head(f"{base}/metadata", timeout=TIMEOUT)
     assert response.status_code == 200 and response.content == b""
     assert int(response.headers["Content-Length"]) > 0
+
+
+def test_python_m_fhir_pts_serve_serves_until_interrupted(cohort_file: Path) -> None:
+    """The real command in its own process: it says where it listens, answers, and stops cleanly on Ctrl-C."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fhir_pts.serve", str(cohort_file), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        seen = []
+        for _ in range(50):  # "fhir-pts serve: N patients, M measures at http://127.0.0.1:PORT/fhir" (warnings first?)
+            seen.append(process.stderr.readline())
+            match = re.search(r"at (http://127\.0\.0\.1:\d+/fhir)", seen[-1])
+            if match or not seen[-1]:
+                break
+        assert match, seen
+        url = match.group(1)
+        assert requests.get(f"{url}/metadata", timeout=TIMEOUT).json()["resourceType"] == "CapabilityStatement"
+        assert evaluate(url, "cohort", **WHOLE).status_code == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(TIMEOUT) == 0
+        assert "stopped" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT)
