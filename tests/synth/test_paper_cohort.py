@@ -104,3 +104,19 @@ def test_technical_failure_has_day0_loss_and_tiny_gain(cohort: pd.DataFrame) -> 
     failed = cohort[~cohort.technical_success].iloc[0]
     assert failed.primary_lost and failed.assisted_lost and failed.secondary_lost
     assert failed.v0 - failed.v3 <= 2
+
+
+def test_every_resource_validates_with_r4b() -> None:
+    import importlib
+
+    for resource in paper_cohort_resources():
+        kind = resource["resourceType"]
+        getattr(importlib.import_module(f"fhir.resources.R4B.{kind.lower()}"), kind).model_validate(resource)
+
+
+def test_no_major_complication_recorded() -> None:
+    for resource in paper_cohort_resources():
+        if resource["resourceType"] == "AdverseEvent":
+            assert resource["seriousness"]["coding"][0]["code"] == "non-serious"
+        for complication in resource.get("complication", []):
+            assert "coding" not in complication
