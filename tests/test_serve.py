@@ -433,3 +433,14 @@ def test_python_m_fhir_pts_serve_serves_until_interrupted(cohort_file: Path) -> 
         if process.poll() is None:
             process.kill()
             process.wait(TIMEOUT)
+
+
+@pytest.mark.parametrize("measure_id", MEASURE_IDS[:-1])
+def test_served_reports_conform_to_the_project_profile(base: str, measure_id: str) -> None:
+    """Restricted to a period and with a subject, the contract measures' reports still pass the project's
+    MeasureReport checker (pts-measure-report profile, DEQM summary invariants). A plugin's measure is not in
+    the packaged FHIR package, so the checker's ``pts-measure`` rule does not apply to it."""
+    from fhir_pts.conformance import check_measure_report
+
+    report = evaluate(base, measure_id, periodStart="2010", periodEnd="2020-06", subject="Group/pts").json()
+    assert check_measure_report(report) == []
