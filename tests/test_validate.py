@@ -506,3 +506,12 @@ def test_validate_a_server(
     assert patients["p3"]["analyses"]["cohort"]["status"] == "out"
     assert {v["resource_id"] for v in document["violations"]} == {"p1-v0", "p3-stent"}
     assert "eyJ" not in capsys.readouterr().err  # no token printed
+
+
+def test_docs_example_is_the_real_output(tmp_path: Path) -> None:
+    """docs/validate.md shows the text report of :func:`hand_cohort` verbatim."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "validate.md").read_text(encoding="utf-8")
+    block = doc.split("```text\n", 1)[1].split("```", 1)[0]
+    command, shown = block.split("\n", 1)
+    assert command == "fhir-pts validate cohort.json"
+    assert shown == validate([write_bundle(tmp_path / "cohort.json", hand_cohort())]).render_text()
