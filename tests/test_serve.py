@@ -444,3 +444,16 @@ def test_served_reports_conform_to_the_project_profile(base: str, measure_id: st
 
     report = evaluate(base, measure_id, periodStart="2010", periodEnd="2020-06", subject="Group/pts").json()
     assert check_measure_report(report) == []
+
+
+def test_ipv6_loopback(cohort_file: Path) -> None:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with running(ServeConfig(files=(cohort_file,), host="::1", port=0)) as url:
+        assert url.startswith("http://[::1]:")
+        assert requests.get(f"{url}/metadata", timeout=TIMEOUT).status_code == 200

@@ -34,8 +34,8 @@ import json
 import logging
 import os
 import re
+import socket
 import sys
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -277,7 +277,8 @@ class FhirPtsServer(ThreadingHTTPServer):
         self.analyses = {info.id: info for info in host.analyses()}
         self.measures = {measure_id: measure_resource(info) for measure_id, info in self.analyses.items()}
         self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        self.lock = threading.Lock()
+        if ":" in config.host:  # an IPv6 address such as ::1
+            self.address_family = socket.AF_INET6
         super().__init__((config.host, int(config.port)), _Handler)
 
     @property
