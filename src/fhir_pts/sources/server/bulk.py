@@ -30,6 +30,7 @@ import orjson
 import requests
 
 from fhir_pts import codes
+from fhir_pts.progress import progress
 
 from .auth import NoAuth
 from .http import ServerError, check
@@ -268,10 +269,12 @@ class BulkExport:
                 self.stats.bytes += size
             self._save_state()
 
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fhir-bulk") as pool:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fhir-bulk") as pool, \
+                progress(total=len(jobs), desc="Bulk download", unit="file") as bar:
             futures = [pool.submit(fetch_one, url, name, count) for url, name, count in jobs]
             for future in as_completed(futures):
                 future.result()
+                bar.update(1)
         return [self.download_dir / self._file_name(i, item) for i, item in enumerate(manifest.get("output", []))]
 
     def delete_job(self, status_url: str) -> None:

@@ -15,9 +15,8 @@ everything again.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from fhir_pts import codes
+from fhir_pts.progress import progress
 
 from .http import RequestRefused, ServerError, check
 from .rawdir import NdjsonWriter
@@ -149,18 +149,6 @@ class Searcher:
                 yield mode, resource
 
 
-def _progress(total: int, desc: str) -> Callable[[int], None]:
-    """A tqdm bar on a terminal, silent otherwise; returns an ``update(n)`` function."""
-    if not sys.stderr.isatty():
-        return lambda n: None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return lambda n: None
-    bar = tqdm(total=total, desc=desc, unit="batch", leave=False)
-    return bar.update
-
-
 def _batches(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -200,12 +188,12 @@ def fetch_by_search(
         ordered = sorted(patients)
         batches = _batches(ordered, max(1, patients_per_request))
         tasks = [(rtype, batch) for batch in batches for rtype in PATIENT_TYPES]
-        update = _progress(len(tasks), "FHIR search")
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fhir-search") as pool:
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fhir-search") as pool, \
+                progress(total=len(tasks), desc="FHIR search", unit="search") as bar:
             futures = [pool.submit(_fetch_batch, searcher, writer, rtype, batch) for rtype, batch in tasks]
             for future in as_completed(futures):
                 future.result()
-                update(1)
+                bar.update(1)
         missing = sorted(patients - writer.seen("Patient"))
         for batch in _batches(missing, max(1, patients_per_request)):
             for _, resource in searcher.resources("Patient", {"_id": ",".join(batch)}):
