@@ -457,3 +457,30 @@ def test_ipv6_loopback(cohort_file: Path) -> None:
     with running(ServeConfig(files=(cohort_file,), host="::1", port=0)) as url:
         assert url.startswith("http://[::1]:")
         assert requests.get(f"{url}/metadata", timeout=TIMEOUT).status_code == 200
+
+
+def test_a_canonical_of_another_base_is_not_ours(base: str) -> None:
+    response = requests.get(
+        f"{base}/Measure/$evaluate-measure",
+        params={"measure": "http://example.org/fhir/Measure/cohort", **WHOLE},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 404
+
+
+def test_an_oversized_body_is_413_without_reading_it(base: str) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(base)
+    with socket.create_connection((where.hostname, where.port), timeout=TIMEOUT) as connection:
+        connection.sendall(
+            f"POST {where.path}/Measure/cohort/$evaluate-measure HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/fhir+json\r\nContent-Length: {2 * 1024 * 1024}\r\n\r\n{{".encode()
+        )
+        answer = b""
+        while chunk := connection.recv(65536):  # the server answers and closes the connection
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body)["issue"][0]["code"] == "too-costly"

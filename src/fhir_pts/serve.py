@@ -47,7 +47,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fhir_pts import __version__
 from fhir_pts.analyses.result import AnalysisInfo
-from fhir_pts.codes import MEASURE_SCORING
+from fhir_pts.codes import MEASURE_BASE, MEASURE_SCORING
 
 if TYPE_CHECKING:
     from fhir_pts.cohort.model import Cohort
@@ -354,12 +354,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
-    def _send(self, status: HTTPStatus, resource: Mapping[str, Any], headers: Mapping[str, str] = {}) -> None:
+    def _send(self, status: HTTPStatus, resource: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
         body = json.dumps(resource, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", FHIR_JSON)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
+        for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -409,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         """A measure id from an id or a canonical (``url`` or ``url|version``); 404 if not served."""
         url = key.split("|", 1)[0]
         measure_id = url.rsplit("/", 1)[-1] if "/" in url else url
-        if measure_id not in self.server.analyses:
+        if measure_id not in self.server.analyses or ("/" in url and url != f"{MEASURE_BASE}/{measure_id}"):
             raise _Problem(
                 HTTPStatus.NOT_FOUND,
                 "not-found",
