@@ -572,23 +572,27 @@ def _resource_day(resource: Json) -> dt.date | None:
     return None
 
 
-def _check(resource: Json, file: str, line: int) -> list[ResourceViolation]:
-    """The check failures of one resource (nothing for resources no profile or Questionnaire applies to)."""
+def _check(resource: Json, file: str, line: int) -> list[ResourceViolation] | None:
+    """The check failures of one resource; ``None`` when no input profile or packaged Questionnaire applies."""
     from fhir_pts import conformance
 
     kind = str(resource.get("resourceType"))
-    resource_id = resource.get("id")
-    patient_id = reference_id(resource.get("subject"), "Patient")
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str]]
     if kind == "QuestionnaireResponse":
         name = _QUESTIONNAIRE_NAME.get(questionnaire_canonical(resource.get("questionnaire")) or "")
-        if name is not None:
-            questionnaire = _packaged_questionnaire(name)
-            found = [(f"questionnaire:{name}", m) for m in check_questionnaire_response(resource, questionnaire)]
+        if name is None:
+            return None
+        questionnaire = _packaged_questionnaire(name)
+        found = [(f"questionnaire:{name}", m) for m in check_questionnaire_response(resource, questionnaire)]
     elif kind in ("Procedure", "Observation"):
         profile = conformance.infer_profile(resource)
-        if profile is not None:
-            found = [(profile, m.removeprefix(f"{profile}: ")) for m in conformance.check_resource(resource, profile)]
+        if profile is None:
+            return None
+        found = [(profile, m.removeprefix(f"{profile}: ")) for m in conformance.check_resource(resource, profile)]
+    else:
+        return None
+    resource_id = resource.get("id")
+    patient_id = reference_id(resource.get("subject"), "Patient")
     return [
         ResourceViolation(kind, str(resource_id) if resource_id else None, patient_id, check, message, file, line)
         for check, message in found
@@ -606,17 +610,6 @@ def _packaged_questionnaire(name: str) -> Json:
     return _QUESTIONNAIRES[name]
 
 
-def _checked(resource: Json) -> bool:
-    kind = resource.get("resourceType")
-    if kind == "QuestionnaireResponse":
-        return (questionnaire_canonical(resource.get("questionnaire")) or "") in _QUESTIONNAIRE_NAME
-    if kind in ("Procedure", "Observation"):
-        from fhir_pts import conformance
-
-        return conformance.infer_profile(resource) is not None
-    return False
-
-
 def _scan(
     files: Sequence[Path], candidates: CandidateFilter
 ) -> tuple[list[ResourceViolation], dict[str, _Record], int]:
@@ -631,9 +624,10 @@ def _scan(
             kind = resource.get("resourceType")
             if kind not in ("Procedure", "Observation", "QuestionnaireResponse"):
                 continue
-            if _checked(resource):
+            found = _check(resource, raw.file, raw.line)
+            if found is not None:
                 checked += 1
-                violations.extend(_check(resource, raw.file, raw.line))
+                violations.extend(found)
             resource_id = resource.get("id")
             key = f"{kind}/{resource_id}"
             version = VersionKey.of(resource)
@@ -844,7 +838,7 @@ def validate(
             cohort.problems[i] = problem.located(record.file, record.line)
     problems = [*facts.problems, *cohort.problems]
     frame_rows = cohort.patients.to_dict("records")
-    rows = {str(r["patient_id"]): r for r in frame_rows}
+    rows: dict[str, dict[str, Any]] = {str(r["patient_id"]): {str(k): v for k, v in r.items()} for r in frame_rows}
     index_dates = {pid: str(r["index_date"]) for pid, r in rows.items()}
     expected = _expected_exclusions(cohort.problems, facts, index_dates)
 
