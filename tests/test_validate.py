@@ -515,3 +515,17 @@ def test_docs_example_is_the_real_output(tmp_path: Path) -> None:
     command, shown = block.split("\n", 1)
     assert command == "fhir-pts validate cohort.json"
     assert shown == validate([write_bundle(tmp_path / "cohort.json", hand_cohort())]).render_text()
+
+
+def test_problems_are_grouped_by_reason_with_variable_parts_elided(tmp_path: Path) -> None:
+    resources = [
+        r.patient("p1", "female", dt.date(1970, 5, 5), last_updated=day(0)),
+        stent("p1", "p1-stent", 0),
+        civiq("p1", "p1-c0", -10, missing=(2,)),  # q3 unanswered
+        civiq("p1", "p1-c3", 90, missing=(6,)),  # q7 unanswered
+    ]
+    report = validate([write_bundle(tmp_path / "two.json", resources)])
+    counts = {(s, t, f, reason): n for s, t, f, reason, n in report.problem_counts()}
+    assert counts[("warning", "QuestionnaireResponse", "item", "no answer for … (1 of 20 civiq20 items)")] == 2
+    assert report.violation_counts() == [("questionnaire:civiq-20", "item '…': required but not answered", 2)]
+    assert report.exit_status == 1  # two responses fail their Questionnaire check, although both are scored

@@ -278,9 +278,14 @@ class PatientReport:
         raise KeyError(analysis)
 
 
+_LINK_ID = "|".join(re.escape(i) for i in (*codes.VILLALTA_ITEMS, *codes.CIVIQ20_ITEMS[::-1]))
+#: An unquoted list of questionnaire linkIds in a reason (``no answer for q3, q12 (2 of 20 ...)``).
+_LINK_ID_LIST = re.compile(rf"(?<![\w'-])(?:{_LINK_ID})(?:, (?:{_LINK_ID}))*(?![\w-])")
+
+
 def _reason_key(reason: str) -> str:
-    """A problem reason with its variable parts (quoted ids, values, days) elided, for grouping."""
-    return re.sub(r"'[^']*'", "'…'", reason)
+    """A problem reason with its variable parts (quoted ids, values, days; linkId lists) elided, for grouping."""
+    return _LINK_ID_LIST.sub("…", re.sub(r"'[^']*'", "'…'", reason))
 
 
 @dataclass
