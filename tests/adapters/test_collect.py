@@ -345,3 +345,14 @@ def test_any_split_into_files_of_any_format_gives_the_same_facts(tmp_path_factor
     facts = collect_facts([folder])
     assert facts_only(facts) == facts_only(collect_from_resources(resources))
     assert facts.resources_read == len(resources)
+
+
+def test_collect_from_raw_resources_keeps_the_given_order_across_pages():
+    raws = [
+        RawResource(procedure("a", performed="2020-01-01"), "page1", 7),
+        RawResource(procedure("b", performed="2020-01-02"), "page2", 1),
+        RawResource(procedure("a", performed="2020-01-03"), "page2", 2),  # same id, read last: wins
+    ]
+    raws.append(RawResource(procedure("c", performed="2020-01-04"), "page1", 9))
+    facts = collect_from_resources(raws)
+    assert [(p.resource_id, p.day.day) for p in facts.procedures] == [("b", 2), ("a", 3), ("c", 4)]

@@ -177,9 +177,16 @@ class _Merger:
     resources_read: int = 0
     _seq: int = 0
 
-    def add(self, output: AdapterOutput, file: str | None, line: int | None, file_index: int = 0) -> None:
+    def add(
+        self, output: AdapterOutput, file: str | None, line: int | None, file_index: int = 0, by_line: bool = False
+    ) -> None:
+        """Feed one adapted resource, in reading order.
+
+        Output order is feeding order; with ``by_line`` it is (file index, line), which is the same for
+        files read whole and lets the parts of a split file be fed in any order of completion.
+        """
         self._seq += 1
-        order = (file_index, line or 0, self._seq)
+        order = (file_index, (line or 0) if by_line else 0, self._seq)
         if output.key is None:
             for problem in output.problems:
                 self.loose.append((order, problem.located(file, line)))
@@ -306,7 +313,7 @@ def _merge(
         for problem in result.read_problems:
             merger.add_read_problem(_shifted(problem, line_offset), task.file_index)
         for line, output in result.records:
-            merger.add(output, task.path, line + line_offset, task.file_index)
+            merger.add(output, task.path, line + line_offset, task.file_index, by_line=True)
         line_offset += result.physical_lines
 
 
