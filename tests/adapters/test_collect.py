@@ -353,6 +353,6 @@ def test_collect_from_raw_resources_keeps_the_given_order_across_pages():
         RawResource(procedure("b", performed="2020-01-02"), "page2", 1),
         RawResource(procedure("a", performed="2020-01-03"), "page2", 2),  # same id, read last: wins
     ]
-    raws.append(RawResource(procedure("c", performed="2020-01-04"), "page1", 9))
+    raws.append(RawResource(procedure("c", performed="2020-01-04"), "page3", 1))
     facts = collect_from_resources(raws)
     assert [(p.resource_id, p.day.day) for p in facts.procedures] == [("b", 2), ("a", 3), ("c", 4)]
