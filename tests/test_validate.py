@@ -529,3 +529,22 @@ def test_problems_are_grouped_by_reason_with_variable_parts_elided(tmp_path: Pat
     assert counts[("warning", "QuestionnaireResponse", "item", "no answer for … (1 of 20 civiq20 items)")] == 2
     assert report.violation_counts() == [("questionnaire:civiq-20", "item '…': required but not answered", 2)]
     assert report.exit_status == 1  # two responses fail their Questionnaire check, although both are scored
+
+
+def test_concept_map_makes_a_local_stenting_code_an_index_procedure(tmp_path: Path) -> None:
+    local = {"system": "http://hospital.example.org/fhir/CodeSystem/procedures", "code": "VSTENT"}
+    procedure = r.procedure("p1-local", "p1", day(0), [local], outcome="snomed-success")
+    resources = [r.patient("p1", "female", dt.date(1970, 5, 5), last_updated=day(0)), procedure]
+    bundle = write_bundle(tmp_path / "local.json", resources)
+    concept_map = {
+        "resourceType": "ConceptMap", "id": "local", "status": "active",
+        "group": [{"source": local["system"], "target": codes.PTS_SYSTEM, "element": [
+            {"code": "VSTENT", "target": [{"code": "venous-stenting", "equivalence": "equivalent"}]}]}],
+    }  # fmt: skip
+    (tmp_path / "map.json").write_text(json.dumps(concept_map), encoding="utf-8")
+
+    without = validate([bundle])
+    assert statuses(without, "p1")["cohort"] == "out"
+    with_map = validate([bundle], concept_maps=[tmp_path / "map.json"])
+    assert statuses(with_map, "p1")["technical-success"] == "in"
+    assert reasons(with_map, "p1", "villalta").startswith("baseline Villalta missing: no assessment in window")
