@@ -55,7 +55,7 @@ def codings(concept: Any) -> Iterator[Coding]:
 def show(pairs: Iterable[Coding]) -> str:
     """``system|code`` of codings, for problem reasons (never a display text)."""
     listed = [f"{system}|{code}" for system, code in pairs]
-    return ", ".join(listed) if listed else "no coding"
+    return ", ".join(listed) if listed else "text only (no coding)"
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: Prob
     if complications and not major:
         sink.add(
             "complication",
-            f"{show(codings(complications))}: not coded pts#major-complication; not counted as a major complication",
+            f"{show(codings(complications))}: not pts#major-complication, so not counted as a major complication",
             "warning",
         )
 
