@@ -112,6 +112,15 @@ def test_analyses_come_from_the_entry_points_contract_first_then_the_plugin() ->
     assert all(isinstance(info, AnalysisInfo) for info in FhirPtsHost().analyses())
 
 
+def test_environment_allowlist_applies_unless_the_host_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FHIR_PTS_PLUGINS", "descriptive")
+    assert [i.id for i in FhirPtsHost().analyses()] == list(ALL_BUILTIN[:3])
+    assert [i.id for i in FhirPtsHost(allow=["class-shift"]).analyses()] == [CLASS_SHIFT_ID]
+    monkeypatch.delenv("FHIR_PTS_PLUGINS")
+    monkeypatch.setenv("FHIR_PTS_DISABLE_PLUGINS", "class-shift")
+    assert CLASS_SHIFT_ID not in {i.id for i in FhirPtsHost().analyses()}
+
+
 def test_allow_and_block_choose_plugins() -> None:
     assert [i.id for i in FhirPtsHost(allow=["descriptive"]).analyses()] == list(ALL_BUILTIN[:3])
     ids = {i.id for i in FhirPtsHost(block=["class-shift", "regression"]).analyses()}
@@ -327,6 +336,7 @@ def test_a_broken_plugin_leaves_the_others_intact(
     others = host_result.results[host_result.results["measure"] != CLASS_SHIFT_ID].reset_index(drop=True)
     assert_same_results(broken.results, others)
     assert [r["status"] for r in broken.measure_reports] == ["complete"] * len(ALL_BUILTIN) + ["error"]
+    assert broken.measure_report_models()[-1].status == "error"  # the error report is valid R4 too
 
     from fhir_pts.cli import main
 
