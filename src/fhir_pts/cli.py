@@ -362,6 +362,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     if (server_config is None) == (not args.inputs):
         raise UsageError("give either INPUT files/folders or --server URL")
+    if getattr(args, "write_back", None):
+        raise UsageError("validate writes nothing back to the server: drop --write-back")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     windows = TimePointWindows(args.baseline_window[0], args.baseline_window[1], args.followup_target,
