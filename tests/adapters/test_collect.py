@@ -356,3 +356,18 @@ def test_collect_from_raw_resources_keeps_the_given_order_across_pages():
     raws.append(RawResource(procedure("c", performed="2020-01-04"), "page3", 1))
     facts = collect_from_resources(raws)
     assert [(p.resource_id, p.day.day) for p in facts.procedures] == [("b", 2), ("a", 3), ("c", 4)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_non_fhir_json_files_in_a_folder_are_skipped_and_reported(tmp_path, workers):
+    write_ndjson(tmp_path / "Patient.ndjson", [patient()])
+    (tmp_path / "manifest.json").write_text(json.dumps({"transactionTime": "2024-01-01", "output": []}))
+    (tmp_path / "log.ndjson").write_text('{"eventId": "kickoff", "timestamp": "2024"}\n{"eventId": "done"}\n')
+    facts = collect_facts([tmp_path], workers=workers)
+    assert list(facts.patients) == ["pat1"]
+    assert sorted((Path(p.file).name, p.field, p.line) for p in facts.problems) == [
+        ("log.ndjson", "resourceType", None),
+        ("manifest.json", "resourceType", None),
+    ]
+    with pytest.raises(InputError, match="not a FHIR resource"):
+        collect_facts([tmp_path / "manifest.json"], workers=workers)

@@ -41,11 +41,13 @@ from fhir_pts.adapters.facts import (
 )
 from fhir_pts.problems import Problem
 from fhir_pts.sources.files import (
+    NotFhirError,
     RawResource,
     expand_inputs,
     is_ndjson,
     iter_json_file,
     iter_ndjson_file,
+    not_fhir_file_problem,
     split_ndjson,
 )
 from fhir_pts.sources.prefilter import CandidateFilter
@@ -64,6 +66,8 @@ class _Task:
     path: str
     start: int = 0
     end: int | None = None
+    #: Named on the command line (else found in a folder, where non-FHIR JSON files are skipped and reported).
+    explicit: bool = True
 
 
 @dataclass
@@ -121,14 +125,24 @@ def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None, reader
             start=task.start,
             end=task.end,
             on_physical=lambda n: setattr(result, "physical_lines", result.physical_lines + n),
+            skip_non_fhir=not task.explicit,
         )
     else:
         raws = _counted(iter_json_file(path), count)
+    try:
+        _adapt_all(raws, reader, result)
+    except NotFhirError:
+        if task.explicit:
+            raise
+        result.read_problems.append(not_fhir_file_problem(task.path))
+    return result
+
+
+def _adapt_all(raws: Iterator[RawResource], reader: _Reader, result: _TaskResult) -> None:
     for raw in raws:
         output = _adapt_safely(raw.resource, reader.vocabulary)
         if output.relevant or output.problems:
             result.records.append((raw.line, output))
-    return result
 
 
 def _adapt_safely(resource: dict[str, Any], vocabulary: Vocabulary) -> AdapterOutput:
@@ -226,14 +240,15 @@ class _Merger:
         return facts
 
 
-def _tasks(files: Sequence[Path], workers: int) -> list[_Task]:
+def _tasks(files: Sequence[Path], workers: int, explicit: frozenset[Path] | None = None) -> list[_Task]:
     tasks: list[_Task] = []
     for index, path in enumerate(files):
+        named = explicit is None or path.resolve() in explicit
         if workers > 1 and is_ndjson(path) and not path.name.lower().endswith(".gz"):
             for start, end in split_ndjson(path, workers * 4, MIN_PART_BYTES):
-                tasks.append(_Task(index, str(path), start, end))
+                tasks.append(_Task(index, str(path), start, end, named))
         else:
-            tasks.append(_Task(index, str(path)))
+            tasks.append(_Task(index, str(path), explicit=named))
     return tasks
 
 
@@ -257,7 +272,7 @@ def collect_facts(
     """
     files = expand_inputs(paths)
     workers = max(1, min(workers, os.cpu_count() or 1)) if workers > 1 else 1
-    tasks = _tasks(files, workers)
+    tasks = _tasks(files, workers, frozenset(Path(p).resolve() for p in paths if Path(p).is_file()))
     merger = _Merger()
     if workers == 1 or len(tasks) == 1:
         reader = _Reader.for_concepts(concepts)

@@ -29,7 +29,7 @@ from typing import IO, Any, NamedTuple, cast
 import orjson
 
 from fhir_pts.problems import Problem
-from fhir_pts.sources.prefilter import CandidateFilter
+from fhir_pts.sources.prefilter import RESOURCE_LINE_PREFIXES, CandidateFilter
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ class InputError(Exception):
 
     The message is one line naming the path and what was expected.
     """
+
+
+class NotFhirError(InputError):
+    """A file that is valid JSON but not a FHIR resource (e.g. a Bulk Data manifest or log in an export folder)."""
 
 
 class RawResource(NamedTuple):
@@ -172,7 +176,7 @@ def iter_json_file(path: Path) -> Iterator[RawResource]:
         hint = "; one resource a line must be named .ndjson or .jsonl" if b"}\n{" in data[:1_000_000] else ""
         raise InputError(f"{path}: not valid JSON ({error}){hint}") from error
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
-        raise InputError(f"{path}: not a FHIR resource (expected a JSON object with a resourceType, e.g. a Bundle)")
+        raise NotFhirError(f"{path}: not a FHIR resource (expected a JSON object with a resourceType, e.g. a Bundle)")
     yield from _bundle_resources(document, str(path), None)
 
 
@@ -232,6 +236,7 @@ def iter_ndjson_file(
     end: int | None = None,
     first_line: int = 1,
     on_physical: Callable[[int], None] | None = None,
+    skip_non_fhir: bool = False,
 ) -> Iterator[RawResource]:
     """The resources of an NDJSON file, streamed block by block.
 
@@ -243,11 +248,17 @@ def iter_ndjson_file(
     :param start, end, first_line: read only the byte range ``[start, end)``, whose first line has the
         1-based number ``first_line`` (used to split a big file across processes).
     :param on_physical: called with the number of physical lines (blank ones included) of each block.
+    :param skip_non_fhir: when the first line is a JSON object without ``resourceType`` (a Bulk Data log or
+        manifest found in a folder), report one problem for the file and read nothing of it.
     """
     file = str(path)
     line_base = first_line
     blocks = iter_ndjson_blocks(path, start, end)
     block = next(blocks, None)
+    if skip_non_fhir and start == 0 and block is not None and _first_line_not_fhir(block):
+        if problems is not None:
+            problems.append(not_fhir_file_problem(file))
+        return
     while block is not None:
         following = next(blocks, None)
         if candidates is None:
@@ -272,6 +283,25 @@ def iter_ndjson_file(
             on_physical(physical)
         line_base += physical
         block = following
+
+
+def not_fhir_file_problem(file: str) -> Problem:
+    """The problem reported for a file found in a folder that is JSON but holds no FHIR resource."""
+    return Problem(
+        "?", None, "resourceType", "file is JSON but not FHIR (expected resources with a resourceType); file skipped",
+        file=file,
+    )  # fmt: skip
+
+
+def _first_line_not_fhir(block: bytes) -> bool:
+    first = next((line for line in block.split(b"\n", 8)[:8] if line.strip()), b"")
+    if not first or first.startswith(RESOURCE_LINE_PREFIXES):
+        return False
+    try:
+        parsed = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(parsed, dict) and "resourceType" not in parsed
 
 
 def _looks_truncated(line: bytes) -> bool:

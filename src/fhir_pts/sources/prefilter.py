@@ -39,7 +39,8 @@ import orjson
 from fhir_pts import codes
 
 #: The two ways serialisers start a resource line.
-_PREFIXES: tuple[bytes, ...] = (b'{"resourceType":"', b'{"resourceType": "')
+RESOURCE_LINE_PREFIXES: tuple[bytes, ...] = (b'{"resourceType":"', b'{"resourceType": "')
+_PREFIXES = RESOURCE_LINE_PREFIXES
 
 ALWAYS_CANDIDATES: frozenset[bytes] = frozenset({b"Patient", b"AdverseEvent", b"Bundle"})
 
