@@ -20,7 +20,8 @@ The last patency finding is always on ``follow_up_days``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Literal
 
 from fhir_pts.synth import resources as r
 from fhir_pts.synth.paper_table import PAPER_PATIENTS, PaperPatient
@@ -103,13 +104,14 @@ def _visits(follow_up: int) -> list[int]:
     return [d for d in IMAGING_SCHEDULE if d <= follow_up - 30] + [follow_up]
 
 
-def _method(k: int, day: int, last: bool) -> str:
+def _method(k: int, day: int, last: bool) -> Literal["ultrasound", "ct"]:
+    """CT at 3 months, yearly for every other patient and for some last visits; duplex otherwise."""
     if day == 91 or (day % 365 == 0 and k % 2 == 1) or (last and k % 3 == 0):
         return "ct"
     return "ultrasound"
 
 
-def _patency_history(k: int, row: PaperPatient, ordinal: int, at) -> Iterator[r.Resource]:
+def _patency_history(k: int, row: PaperPatient, ordinal: int, at: Callable[[int], dt.date]) -> Iterator[r.Resource]:
     pid = row.patient_id
     visits = _visits(row.follow_up_days)
     side = row.side
@@ -214,7 +216,7 @@ def _patency_history(k: int, row: PaperPatient, ordinal: int, at) -> Iterator[r.
         raise ValueError(f"{pid}: unknown patency history {row.patency!r}")
 
 
-def _assessments(k: int, row: PaperPatient, at) -> Iterator[r.Resource]:
+def _assessments(k: int, row: PaperPatient, at: Callable[[int], dt.date]) -> Iterator[r.Resource]:
     """Villalta and CIVIQ-20 QuestionnaireResponses: baseline, 3 months, and a few out-of-window distractors."""
     pid = row.patient_id
     encoding: r.AnswerEncoding = "coding" if k % 5 == 4 else "integer"

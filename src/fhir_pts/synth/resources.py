@@ -61,6 +61,7 @@ ANSWER_SYSTEMS: dict[str, str] = {
 
 
 def iso(day: dt.date) -> str:
+    """A FHIR ``date``."""
     return day.isoformat()
 
 
@@ -75,6 +76,7 @@ def meta(day: dt.date, version: int = 1) -> Resource:
 
 
 def coding(system: str, code: str, display: str | None = None) -> Resource:
+    """A ``Coding`` (``display`` only for readers; never used for matching)."""
     c: Resource = {"system": system, "code": code}
     if display is not None:
         c["display"] = display
@@ -82,6 +84,7 @@ def coding(system: str, code: str, display: str | None = None) -> Resource:
 
 
 def concept(*codings: Resource, text: str | None = None) -> Resource:
+    """A ``CodeableConcept`` of the given codings."""
     cc: Resource = {"coding": list(codings)}
     if text is not None:
         cc["text"] = text
@@ -89,6 +92,7 @@ def concept(*codings: Resource, text: str | None = None) -> Resource:
 
 
 def ref(resource_type: str, resource_id: str) -> Resource:
+    """A relative ``Reference`` ``<Type>/<id>``."""
     return {"reference": f"{resource_type}/{resource_id}"}
 
 
@@ -168,14 +172,17 @@ def procedure(
 
 
 def cpt(code: str) -> Resource:
+    """A CPT coding (code only: AMA descriptors are not shipped)."""
     return coding(codes.CPT, code)
 
 
 def icd10pcs(code: str) -> Resource:
+    """An ICD-10-PCS coding."""
     return coding(codes.ICD10PCS, code)
 
 
 def pts(code: str) -> Resource:
+    """A coding of the project's CodeSystem ``{base}/CodeSystem/pts``."""
     return coding(codes.PTS_SYSTEM, code)
 
 

@@ -70,9 +70,9 @@ class _TypeFile:
         self.final = folder / name
         self.temp = _temp_path(folder, name)
         self.raw: IO[bytes] = open(self.temp, "wb", buffering=_BUFFER)  # noqa: SIM115 - closed in close()
-        self.out: IO[bytes] = (
-            gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, compresslevel=6, mtime=0) if compress else self.raw
-        )
+        self.out: IO[bytes] | gzip.GzipFile = self.raw
+        if compress:
+            self.out = gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, compresslevel=6, mtime=0)
 
     def close(self) -> None:
         if self.out is not self.raw:
