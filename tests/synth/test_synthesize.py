@@ -52,3 +52,18 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="patients must be"):
         synthesize(tmp_path / "x", patients=-1)
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_identical_bytes_across_processes(tmp_path: Path) -> None:
+    """Nothing depends on the interpreter's hash seed (str hashing) or on time."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys; from pathlib import Path; from fhir_pts.synth import synthesize; " \
+           "synthesize(Path(sys.argv[1]), patients=25, seed=4, fmt='ndjson.gz')"  # fmt: skip
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / hash_seed)], check=True, env=env)
+    for path in sorted((tmp_path / "1").iterdir()):
+        assert path.read_bytes() == (tmp_path / "2" / path.name).read_bytes()
