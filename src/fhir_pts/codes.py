@@ -29,12 +29,9 @@ Coding = tuple[str, str]  # (system, code)
 
 # --- index stenting -------------------------------------------------------------------------
 #: ICD-10-PCS stenting codes (Dilation of lower vein, percutaneous, intraluminal device).
-ICD10PCS_STENTING: Final = frozenset(
-    {"06703DZ", "067C3DZ", "067D3DZ", "067F3DZ", "067G3DZ", "067M3DZ", "067N3DZ"}
-)
+ICD10PCS_STENTING: Final = frozenset({"06703DZ", "067C3DZ", "067D3DZ", "067F3DZ", "067G3DZ", "067M3DZ", "067N3DZ"})
 VENOUS_STENTING: Final[frozenset[Coding]] = frozenset(
-    {(CPT, "37238"), (CPT, "37239"), (PTS_SYSTEM, "venous-stenting")}
-    | {(ICD10PCS, c) for c in ICD10PCS_STENTING}
+    {(CPT, "37238"), (CPT, "37239"), (PTS_SYSTEM, "venous-stenting")} | {(ICD10PCS, c) for c in ICD10PCS_STENTING}
 )
 
 # --- stented segments -----------------------------------------------------------------------
@@ -69,9 +66,7 @@ ICD10PCS_BODY_PART_SEGMENT: Final[dict[str, str]] = {
 }
 
 # --- technical success / complications -------------------------------------------------------
-TECHNICAL_SUCCESS: Final[frozenset[Coding]] = frozenset(
-    {(SNOMED, "385669000"), (PTS_SYSTEM, "technical-success")}
-)
+TECHNICAL_SUCCESS: Final[frozenset[Coding]] = frozenset({(SNOMED, "385669000"), (PTS_SYSTEM, "technical-success")})
 TECHNICAL_FAILURE: Final[frozenset[Coding]] = frozenset(
     {(SNOMED, "385671000"), (SNOMED, "385670004"), (PTS_SYSTEM, "technical-failure")}
 )
@@ -133,3 +128,18 @@ QUESTIONNAIRE_RESPONSE_STATUSES: Final = frozenset({"completed", "amended"})
 
 #: Days per month used for every months figure (365.25 / 12).
 DAYS_PER_MONTH: Final = 30.4375
+
+#: Measure ids of the contract (§4), in the order of its table.
+CONTRACT_MEASURES: Final = (
+    "cohort",
+    "technical-success",
+    "major-complications",
+    "imaging-follow-up",
+    "primary-patency",
+    "primary-assisted-patency",
+    "secondary-patency",
+    "villalta",
+    "civiq20",
+    "villalta-gain-regression",
+    "civiq20-gain-regression",
+)

@@ -31,23 +31,12 @@ import pluggy
 
 from fhir_pts import hookspecs
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult
+from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 
 #: Measure ids of contract §4, in the order of its table: listed (and run) first, in this order.
-CONTRACT_ORDER: tuple[str, ...] = (
-    "cohort",
-    "technical-success",
-    "major-complications",
-    "imaging-follow-up",
-    "primary-patency",
-    "primary-assisted-patency",
-    "secondary-patency",
-    "villalta",
-    "civiq20",
-    "villalta-gain-regression",
-    "civiq20-gain-regression",
-)
+CONTRACT_ORDER: tuple[str, ...] = CONTRACT_MEASURES
 #: Environment variable: comma-separated allowlist of plugin (entry-point) names.
 ALLOW_ENV = "FHIR_PTS_PLUGINS"
 #: Environment variable: comma-separated denylist of plugin (entry-point) names.

@@ -40,6 +40,7 @@ from fhir_pts.adapters.common import VersionKey, codings, parse_day, reference_i
 from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.adapters.facts import FactSet
 from fhir_pts.adapters.questionnaire_response import flatten_items, questionnaire_canonical
+from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.build import build_cohort
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.problems import Problem
@@ -61,19 +62,7 @@ Json = dict[str, Any]
 Status = Literal["in", "out"]
 
 #: The analyses of the contract (§4), in report order.
-ANALYSES: tuple[str, ...] = (
-    "cohort",
-    "technical-success",
-    "major-complications",
-    "imaging-follow-up",
-    "primary-patency",
-    "primary-assisted-patency",
-    "secondary-patency",
-    "villalta",
-    "civiq20",
-    "villalta-gain-regression",
-    "civiq20-gain-regression",
-)
+ANALYSES: tuple[str, ...] = CONTRACT_MEASURES
 #: The default regression terms (``fhir_pts.analyses.regression.DEFAULT_TERMS``), and the outcome per measure.
 REGRESSION_TERMS: tuple[str, ...] = ("baseline_villalta", "baseline_civiq20", "age", "stented_segments")
 _REGRESSION_OUTCOME = {"villalta-gain-regression": "villalta_gain", "civiq20-gain-regression": "civiq20_gain"}

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from fhir_pts.analyses.result import AnalysisOutcome, Statistic
+from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.outputs.figures import (
     FlowStage,
@@ -68,21 +69,7 @@ __all__ = [
 
 NA = "not available"
 #: Measures the report lays out in their own section; every other measure goes to the generic tables.
-SPECIAL_MEASURES: frozenset[str] = frozenset(
-    {
-        "cohort",
-        "technical-success",
-        "major-complications",
-        "imaging-follow-up",
-        "primary-patency",
-        "primary-assisted-patency",
-        "secondary-patency",
-        "villalta",
-        "civiq20",
-        "villalta-gain-regression",
-        "civiq20-gain-regression",
-    }
-)
+SPECIAL_MEASURES: frozenset[str] = frozenset(CONTRACT_MEASURES)
 PATENCY_MEASURES: dict[str, str] = {
     "primary-patency": "Primary patency",
     "primary-assisted-patency": "Primary-assisted patency",
