@@ -40,7 +40,8 @@ def questionnaire_canonical(value: Any) -> str | None:
 def flatten_items(items: Any, path: str = "item") -> Iterator[tuple[str, dict[str, Any]]]:
     """Every item of a (nested) item list, depth first, with a FHIRPath-like location for problems.
 
-    Follows ``item.item`` and ``item.answer.item`` recursively.
+    Follows ``item.item`` and ``item.answer.item`` recursively (only where they exist: most forms are flat,
+    and this runs for every response of an export).
     """
     if not isinstance(items, list):
         return
@@ -49,10 +50,21 @@ def flatten_items(items: Any, path: str = "item") -> Iterator[tuple[str, dict[st
             continue
         here = f"{path}[{i}]"
         yield here, item
-        yield from flatten_items(item.get("item"), f"{here}.item")
-        for a, answer in enumerate(as_list(item.get("answer"))):
-            if isinstance(answer, dict):
-                yield from flatten_items(answer.get("item"), f"{here}.answer[{a}].item")
+        children = item.get("item")
+        if children:
+            yield from flatten_items(children, f"{here}.item")
+        answers = item.get("answer")
+        if answers:
+            for a, answer in enumerate(as_list(answers)):
+                if isinstance(answer, dict) and answer.get("item"):
+                    yield from flatten_items(answer["item"], f"{here}.answer[{a}].item")
+
+
+def _has_value(answer: dict[str, Any]) -> bool:
+    """Whether an answer carries a ``value[x]`` (the common kinds first: this runs for every item)."""
+    if "valueInteger" in answer or "valueCoding" in answer or "valueBoolean" in answer:
+        return True
+    return any(key.startswith("value") for key in answer)
 
 
 def _answer_value(answer: dict[str, Any]) -> tuple[str, Any]:
@@ -114,8 +126,7 @@ def adapt_questionnaire_response(resource: dict[str, Any], sink: ProblemSink) ->
     ulcer_seen = False
     for location, item in flatten_items(resource.get("item")):
         link_id = as_text(item.get("linkId"))
-        answers = [a for a in as_list(item.get("answer")) if isinstance(a, dict)]
-        valued = [a for a in answers if any(k.startswith("value") for k in a)]
+        valued = [a for a in as_list(item.get("answer")) if isinstance(a, dict) and _has_value(a)]
         is_ulcer = instrument == "villalta" and link_id == codes.VILLALTA_ULCER_ITEM
         if link_id is None or (link_id not in expected and not is_ulcer):
             if valued:
