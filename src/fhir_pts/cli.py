@@ -139,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     synth.add_argument(
+        "--noise",
+        type=float,
+        default=None,
+        metavar="K",
+        help="unrelated resources (vital signs, labs, encounters) per patient of a random cohort "
+        "(default 20; a real export has hundreds)",
+    )
+    synth.add_argument(
         "--format",
         choices=("bundle", "ndjson", "ndjson.gz"),
         default=None,
@@ -314,7 +322,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     if args.patients is not None and args.patients < 0:
         raise UsageError("--patients must be 0 or more")
-    summary = synthesize(args.out, patients=args.patients, seed=args.seed, fmt=args.format)
+    extra = {} if args.noise is None else {"noise_per_patient": args.noise}
+    if args.noise is not None and args.noise < 0:
+        raise UsageError("--noise must be 0 or more")
+    summary = synthesize(args.out, patients=args.patients, seed=args.seed, fmt=args.format, **extra)
     if not args.quiet:
         print(summary, file=sys.stderr)
     return EXIT_OK
