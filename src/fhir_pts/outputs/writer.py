@@ -19,8 +19,15 @@ OUTPUT_FILES: tuple[str, ...] = ("measure-reports.json", "results.csv", "cohort.
 
 
 def bundle_json_bytes(outcomes: Sequence[AnalysisOutcome], cohort: Cohort, *, date: dt.datetime | None = None) -> bytes:
-    """``measure-reports.json`` as bytes (UTF-8, 2-space indent, trailing newline)."""
+    """``measure-reports.json`` as bytes (UTF-8, 2-space indent, trailing newline).
+
+    The Bundle is validated with ``fhir.resources.R4B`` before it is written (a few dozen resources, so the
+    cost is small): a run never writes FHIR that a consumer cannot parse — a failure here is a bug of ours.
+    """
+    from fhir.resources.R4B.bundle import Bundle
+
     bundle = build_bundle(outcomes, cohort, date=date)
+    Bundle.model_validate(bundle)
     return orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
