@@ -18,7 +18,6 @@ pytestmark = pytest.mark.server
 def _pipeline_ready() -> str | None:
     """Why the run command cannot work yet (pieces other engineers are still writing), or None."""
     try:
-        from fhir_pts.adapters.concept_map import ConceptMapError  # noqa: F401
         from fhir_pts.pipeline import analyse, load_cohort, write_run  # noqa: F401
     except ImportError as e:
         return f"the file pipeline behind 'fhir-pts run' is incomplete: {e}"
