@@ -43,7 +43,7 @@ def count_lines(folder: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000])
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--noise", type=float, default=20.0,
                         help="unrelated resources per patient (default 20; a real Synthea export has ~250)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the cohorts and outputs in this folder")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -120,9 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="processes reading the input (default 1; more pays off only on several physical cores: "
-        "see benchmarks/bench_run.py)",
+        default=min(2, os.cpu_count() or 1),
+        help="processes reading the input (default: up to 2; see benchmarks/bench_run.py)",
     )
     run.add_argument("--hash-patient-ids", action="store_true", help="hash patient ids in report.html")
     run.add_argument("--no-report", action="store_true", help="do not write report.html and figures/")
