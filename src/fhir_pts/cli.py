@@ -263,7 +263,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         from fhir_pts.sources.server import fetch_to_raw
 
         inputs = fetch_to_raw(server_config, args.out / "raw")
-    cohort = load_cohort(inputs, concept_maps=args.concept_map, windows=windows, workers=args.workers)
+    from fhir_pts.progress import progress
+
+    with progress(desc="Reading FHIR", unit=" resources") as bar:
+        cohort = load_cohort(
+            inputs, concept_maps=args.concept_map, windows=windows, workers=args.workers, progress=bar.update
+        )
     from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
 
     pm = get_plugin_manager()
