@@ -211,9 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers["validate"] = cmd_validate
     from fhir_pts.sources.files import InputError
 
+    from fhir_pts.sources.server.http import ServerError
+
     try:
         return handlers[args.command](args)
-    except (UsageError, InputError) as exc:
+    except (UsageError, InputError, ServerError) as exc:
         print(f"fhir-pts: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
