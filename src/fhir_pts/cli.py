@@ -210,7 +210,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"run": cmd_run, "synth": cmd_synth, "demo": cmd_demo, "analyses": cmd_analyses, "serve": cmd_serve}
     handlers["validate"] = cmd_validate
     from fhir_pts.sources.files import InputError
-
     from fhir_pts.sources.server.http import ServerError
 
     try:
