@@ -139,6 +139,15 @@ def test_total_out_of_range_or_wrong_type_is_a_problem(code, value):
     assert problem.field == "valueInteger" and repr(value) in problem.reason
 
 
-def test_fractional_total_is_a_problem():
-    output = adapt_resource(observation(code=codes.CIVIQ20_TOTAL, valueQuantity={"value": 57.5}))
+def test_fractional_villalta_total_is_a_problem():
+    # contract §1: Villalta "value integer 0–33"
+    output = adapt_resource(observation(code=codes.VILLALTA_TOTAL, valueQuantity={"value": 12.5}))
     assert output.facts == [] and [p.field for p in output.problems] == ["valueQuantity.value"]
+
+
+def test_fractional_civiq20_total_is_read():
+    # contract §1: CIVIQ-20 "value 20–100 (raw sum)", no integer requirement; a raw sum after §2 imputation
+    # of 1-2 items is fractional (e.g. 58.75)
+    output = adapt_resource(observation(code=codes.CIVIQ20_TOTAL, valueQuantity={"value": 58.75}))
+    [fact] = output.facts
+    assert fact.total == 58.75 and output.problems == []

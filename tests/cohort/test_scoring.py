@@ -213,9 +213,15 @@ def test_civiq20_out_of_range_answer_is_an_error_naming_the_item(bad: object) ->
 def test_civiq20_from_total() -> None:
     score = civiq20_from_total(57)
     assert (score.raw, score.gis, score.pain, score.imputed) == (57.0, pytest.approx(46.25), None, False)
-    for bad in (19, 101):
+    for bad in (19, 101, 19.5, 100.25):
         with pytest.raises(ValueError, match="20-100"):
             civiq20_from_total(bad)
+
+
+def test_civiq20_from_fractional_total() -> None:
+    # contract §1: a civiq20-total Observation holds the raw sum 20-100, which may be fractional (imputed items)
+    score = civiq20_from_total(58.75)
+    assert (score.raw, score.gis) == (58.75, pytest.approx(48.4375))
 
 
 answers = st.lists(st.integers(1, 5), min_size=20, max_size=20)

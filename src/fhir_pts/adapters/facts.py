@@ -86,7 +86,7 @@ class ScoreAssessmentFact:
     day: dt.date
     instrument: Instrument
     items: tuple[tuple[str, int], ...]
-    total: int | None
+    total: int | float | None
     ulcer: bool | None
     resource_type: str = "QuestionnaireResponse"
 

@@ -65,7 +65,8 @@ def adapt_observation(resource: dict[str, Any], vocabulary: Vocabulary, sink: Pr
     or ``valueQuantity`` in ``%`` diameter reduction, 0–100 (100 → occluded, > 50 → stenosis, else patent).
     ``method`` SNOMED 16310003 → ultrasound, 77477000 → CT (else ``None``; an unknown method is a warning).
 
-    Totals: ``valueInteger`` (or a ``valueQuantity`` holding a whole number), Villalta 0–33, CIVIQ-20 20–100.
+    Totals: ``valueInteger`` (or a ``valueQuantity``), Villalta a whole number 0–33, CIVIQ-20 20–100 (the raw
+    sum, fractional when items were imputed).
 
     Reported and skipped: status other than final/amended/corrected, no patient, no full date, a value
     missing, of the wrong type, out of range or not a known code.
@@ -168,8 +169,11 @@ def _total(
         sink.add("value[x]", f"missing: expected valueInteger {low}–{high}; assessment skipped")
         return AdapterOutput([], sink.problems)
     value = _number(written)
-    if value is None or not value.is_integer() or not low <= value <= high:
-        sink.add(field_name, f"{written!r}: expected a whole number {low}–{high}; assessment skipped")
+    # Villalta: "value integer 0–33"; CIVIQ-20: "value 20–100 (raw sum)", fractional after imputation (§1, §2)
+    whole = instrument == "villalta"
+    if value is None or (whole and not value.is_integer()) or not low <= value <= high:
+        expected = "a whole number" if whole else "a number"
+        sink.add(field_name, f"{written!r}: expected {expected} {low}–{high}; assessment skipped")
         return AdapterOutput([], sink.problems)
     fact = ScoreAssessmentFact(
         resource_id=str(sink.resource_id),
@@ -177,7 +181,7 @@ def _total(
         day=day,
         instrument=instrument,
         items=(),
-        total=int(value),
+        total=int(value) if value.is_integer() else value,
         ulcer=None,
         resource_type="Observation",
     )

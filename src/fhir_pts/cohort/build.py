@@ -125,12 +125,13 @@ def _score_villalta(fact: ScoreAssessmentFact, problems: list[Problem]) -> _Vill
                 )
                 return None
         else:
-            total = fact.total
-            if total is None or not VILLALTA_TOTAL_MIN <= total <= VILLALTA_TOTAL_MAX:
+            written = fact.total
+            if not isinstance(written, int) or not VILLALTA_TOTAL_MIN <= written <= VILLALTA_TOTAL_MAX:
                 problems.append(
-                    _problem(fact, "valueInteger", f"Villalta total: expected an integer 0-33, got {total!r}")
+                    _problem(fact, "valueInteger", f"Villalta total: expected an integer 0-33, got {written!r}")
                 )
                 return None
+            total = written
         return _VillaltaScore(total, villalta_class(total, fact.ulcer), fact.ulcer)
     except ValueError as error:
         problems.append(_problem(fact, "item", str(error)))
@@ -141,7 +142,7 @@ def _score_civiq20(fact: ScoreAssessmentFact, problems: list[Problem]) -> Civiq2
     try:
         if fact.resource_type != "QuestionnaireResponse":
             if fact.total is None:
-                problems.append(_problem(fact, "valueInteger", "CIVIQ-20 total: expected an integer 20-100, got None"))
+                problems.append(_problem(fact, "valueInteger", "CIVIQ-20 total: expected a number 20-100, got None"))
                 return None
             return civiq20_from_total(fact.total)
         score = score_civiq20(dict(fact.items))

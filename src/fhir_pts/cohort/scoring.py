@@ -119,13 +119,15 @@ class Civiq20Score:
     imputed_items: tuple[str, ...] = ()
 
 
-def civiq20_from_total(raw: int) -> Civiq20Score:
+def civiq20_from_total(raw: float) -> Civiq20Score:
     """A CIVIQ-20 score known only by its raw total (an Observation ``civiq20-total``): no dimensions.
+
+    The raw sum may be fractional (items imputed by the sender, contract §2).
 
     :raises ValueError: a total outside 20–100.
     """
-    if isinstance(raw, bool) or not isinstance(raw, int) or not CIVIQ20_RAW_MIN <= raw <= CIVIQ20_RAW_MAX:
-        raise ValueError(f"CIVIQ-20 total: expected an integer 20-100, got {raw!r}")
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not CIVIQ20_RAW_MIN <= raw <= CIVIQ20_RAW_MAX:
+        raise ValueError(f"CIVIQ-20 total: expected a number 20-100, got {raw!r}")
     return Civiq20Score(raw=float(raw), gis=civiq20_gis(raw), pain=None, physical=None, social=None, psychological=None)
 
 
