@@ -98,12 +98,18 @@ def test_civiq_model_uses_its_own_outcome() -> None:
 
 
 def test_too_few_cases_still_gives_every_row() -> None:
-    rows = four_term_rows()[:4]  # 4 cases for 5 coefficients
+    # 4 cases for 5 coefficients: as R's lm, the exact fit of the first 4 (R² = 1), the last term aliased (NA),
+    # and no CI or p-value (no residual degrees of freedom; R's NaN)
+    rows = four_term_rows()[:4]
     result = regression.gain_regression(make_cohort(*rows), "villalta_gain")
     got = values(result)
     assert got["n"] == 4
-    for name in CONTRACT_STATS[1:]:
-        assert got[name] is None
+    assert got["r_squared"] == pytest.approx(1.0)
+    assert got["coef:stented_segments"] is None
+    assert all(got[name] is not None for name in CONTRACT_STATS[2:-1])
+    for s in result.statistics:
+        if s.name.startswith("coef:"):
+            assert (s.ci_low, s.ci_high, s.p_value) == (None, None, None)
     assert any("not estimable" in n for n in result.notes)
 
 

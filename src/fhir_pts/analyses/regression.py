@@ -50,8 +50,9 @@ def gain_regression(
 ) -> AnalysisResult:
     """OLS of ``outcome`` on ``terms`` (or of ``formula``) over the complete cases of the cohort.
 
-    Returns every ``coef:<term>`` row even when the model cannot be fitted (too few complete cases): their
-    values are then None.
+    Returns every ``coef:<term>`` row even when the model cannot be fitted: with no residual degrees of
+    freedom (complete cases ≤ coefficients) the estimates are R's exact fit and the CI and p are None; with no
+    complete case everything is None.
     """
     frame = cohort.patients
     total = len(frame)
@@ -71,8 +72,11 @@ def gain_regression(
     notes = [f"model: {fit.formula}"]
     if total - n:
         notes.append(f"{total - n} of {total} patients excluded: a missing value in the model's variables")
-    if n and fit.r_squared is None:
-        notes.append(f"model not estimable: {n} complete case(s) for {len(fit.terms)} coefficient(s)")
+    if n and all(term.p_value is None for term in fit.terms.values()):
+        notes.append(
+            f"model not estimable (no residual degrees of freedom: no CI or p-value): {n} complete case(s) for "
+            f"{len(fit.terms)} coefficient(s)"
+        )
     populations = {
         "initial-population": total,
         "measure-population": total,

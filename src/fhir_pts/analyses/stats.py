@@ -389,7 +389,8 @@ def wilcoxon_signed_rank(
 
     Returns
     -------
-    :class:`WilcoxonResult`; ``v`` and ``p_value`` None when no non-zero difference is left.
+    :class:`WilcoxonResult`; ``p_value`` None when no non-zero difference is left, and then ``v`` = 0 (R's V)
+    when there were pairs (all differences zero), None when there was no pair (R refuses).
     """
     x = _float_array(baseline, "baseline")
     y = _float_array(followup, "followup")
@@ -400,8 +401,9 @@ def wilcoxon_signed_rank(
     zeroes = bool(np.any(d == 0))
     d = d[d != 0]
     n = int(d.size)
-    if n == 0:
-        return WilcoxonResult(v=None, p_value=None, n_nonzero=0, exact=False, method=_WILCOXON_NORMAL)
+    if n == 0:  # R: V = 0 (no positive difference) and p = NaN when every difference is zero
+        v0 = 0.0 if zeroes else None
+        return WilcoxonResult(v=v0, p_value=None, n_nonzero=0, exact=False, method=_WILCOXON_NORMAL)
     ranks = sps.rankdata(np.abs(d), method="average")
     v = float(ranks[d > 0].sum())
     _, tie_sizes = np.unique(ranks, return_counts=True)
@@ -425,7 +427,7 @@ def wilcoxon_signed_rank(
 class OlsTerm:
     """One coefficient of an OLS fit: estimate, t-based CI (R ``confint``), two-sided t-test p, standard error.
 
-    Every value is None when the coefficient cannot be estimated (too few complete cases, or the term is
+    Every value is None when the coefficient cannot be estimated (no complete case, or the term is
     aliased — a linear combination of the terms before it, R's ``NA`` coefficient).
     """
 
@@ -478,15 +480,20 @@ def _fit_ols(
 
     n = int(y.size)
     kept = _not_aliased(x) if n > 0 else []
-    if n == 0 or n <= len(kept) or not kept:
+    if n == 0 or not kept:
         return OlsResult(n=n, r_squared=None, terms={nm: _EMPTY_TERM for nm in names}, formula=formula)
     # R's summary.lm centres R² exactly when the model has an intercept term (not when a constant is implied).
     has_intercept = "intercept" in names and names.index("intercept") in kept
-    fit = sm.OLS(y, x[:, kept], hasconst=has_intercept).fit()
-    ci = np.asarray(fit.conf_int(alpha=1.0 - level))
-    params = np.asarray(fit.params)
-    bse = np.asarray(fit.bse)
-    pvalues = np.asarray(fit.pvalues)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fit = sm.OLS(y, x[:, kept], hasconst=has_intercept).fit()
+        params = np.asarray(fit.params)
+        if n > len(kept):
+            ci = np.asarray(fit.conf_int(alpha=1.0 - level))
+            bse = np.asarray(fit.bse)
+            pvalues = np.asarray(fit.pvalues)
+        else:  # no residual degrees of freedom: R still gives the estimates, with NaN SE, CI and p
+            ci = np.full((len(kept), 2), np.nan)
+            bse = pvalues = np.full(len(kept), np.nan)
     terms: dict[str, OlsTerm] = {}
     for j, nm in enumerate(names):
         if j in kept:
@@ -500,8 +507,11 @@ def _fit_ols(
             )
         else:
             terms[nm] = _EMPTY_TERM
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = _none_if_nan(fit.rsquared)
+    if has_intercept and len(kept) == 1:
+        r2: float | None = 0.0  # R's summary.lm: 0 for an intercept-only fit
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r2 = _none_if_nan(fit.rsquared)
     return OlsResult(n=n, r_squared=r2, terms=terms, formula=formula)
 
 
@@ -523,8 +533,9 @@ def ols(data: pd.DataFrame, outcome: str, terms: Sequence[str], level: float = 0
     Returns
     -------
     :class:`OlsResult` with terms ``"intercept"`` and each of ``terms``. When the complete cases are not more
-    than the number of estimable coefficients (no residual degrees of freedom), ``r_squared`` is None and
-    every term's values are None.
+    than the number of estimable coefficients (no residual degrees of freedom), the estimates and R² are still
+    R's (an exact fit; R² = 0 for an intercept-only fit) and the CI, p-value and standard error are None (R's
+    NaN). No complete case: everything None.
     """
     terms = list(terms)
     if "intercept" in terms:
