@@ -74,6 +74,7 @@ def test_snomed_body_sites_give_segments_side_ignored_and_win_over_icd_body_part
         )
     )
     assert fact.segments == {"common_iliac_vein", "external_iliac_vein", "common_femoral_vein"}
+    assert fact.segments_source == "bodySite"
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,9 @@ def test_snomed_body_sites_give_segments_side_ignored_and_win_over_icd_body_part
     ],
 )
 def test_icd10pcs_body_part_gives_the_segment_without_body_site(code, segment):
-    assert only_fact(procedure(code=[(PCS, code)])).segments == {segment}
+    fact = only_fact(procedure(code=[(PCS, code)]))
+    assert fact.segments == {segment}
+    assert fact.segments_source == "icd10pcs"
 
 
 def test_left_and_right_common_iliac_codes_are_one_segment():
@@ -98,7 +101,8 @@ def test_left_and_right_common_iliac_codes_are_one_segment():
 
 
 def test_cpt_stenting_without_body_site_has_no_segment():
-    assert only_fact(procedure(code=[(CPT, "37238")])).segments == frozenset()
+    fact = only_fact(procedure(code=[(CPT, "37238")]))
+    assert fact.segments == frozenset() and fact.segments_source is None
 
 
 def test_unrecognised_body_site_is_a_warning_and_falls_back_to_icd():

@@ -42,6 +42,7 @@ def stenting(
     major_complication: bool = False,
     reason: str | None = None,
     reason_observation_ids: tuple[str, ...] = (),
+    segments_source: str | None = None,
 ) -> ProcedureFact:
     return ProcedureFact(
         resource_id=rid,
@@ -54,6 +55,7 @@ def stenting(
         major_complication=major_complication,
         reason=reason,  # type: ignore[arg-type]
         reason_observation_ids=reason_observation_ids,
+        segments_source=segments_source,  # type: ignore[arg-type]
     )
 
 

@@ -104,6 +104,30 @@ def test_both_sides_of_one_segment_count_once() -> None:
     assert not row["below_inguinal_ligament"]
 
 
+def test_index_body_site_wins_over_the_index_days_icd10pcs_body_parts() -> None:
+    # contract §1: "index Procedure.bodySite ..., else the body part of the index day's ICD-10-PCS codes":
+    # the ICD-10-PCS femoral code of a same-day Procedure is not used when another has a bodySite.
+    facts = fact_set(
+        [patient()],
+        [
+            stenting("cpt", segments=["common_iliac_vein"], segments_source="bodySite"),
+            stenting("pcs", segments=["femoral_vein"], segments_source="icd10pcs"),
+        ],
+    )
+    row = one_row(build_cohort(facts))
+    assert (row["stented_segments"], row["stented_segment_names"]) == (1, "common_iliac_vein")
+    assert not row["below_inguinal_ligament"]
+    only_icd = fact_set(
+        [patient()],
+        [
+            stenting("a", segments=["common_iliac_vein"], segments_source="icd10pcs"),
+            stenting("b", segments=["femoral_vein"], segments_source="icd10pcs"),
+        ],
+    )
+    row = one_row(build_cohort(only_icd))
+    assert (row["stented_segments"], row["below_inguinal_ligament"]) == (2, True)
+
+
 def test_unrecognisable_segments_are_missing_not_zero() -> None:
     cohort = build_cohort(fact_set([patient()], [stenting("s1", segments=[])]))
     row = one_row(cohort)

@@ -39,7 +39,10 @@ class ProcedureFact:
     ``is_stenting``: coded as venous stenting (can set day 0, or be a reintervention when later).
     ``is_reintervention_code``: coded as angioplasty / thrombectomy / thrombolysis / reintervention.
     ``segments``: stented segments recognised from ``bodySite`` (else the ICD-10-PCS body part), names from
-    :data:`fhir_pts.codes.SEGMENTS`; empty when none recognisable.
+    :data:`fhir_pts.codes.SEGMENTS`; empty when none recognisable. ``segments_source`` says which
+    (``bodySite`` / ``icd10pcs``; ``None`` when not said, read as ``bodySite``): contract §1 takes the index
+    procedure's ``bodySite`` segments and falls back to the index day's ICD-10-PCS body parts only when no
+    index-day Procedure has a recognised ``bodySite``.
     ``outcome``: from ``Procedure.outcome``; ``None`` when absent or not recognised.
     ``major_complication``: a ``complication`` coded ``pts#major-complication``.
     ``reason``: ``reasonCode`` ``pts#stenosis`` / ``pts#occlusion``; ``reason_observation_ids``: ids of
@@ -57,6 +60,7 @@ class ProcedureFact:
     reason: Literal["stenosis", "occlusion"] | None
     reason_observation_ids: tuple[str, ...] = ()
     resource_type: str = "Procedure"
+    segments_source: Literal["bodySite", "icd10pcs"] | None = None
 
 
 @dataclass(frozen=True, slots=True)

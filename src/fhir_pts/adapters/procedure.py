@@ -95,8 +95,10 @@ def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: Prob
             f"{', '.join(codes.SNOMED_SEGMENT)}); ICD-10-PCS body part used if any",
             "warning",
         )
+    segments_source: Literal["bodySite", "icd10pcs"] | None = "bodySite" if segments else None
     if not segments:
         segments = {segment for c in code_codings if (segment := icd10pcs_segment(c)) is not None}
+        segments_source = "icd10pcs" if segments else None
 
     outcome: Outcome | None = None
     outcome_codings = vocabulary.expanded(resource.get("outcome"))
@@ -151,5 +153,6 @@ def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: Prob
         major_complication=major,
         reason=reason,
         reason_observation_ids=tuple(reason_ids),
+        segments_source=segments_source,
     )
     return AdapterOutput([fact], sink.problems)

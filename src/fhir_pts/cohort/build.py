@@ -10,7 +10,8 @@ Rules (each documented column by column in ``docs/cohort.md``):
 - **Day 0** is the date of the patient's earliest stenting Procedure; every stenting Procedure of that same
   date belongs to the *index procedure*. Other procedures on day 0 (angioplasty, thrombectomy... not coded as
   stenting) belong neither to the index procedure nor to the reinterventions and are reported.
-- **Segments**: union over the index procedures, side ignored; ``<NA>`` (not 0) when none is recognisable.
+- **Segments**: union of the index procedures' ``bodySite`` segments, else of the index day's ICD-10-PCS
+  body parts, side ignored; ``<NA>`` (not 0) when none is recognisable.
 - **Technical success** over the index procedures: any failure → failure; else any success → success; else
   unknown (reported, ``<NA>``, left out of numerator and denominator).
 - **Major complication** (0/1): an index procedure with a ``major-complication`` complication, or a serious
@@ -271,7 +272,10 @@ def _index_row(
         row["age"] = age_in_years(patient.birth_date, index_date)
 
     # segments
-    segments = sorted(set().union(*(p.segments for p in index_procedures)), key=lambda s: _SEGMENT_ORDER.get(s, 99))
+    # contract §1: the index procedure's bodySite segments, else the index day's ICD-10-PCS body parts
+    from_body_site = [p for p in index_procedures if p.segments and p.segments_source != "icd10pcs"]
+    segment_sources = from_body_site or index_procedures
+    segments = sorted(set().union(*(p.segments for p in segment_sources)), key=lambda s: _SEGMENT_ORDER.get(s, 99))
     if segments:
         row["stented_segments"] = len(segments)
         row["stented_segment_names"] = ";".join(segments)
