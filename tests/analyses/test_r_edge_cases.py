@@ -6,7 +6,8 @@ tests.
 
 - ``lm`` without residual degrees of freedom (complete cases ≤ coefficients) still gives the estimates of the
   exact fit and its R² (0 for an intercept-only fit); standard errors, p-values and CIs are NaN (None here);
-  coefficients aliased for lack of rows (or by a constant column) are NA (None).
+  coefficients aliased for lack of rows (or by a constant column) are NA (None); a constant outcome has no R²
+  (R: 0/0 = NaN).
 - ``wilcox.test`` with every difference zero gives V = 0 and p = NaN.
 """
 
@@ -32,22 +33,13 @@ def close(actual: float | None, expected: float | None) -> bool:
     return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def complete_cohort40() -> pd.DataFrame:
-    df = pd.read_csv(REF / "cohort40.csv", na_values=["NA"], keep_default_na=False)
-    for c in ["age", "stented_segments", "villalta_baseline", "villalta_3m", "civiq20_baseline", "civiq20_3m"]:
-        df[c] = df[c].astype("Int64")
-    df = df.dropna()  # R: cohort[complete.cases(cohort), ]
-    df["villalta_gain"] = df["villalta_baseline"] - df["villalta_3m"]
-    return df
-
-
 @pytest.mark.parametrize("case", sorted(R["regression"]))
 def test_ols_without_residual_degrees_of_freedom_matches_r(case: str) -> None:
     ref = R["regression"][case]
     assert ref["df_residual"] == 0
     outcome, rhs = (s.strip() for s in ref["formula"].split("~"))
     terms = [t.strip() for t in rhs.split("+")]
-    res = ols(complete_cohort40().head(ref["rows"]), outcome, terms)
+    res = ols(pd.DataFrame(ref["data"]), outcome, terms)  # R's data: the first complete rows of cohort40.csv
     assert res.n == ref["n"]
     assert close(res.r_squared, ref["r_squared"]), (res.r_squared, ref["r_squared"])
     assert list(res.terms) == list(ref["terms"])
@@ -69,3 +61,11 @@ def test_wilcoxon_all_differences_zero_matches_r(case: str) -> None:
     res = wilcoxon_signed_rank(ref["baseline"], ref["followup"])
     assert (res.v, res.p_value, res.n_nonzero) == (ref["v"], ref["p"], 0)
     assert res.method == ref["method"]
+
+
+def test_ols_constant_outcome_has_no_r_squared() -> None:
+    # R's mss / (mss + rss) is 0 / 0 here (R prints NaN or rounding noise); never -inf
+    data = pd.DataFrame({"y": [3, 3, 3, 3, 3], "x": [21, 18, 7, 9, 30]})
+    res = ols(data, "y", ["x"])
+    assert res.r_squared is None
+    assert close(res.terms["intercept"].estimate, 3.0) and close(res.terms["x"].estimate, 0.0)

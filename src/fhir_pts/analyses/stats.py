@@ -509,9 +509,15 @@ def _fit_ols(
             terms[nm] = _EMPTY_TERM
     if has_intercept and len(kept) == 1:
         r2: float | None = 0.0  # R's summary.lm: 0 for an intercept-only fit
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r2 = _none_if_nan(fit.rsquared)
+    elif has_intercept and np.ptp(y) == 0:
+        # constant outcome: R's mss / (mss + rss) is 0 / 0 (NaN) in exact arithmetic; R prints rounding noise
+        # or NaN, statsmodels 1 - 0/0 or -inf. Not defined: None.
+        r2 = None
+    else:  # R's summary.lm: mss / (mss + rss)
+        fitted = np.asarray(fit.fittedvalues, dtype=float)
+        mss = float(np.sum((fitted - fitted.mean()) ** 2 if has_intercept else fitted**2))
+        rss = float(np.sum(np.asarray(fit.resid, dtype=float) ** 2))
+        r2 = mss / (mss + rss) if mss + rss > 0 else None
     return OlsResult(n=n, r_squared=r2, terms=terms, formula=formula)
 
 

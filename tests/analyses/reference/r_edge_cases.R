@@ -7,6 +7,7 @@
 # - lm() with no residual degrees of freedom (complete cases <= coefficients): R still returns the estimates
 #   of the exact fit and its R-squared (0 for an intercept-only fit); standard errors, p-values and confint()
 #   are NaN (written null). Terms aliased because there are fewer rows than coefficients are NA (null).
+#   The constant-outcome case is given inline (its R-squared is NaN: null).
 # - wilcox.test(paired = TRUE) when every difference is zero: V = 0, p-value NaN (null).
 
 suppressPackageStartupMessages(library(jsonlite))
@@ -18,8 +19,7 @@ complete <- cohort[complete.cases(cohort), ]
 
 fin <- function(x) if (length(x) == 0 || !is.finite(x)) NA else unname(x)
 
-lm_one <- function(formula, rows) {
-  data <- head(complete, rows)
+lm_one <- function(formula, rows, data = head(complete, rows)) {
   fit <- lm(formula, data = data)
   sm <- suppressWarnings(summary(fit))
   cf <- coef(fit)
@@ -35,7 +35,8 @@ lm_one <- function(formula, rows) {
                            p = fin(tab[nm, "Pr(>|t|)"]), ci_low = fin(ci[nm, 1]), ci_high = fin(ci[nm, 2]))
     }
   }
-  list(formula = paste(deparse(formula, width.cutoff = 500L), collapse = " "), rows = rows, n = nobs(fit),
+  list(formula = paste(deparse(formula, width.cutoff = 500L), collapse = " "), rows = rows,
+       data = data[, all.vars(formula), drop = FALSE], n = nobs(fit),
        df_residual = fit$df.residual, r_squared = fin(sm$r.squared), terms = terms)
 }
 
@@ -46,7 +47,10 @@ regression <- list(
   two_terms_2_rows = lm_one(two, 2),
   two_terms_3_rows = lm_one(two, 3),
   four_terms_4_rows = lm_one(four, 4),
-  four_terms_5_rows = lm_one(four, 5)
+  four_terms_5_rows = lm_one(four, 5),
+  # a constant outcome: R-squared is 0 / 0 (NaN), not -Inf
+  constant_outcome_2_rows = lm_one(villalta_gain ~ age, 2,
+                                   data = data.frame(villalta_gain = c(14, 14), age = c(21, 18)))
 )
 
 wx_one <- function(x, y) {
