@@ -1,5 +1,7 @@
 """Suite-wide settings.
 
+Hypothesis: no deadlines (tests never assert wall-clock times), derandomised under CI.
+
 With ``FHIR_PTS_REQUIRE_INFRA=1`` (set by ``.ci/run``) a skipped test fails instead: in CI every piece of
 infrastructure (the FHIR test server, SUSHI, Chromium, fhirpathpy) is installed, so a skip means an install
 step is broken, and a green run must not hide it.
@@ -11,6 +13,17 @@ import os
 from collections.abc import Generator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests must not assert wall-clock times: no per-example deadline, and no "too slow" health check
+# (CI machines are shared and their speed varies). Derandomised in CI so a red run can be replayed.
+settings.register_profile(
+    "fhir-pts",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=os.environ.get("CI") == "true",
+)
+settings.load_profile("fhir-pts")
 
 
 @pytest.hookimpl(wrapper=True)
