@@ -125,6 +125,23 @@ def reference_id(reference: Any, resource_type: str) -> str | None:
     return None
 
 
+def accepted_patient(
+    resource: dict[str, Any], sink: ProblemSink, statuses: frozenset[str], expected: str, what: str
+) -> str | None:
+    """The patient of a relevant resource whose ``status`` is one the contract reads, else ``None``.
+
+    Reports (and returns ``None`` for) a status outside ``statuses`` — ``expected`` names them for the
+    message, ``what`` names the resource ("procedure", "observation", ...) — or a missing / non-Patient
+    subject. The sink's ``patient_id`` is set first so every problem of the resource names its patient.
+    """
+    sink.patient_id = reference_id(resource.get("subject"), "Patient")
+    status = as_text(resource.get("status"))
+    if status not in statuses:
+        sink.add("status", f"status {status!r}: expected {expected}; {what} ignored")
+        return None
+    return subject_or_problem(resource, sink)
+
+
 def subject_or_problem(resource: dict[str, Any], sink: ProblemSink, field_name: str = "subject") -> str | None:
     """The patient id of ``resource[field_name]``; reports it (and returns ``None``) when there is none."""
     reference = resource.get(field_name)

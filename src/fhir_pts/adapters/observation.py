@@ -16,13 +16,11 @@ from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
     Vocabulary,
-    as_text,
+    accepted_patient,
     codings,
     day_or_problem,
     irrelevant,
-    reference_id,
     show,
-    subject_or_problem,
 )
 from fhir_pts.adapters.facts import Instrument, PatencyFindingFact, PatencyStatus, ScoreAssessmentFact
 
@@ -76,12 +74,9 @@ def adapt_observation(resource: dict[str, Any], vocabulary: Vocabulary, sink: Pr
     total = next((TOTALS[c] for c in code_codings if c in TOTALS), None)
     if not is_patency and total is None:
         return irrelevant()
-    sink.patient_id = reference_id(resource.get("subject"), "Patient")
-    status = as_text(resource.get("status"))
-    if status not in codes.OBSERVATION_STATUSES:
-        sink.add("status", f"status {status!r}: expected final, amended or corrected; observation ignored")
-        return AdapterOutput([], sink.problems)
-    patient_id = subject_or_problem(resource, sink)
+    patient_id = accepted_patient(
+        resource, sink, codes.OBSERVATION_STATUSES, "final, amended or corrected", "observation"
+    )
     if patient_id is None:
         return AdapterOutput([], sink.problems)
     effective, field_name = resource.get("effectiveDateTime"), "effectiveDateTime"

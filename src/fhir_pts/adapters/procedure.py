@@ -9,14 +9,13 @@ from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
     Vocabulary,
+    accepted_patient,
     as_list,
-    as_text,
     codings,
     day_or_problem,
     irrelevant,
     reference_id,
     show,
-    subject_or_problem,
 )
 from fhir_pts.adapters.facts import Outcome, ProcedureFact
 from fhir_pts.codes import Coding
@@ -62,12 +61,7 @@ def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: Prob
     is_reintervention = any(c in codes.REINTERVENTION or is_icd10pcs_reintervention(c) for c in code_codings)
     if not (is_stenting or is_reintervention):
         return irrelevant()
-    sink.patient_id = reference_id(resource.get("subject"), "Patient")
-    status = as_text(resource.get("status"))
-    if status not in codes.PROCEDURE_STATUSES:
-        sink.add("status", f"status {status!r}: expected 'completed'; procedure ignored")
-        return AdapterOutput([], sink.problems)
-    patient_id = subject_or_problem(resource, sink)
+    patient_id = accepted_patient(resource, sink, codes.PROCEDURE_STATUSES, "'completed'", "procedure")
     if patient_id is None:
         return AdapterOutput([], sink.problems)
     performed = resource.get("performedDateTime")

@@ -14,12 +14,11 @@ from fhir_pts import codes
 from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
+    accepted_patient,
     as_list,
     as_text,
     day_or_problem,
     irrelevant,
-    reference_id,
-    subject_or_problem,
 )
 from fhir_pts.adapters.facts import Instrument, ScoreAssessmentFact
 
@@ -106,12 +105,9 @@ def adapt_questionnaire_response(resource: dict[str, Any], sink: ProblemSink) ->
     if canonical not in QUESTIONNAIRES:
         return irrelevant()
     instrument, item_ids, low, high = QUESTIONNAIRES[canonical]
-    sink.patient_id = reference_id(resource.get("subject"), "Patient")
-    status = as_text(resource.get("status"))
-    if status not in codes.QUESTIONNAIRE_RESPONSE_STATUSES:
-        sink.add("status", f"status {status!r}: expected completed or amended; response ignored")
-        return AdapterOutput([], sink.problems)
-    patient_id = subject_or_problem(resource, sink)
+    patient_id = accepted_patient(
+        resource, sink, codes.QUESTIONNAIRE_RESPONSE_STATUSES, "completed or amended", "response"
+    )
     if patient_id is None:
         return AdapterOutput([], sink.problems)
     day = day_or_problem(resource.get("authored"), "authored", sink, "authored (the date of the assessment)")
