@@ -198,7 +198,7 @@ def _peak_rss_mb() -> float:
 
 def measure(folder: Path, workers: int, baseline: bool) -> None:
     """One measurement (run in its own process); prints a JSON line."""
-    from fhir_pts.adapters.collect import collect_facts
+    from fhir_pts.engines.local import collect_facts
 
     start, cpu_start, times_start = time.perf_counter(), time.process_time(), os.times()
     if baseline:

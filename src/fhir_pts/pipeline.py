@@ -15,20 +15,13 @@ from typing import Any
 
 import pluggy
 
-from fhir_pts.adapters.collect import collect_facts, collect_from_resources
 from fhir_pts.adapters.concept_map import ConceptMapTranslator
-from fhir_pts.adapters.facts import FactSet
 from fhir_pts.analyses.result import AnalysisOutcome
-from fhir_pts.cohort.build import build_cohort
 from fhir_pts.cohort.model import Cohort, TimePointWindows
+from fhir_pts.engines.base import Engine, cohort_from_facts
+from fhir_pts.engines.local import LocalEngine, collect_from_resources
 
-
-def cohort_from_facts(facts: FactSet, windows: TimePointWindows | None = None) -> Cohort:
-    """Build the cohort; its ``problems`` are the reading/adapter problems followed by the cohort's own."""
-    cohort = build_cohort(facts, windows or TimePointWindows())
-    cohort.problems = [*facts.problems, *cohort.problems]
-    cohort.flow.setdefault("resources_read", facts.resources_read)
-    return cohort
+__all__ = ["analyse", "cohort_from_facts", "cohort_from_resources", "load_cohort", "write_run"]
 
 
 def load_cohort(
@@ -38,11 +31,16 @@ def load_cohort(
     windows: TimePointWindows | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    engine: Engine | None = None,
 ) -> Cohort:
-    """Read FHIR files / folders and build the cohort (raises ``InputError`` for unusable inputs)."""
+    """Read FHIR files / folders and build the cohort (raises ``InputError`` for unusable inputs).
+
+    ``engine`` runs the reading (default: the embedded :class:`~fhir_pts.engines.local.LocalEngine` with
+    ``workers`` processes).
+    """
     concepts = ConceptMapTranslator.from_files(list(concept_maps)) if concept_maps else None
-    facts = collect_facts(list(inputs), concepts, workers=workers, progress=progress)
-    return cohort_from_facts(facts, windows)
+    chosen = engine if engine is not None else LocalEngine(workers=workers)
+    return chosen.load_cohort(list(inputs), concepts, windows, progress)
 
 
 def cohort_from_resources(

@@ -35,7 +35,6 @@ from typing import Any, Literal
 import pandas as pd
 
 from fhir_pts import codes
-from fhir_pts.adapters.collect import collect_facts
 from fhir_pts.adapters.common import VersionKey, codings, parse_day, reference_id
 from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.adapters.facts import FactSet
@@ -43,6 +42,7 @@ from fhir_pts.adapters.questionnaire_response import flatten_items, questionnair
 from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.build import build_cohort
 from fhir_pts.cohort.model import Cohort, TimePointWindows
+from fhir_pts.engines.local import collect_facts
 from fhir_pts.problems import Problem
 from fhir_pts.sources.files import expand_inputs, iter_resources
 from fhir_pts.sources.prefilter import CandidateFilter

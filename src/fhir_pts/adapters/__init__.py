@@ -6,7 +6,7 @@ process, in worker processes, or inside another engine (e.g. a Spark ``mapPartit
     from fhir_pts.adapters import adapt_resource
     output = adapt_resource(resource)   # AdapterOutput(facts, problems, relevant, key, version)
 
-:func:`fhir_pts.adapters.collect.collect_facts` reads files, adapts every resource and resolves duplicates.
+Reading files and resolving duplicates is the engines' work (:mod:`fhir_pts.engines`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
-"""Collect the facts of a run: read every input, adapt every resource, resolve duplicates.
+"""The embedded engine: read files and folders in this process or a pool of worker processes, adapt every
+resource, resolve duplicates, build the cohort.
 
 :func:`collect_facts` reads files and folders (optionally in several processes); :func:`collect_from_resources`
-does the same for resources a host already holds (dicts, e.g. from a FHIR server or another engine).
+does the same for resources a host already holds (dicts, e.g. from a FHIR server). :class:`LocalEngine` is the
+engine interface (:class:`~fhir_pts.engines.base.Engine`) over them. The duplicate rule (contract §1) lives in
+:mod:`fhir_pts.engines.resolve`, shared with the Spark engine.
 
-Duplicates (contract §1): resources with the same ``resourceType`` and ``id`` count once — the higher
-``meta.versionId`` (as numbers when both are integers, else as strings), else the later ``meta.lastUpdated``,
-else the copy read last. Only the winner's facts *and* problems are kept; problems met while reading
-(malformed lines, resources without id) are always kept. Reading order is the order of
-:func:`fhir_pts.sources.files.expand_inputs`, then line / entry order, whatever the number of workers.
+Reading order is the order of :func:`fhir_pts.sources.files.expand_inputs`, then line / entry order, whatever
+the number of workers.
 
 Memory grows with the candidates (the resources that can carry facts), not with the size of the export:
 NDJSON lines the byte pre-filter rules out are counted and dropped, and only relevant resources are kept
@@ -28,17 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fhir_pts.adapters import adapt_resource
 from fhir_pts.adapters.common import AdapterOutput, Vocabulary
 from fhir_pts.adapters.concept_map import ConceptMapTranslator
-from fhir_pts.adapters.facts import (
-    AdverseEventFact,
-    FactSet,
-    PatencyFindingFact,
-    PatientFact,
-    ProcedureFact,
-    ScoreAssessmentFact,
-)
+from fhir_pts.adapters.facts import FactSet
+from fhir_pts.cohort.model import Cohort, TimePointWindows
+from fhir_pts.engines.base import cohort_from_facts
+from fhir_pts.engines.resolve import Merger, adapt_safely, expand_bundle
 from fhir_pts.problems import Problem
 from fhir_pts.sources.files import (
     NotFhirError,
@@ -140,29 +135,9 @@ def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None, reader
 
 def _adapt_all(raws: Iterator[RawResource], reader: _Reader, result: _TaskResult) -> None:
     for raw in raws:
-        output = _adapt_safely(raw.resource, reader.vocabulary)
+        output = adapt_safely(raw.resource, reader.vocabulary)
         if output.relevant or output.problems:
             result.records.append((raw.line, output))
-
-
-def _adapt_safely(resource: dict[str, Any], vocabulary: Vocabulary) -> AdapterOutput:
-    """:func:`adapt_resource`, with an unexpected failure on one record turned into a problem for that record."""
-    try:
-        return adapt_resource(resource, vocabulary)
-    except Exception as error:  # a bug must not cost the whole run; the record is reported instead
-        log.exception("adapter failed on one %s resource", resource.get("resourceType"))
-        resource_type = resource.get("resourceType")
-        resource_id = resource.get("id")
-        return AdapterOutput(
-            problems=[
-                Problem(
-                    resource_type if isinstance(resource_type, str) else "?",
-                    resource_id if isinstance(resource_id, str) else None,
-                    "resource",
-                    f"could not be read ({type(error).__name__}); skipped — please report this as a bug",
-                )
-            ]
-        )
 
 
 def _counted(raws: Iterator[RawResource], count: Callable[[int], None]) -> Iterator[RawResource]:
@@ -171,73 +146,6 @@ def _counted(raws: Iterator[RawResource], count: Callable[[int], None]) -> Itera
         n += 1
         yield raw
     count(n)
-
-
-# --- merging (in the calling process) ---------------------------------------------------------------
-@dataclass
-class _Winner:
-    order: tuple[int, int, int]
-    output: AdapterOutput
-    file: str | None
-    line: int | None
-
-
-@dataclass
-class _Merger:
-    """Resolves duplicates over records fed in reading order, then builds the :class:`FactSet`."""
-
-    winners: dict[tuple[str, str], _Winner] = field(default_factory=dict)
-    loose: list[tuple[tuple[int, int, int], Problem]] = field(default_factory=list)
-    resources_read: int = 0
-    _seq: int = 0
-
-    def add(
-        self, output: AdapterOutput, file: str | None, line: int | None, file_index: int = 0, by_line: bool = False
-    ) -> None:
-        """Feed one adapted resource, in reading order.
-
-        Output order is feeding order; with ``by_line`` it is (file index, line), which is the same for
-        files read whole and lets the parts of a split file be fed in any order of completion.
-        """
-        self._seq += 1
-        order = (file_index, (line or 0) if by_line else 0, self._seq)
-        if output.key is None:
-            for problem in output.problems:
-                self.loose.append((order, problem.located(file, line)))
-            return
-        current = self.winners.get(output.key)
-        if current is None or output.version.wins_over(current.output.version):
-            self.winners[output.key] = _Winner(order, output, file, line)
-
-    def add_read_problem(self, problem: Problem, file_index: int = 0) -> None:
-        self._seq += 1
-        self.loose.append(((file_index, problem.line or 0, self._seq), problem))
-
-    def fact_set(self) -> FactSet:
-        facts = FactSet(
-            patients={}, procedures=[], findings=[], assessments=[], adverse_events=[], problems=[],
-            resources_read=self.resources_read,
-        )  # fmt: skip
-        entries: list[tuple[tuple[int, int, int], Any]] = [(w.order, w) for w in self.winners.values()]
-        entries.extend(self.loose)
-        entries.sort(key=lambda entry: entry[0])
-        for _, entry in entries:
-            if isinstance(entry, Problem):
-                facts.problems.append(entry)
-                continue
-            facts.problems.extend(problem.located(entry.file, entry.line) for problem in entry.output.problems)
-            for fact in entry.output.facts:
-                if isinstance(fact, PatientFact):
-                    facts.patients[fact.resource_id] = fact
-                elif isinstance(fact, ProcedureFact):
-                    facts.procedures.append(fact)
-                elif isinstance(fact, PatencyFindingFact):
-                    facts.findings.append(fact)
-                elif isinstance(fact, ScoreAssessmentFact):
-                    facts.assessments.append(fact)
-                elif isinstance(fact, AdverseEventFact):
-                    facts.adverse_events.append(fact)
-        return facts
 
 
 def _tasks(files: Sequence[Path], workers: int, explicit: frozenset[Path] | None = None) -> list[_Task]:
@@ -273,7 +181,7 @@ def collect_facts(
     files = expand_inputs(paths)
     workers = max(1, min(workers, os.cpu_count() or 1)) if workers > 1 else 1
     tasks = _tasks(files, workers, frozenset(Path(p).resolve() for p in paths if Path(p).is_file()))
-    merger = _Merger()
+    merger = Merger()
     if workers == 1 or len(tasks) == 1:
         reader = _Reader.for_concepts(concepts)
         results: Iterable[_TaskResult] = (_run_task(task, progress, reader) for task in tasks)
@@ -313,7 +221,7 @@ def _context() -> multiprocessing.context.BaseContext:
 def _merge(
     tasks: Sequence[_Task],
     results: Iterable[_TaskResult],
-    merger: _Merger,
+    merger: Merger,
     progress: Callable[[int], None] | None,
 ) -> None:
     """Feed task results (in task order) to the merger, turning task-local line numbers into file lines."""
@@ -351,25 +259,33 @@ def collect_from_resources(
     ``file`` / ``line`` locate the problems). Same adapters and duplicate rules as :func:`collect_facts`.
     """
     vocabulary = Vocabulary(concepts)
-    merger = _Merger()
+    merger = Merger()
     for item in resources:
         if isinstance(item, RawResource):
             resource, file, line = item.resource, item.file, item.line
         else:
             resource, file, line = item, None, None
-        for inner in _expand(resource):
+        for inner in expand_bundle(resource):
             merger.resources_read += 1
-            output = _adapt_safely(inner, vocabulary)
+            output = adapt_safely(inner, vocabulary)
             if output.relevant or output.problems:
                 merger.add(output, file, line)
     return merger.fact_set()
 
 
-def _expand(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    if resource.get("resourceType") != "Bundle":
-        yield resource
-        return
-    for entry in resource.get("entry") or ():
-        inner = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(inner, dict):
-            yield from _expand(inner)
+@dataclass(frozen=True)
+class LocalEngine:
+    """The embedded engine: this process, and ``workers`` reading processes when more than one."""
+
+    workers: int = 1
+    name: str = "local"
+
+    def load_cohort(
+        self,
+        inputs: Sequence[Path | str],
+        concepts: ConceptMapTranslator | None = None,
+        windows: TimePointWindows | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Cohort:
+        facts = collect_facts(list(inputs), concepts, workers=self.workers, progress=progress)
+        return cohort_from_facts(facts, windows)

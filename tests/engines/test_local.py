@@ -1,4 +1,4 @@
-"""collect_facts / collect_from_resources: formats, duplicates, problems, workers, real Synthea files."""
+"""The local engine (collect_facts / collect_from_resources): formats, duplicates, problems, workers, Synthea."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fhir_pts import codes
-from fhir_pts.adapters import collect
-from fhir_pts.adapters.collect import collect_facts, collect_from_resources
-from fhir_pts.adapters.facts import FactSet
-from fhir_pts.sources.files import InputError, RawResource
-
-from .factories import (
+from adapters.factories import (
     PTS,
     adverse_event,
     bundle,
@@ -31,6 +25,12 @@ from .factories import (
     questionnaire_response,
     villalta_items,
 )
+from fhir_pts import codes
+from fhir_pts.adapters.facts import FactSet
+from fhir_pts.engines import local as collect
+from fhir_pts.engines import resolve
+from fhir_pts.engines.local import collect_facts, collect_from_resources
+from fhir_pts.sources.files import InputError, RawResource
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -244,9 +244,8 @@ def test_collect_from_raw_resources_keeps_places():
 
 
 def test_concept_map_codes_are_used_by_the_pre_filter(tmp_path):
+    from adapters.factories import concept_map
     from fhir_pts.adapters.concept_map import ConceptMapTranslator
-
-    from .factories import concept_map
 
     translator = ConceptMapTranslator.from_resources(
         [concept_map("urn:local", codes.CPT, [("LOCALSTENT", "37238", "equivalent")])]
@@ -311,14 +310,14 @@ def test_workers_that_cannot_start_fall_back_to_one_process(tmp_path, monkeypatc
 
 
 def test_an_adapter_failure_is_a_problem_for_that_record_only(tmp_path, monkeypatch):
-    real = collect.adapt_resource
+    real = resolve.adapt_resource
 
     def flaky(resource, vocabulary=None):
         if resource.get("id") == "proc2":
             raise RuntimeError("boom")
         return real(resource, vocabulary)
 
-    monkeypatch.setattr(collect, "adapt_resource", flaky)
+    monkeypatch.setattr(resolve, "adapt_resource", flaky)
     facts = collect_facts([write_ndjson(tmp_path / "x.ndjson", study_resources())])
     assert [p.resource_id for p in facts.procedures] == ["proc1", "proc3"]
     failed = [(p.resource_id, p.field, p.line) for p in facts.problems if p.field == "resource"]

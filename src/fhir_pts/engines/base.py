@@ -1,0 +1,49 @@
+"""The engine interface: inputs + vocabulary → facts → cohort.
+
+An engine orchestrates reading and mapping: it reads the INPUTs, runs the pure adapters
+(:func:`fhir_pts.adapters.adapt_resource`) on every resource, resolves duplicates with the shared rule
+(:mod:`fhir_pts.engines.resolve`) and builds the cohort with :func:`fhir_pts.cohort.build.build_cohort`. Engines
+differ only in where that work runs: this process and its worker processes (:mod:`fhir_pts.engines.local`) or a
+Spark cluster (:mod:`fhir_pts.engines.spark`). Every engine gives the same cohort for the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from fhir_pts.adapters.concept_map import ConceptMapTranslator
+from fhir_pts.adapters.facts import FactSet
+from fhir_pts.cohort.build import build_cohort
+from fhir_pts.cohort.model import Cohort, TimePointWindows
+
+
+class Engine(Protocol):
+    """Reads INPUTs and builds the cohort (see :mod:`fhir_pts.engines.base`)."""
+
+    #: ``local`` or ``spark`` (the ``--engine`` value).
+    name: str
+
+    def load_cohort(
+        self,
+        inputs: Sequence[Path | str],
+        concepts: ConceptMapTranslator | None = None,
+        windows: TimePointWindows | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Cohort:
+        """The cohort of ``inputs`` (files / folders the engine can read), site codes mapped by ``concepts``.
+
+        :param progress: called with the number of resources read since its previous call (when the engine
+            can tell).
+        :raises InputError: an INPUT is missing or unusable.
+        """
+        ...
+
+
+def cohort_from_facts(facts: FactSet, windows: TimePointWindows | None = None) -> Cohort:
+    """Build the cohort; its ``problems`` are the reading/adapter problems followed by the cohort's own."""
+    cohort = build_cohort(facts, windows or TimePointWindows())
+    cohort.problems = [*facts.problems, *cohort.problems]
+    cohort.flow.setdefault("resources_read", facts.resources_read)
+    return cohort
