@@ -18,7 +18,6 @@ import pytest
 
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult, Statistic
 from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, empty_patients_frame
-from fhir_pts.outputs import report as report_module
 from fhir_pts.outputs.report import (
     RunInfo,
     comparison_table_html,
@@ -31,6 +30,8 @@ from fhir_pts.outputs.report import (
     pseudonymise,
     write_report,
 )
+from fhir_pts.outputs.report import context as report_context
+from fhir_pts.outputs.report import provenance as report_provenance
 from fhir_pts.problems import Problem
 
 # --- factories --------------------------------------------------------------------------------
@@ -404,7 +405,7 @@ def test_patient_ids_only_when_not_hashed(tmp_path: Path) -> None:
 
 
 def test_patient_lists_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(report_module, "MAX_LISTED_IDS", 1)
+    monkeypatch.setattr(report_context, "MAX_LISTED_IDS", 1)
     html = write_report(tmp_path, make_cohort(), make_outcomes(), make_run_info()).read_text()
     assert "No baseline Villalta</td><td>1</td><td>pat-0015</td>" in html  # one id: shown in full
     # technical failure 1, not recorded 1; "No 3-month Villalta" has 2 patients: one shown, one counted
@@ -502,7 +503,7 @@ def test_fingerprint_inputs_streams_files_and_folders(tmp_path: Path, monkeypatc
     (tmp_path / "d" / "a.json").write_bytes(b"{}")
     single = tmp_path / "single.json"
     single.write_bytes(b"abc")
-    monkeypatch.setattr(report_module, "_READ_CHUNK", 1000)
+    monkeypatch.setattr(report_provenance, "READ_CHUNK", 1000)
     result = fingerprint_inputs([single, tmp_path / "d"])
     assert result == [
         (str(single), hashlib.sha256(b"abc").hexdigest()),

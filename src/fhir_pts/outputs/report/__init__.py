@@ -1,0 +1,122 @@
+"""The report a clinician reads: ``report.html``, one self-contained file, and its figures.
+
+:func:`write_report` writes ``out_dir/report.html`` (styles inline, figures embedded as ``data:`` SVG, no
+script, nothing loaded from the network) and the figures as SVG and PNG under ``out_dir/figures/``. Every
+file is written atomically (temp file + ``os.replace``).
+
+The parts:
+
+- :mod:`~fhir_pts.outputs.report.context` — the context builder: every number and text, section by section;
+- :mod:`~fhir_pts.outputs.report.flow` — the patient flow (stages, reasons);
+- :mod:`~fhir_pts.outputs.report.provenance` — input fingerprints, versions, :class:`RunInfo`;
+- :mod:`~fhir_pts.outputs.report.pseudonyms` — patient ids as salted pseudonyms;
+- :mod:`~fhir_pts.outputs.report.formatting` — numbers as a paper prints them;
+- ``templates/`` — the Jinja2 templates (autoescaped) and ``report.css``.
+
+No names are ever shown; patient ids appear only in the collapsed patient-level lists, replaced by salted
+short SHA-256 pseudonyms when ``hash_patient_ids=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.cohort.model import Cohort
+from fhir_pts.outputs.atomic import atomic_write_bytes
+from fhir_pts.outputs.report.context import build_context
+from fhir_pts.outputs.report.flow import generic_reason, patient_flow
+from fhir_pts.outputs.report.formatting import fmt_num, fmt_p
+from fhir_pts.outputs.report.provenance import RunInfo, default_versions, fingerprint_inputs
+from fhir_pts.outputs.report.pseudonyms import pseudonymise
+
+__all__ = [
+    "RunInfo",
+    "comparison_table_html",
+    "default_versions",
+    "environment",
+    "fingerprint_inputs",
+    "fmt_num",
+    "fmt_p",
+    "generic_reason",
+    "patient_flow",
+    "pseudonymise",
+    "write_report",
+]
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The report's Jinja2 environment: templates from this package, HTML autoescaped, undefined is an error."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("fhir_pts.outputs.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def comparison_table_html(rows: Sequence[object]) -> str:
+    """The ``demo`` comparison (rows of :class:`~fhir_pts.outputs.abstract_comparison.ComparisonRow`) as HTML.
+
+    Pass the result as ``comparison_html`` to :func:`write_report`. Figures that differ are marked in red,
+    those that agree in green; the notes (e.g. the abstract's own inconsistencies) are kept.
+    """
+    differ = sum(1 for r in rows if getattr(r, "check", "") == "DIFFERS")
+    missing = sum(1 for r in rows if getattr(r, "check", "") == "n/a")
+    return environment().get_template("comparison.html.j2").render(
+        rows=list(rows), differ=differ, missing=missing, agree=len(rows) - differ - missing
+    )
+
+
+def render_report(
+    out_dir: Path,
+    cohort: Cohort,
+    outcomes: Sequence[AnalysisOutcome],
+    run_info: RunInfo,
+    *,
+    comparison_html: str | None = None,
+    hash_patient_ids: bool = False,
+) -> str:
+    """The report's HTML (figures are saved under ``out_dir/figures/`` while it is built)."""
+    context = build_context(
+        cohort,
+        outcomes,
+        run_info,
+        Path(out_dir) / "figures",
+        comparison_html=comparison_html,
+        hash_patient_ids=hash_patient_ids,
+    )
+    return environment().get_template("report.html.j2").render(**context)
+
+
+def write_report(
+    out_dir: Path,
+    cohort: Cohort,
+    outcomes: list[AnalysisOutcome],
+    run_info: RunInfo,
+    *,
+    comparison_html: str | None = None,
+    hash_patient_ids: bool = False,
+) -> Path:
+    """Write ``out_dir/report.html`` (one self-contained file) and ``out_dir/figures/*.svg|png``; return its path.
+
+    ``comparison_html`` is an HTML fragment (trusted, from the caller, e.g. the ``demo`` comparison with the
+    abstract) placed in its own section. With ``hash_patient_ids`` every patient id in the report is replaced
+    by a salted short SHA-256 pseudonym (salt derived from the input fingerprints, so pseudonyms are stable
+    for the same data). Every file is written atomically.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = render_report(
+        out_dir, cohort, outcomes, run_info, comparison_html=comparison_html, hash_patient_ids=hash_patient_ids
+    )
+    path = out_dir / "report.html"
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return path
