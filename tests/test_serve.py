@@ -90,7 +90,9 @@ def running(config: ServeConfig) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def base(cohort_file: Path) -> Iterator[str]:
-    with running(ServeConfig(files=(cohort_file,), port=0)) as url:
+    """A server with suppression off (``min_cell_count=1``), to compare every number with ``fhir-pts run``;
+    disclosure control is tested on its own in ``tests/test_serve_disclosure.py``."""
+    with running(ServeConfig(files=(cohort_file,), port=0, min_cell_count=1)) as url:
         yield url
 
 
@@ -279,7 +281,7 @@ def test_other_methods_and_paths(base: str) -> None:
 
 
 def test_a_failing_analysis_is_500_and_the_others_still_answer(
-    monkeypatch: pytest.MonkeyPatch, base: str
+    monkeypatch: pytest.MonkeyPatch, cohort_file: Path
 ) -> None:
     import fhir_pts_class_shift.plugin as class_shift_plugin
 
@@ -287,10 +289,12 @@ def test_a_failing_analysis_is_500_and_the_others_still_answer(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(class_shift_plugin, "class_shift", boom)
-    failed = evaluate(base, "villalta-class-shift", **WHOLE)
-    assert failed.status_code == 500
-    assert "class-shift: RuntimeError: boom" in outcome_of(failed).issue[0].diagnostics
-    assert evaluate(base, "villalta", **WHOLE).status_code == 200
+    with running(ServeConfig(files=(cohort_file,), port=0)) as base:  # its own server: answers are cached
+        failed = evaluate(base, "villalta-class-shift", **WHOLE)
+        assert failed.status_code == 500
+        assert "class-shift: RuntimeError: boom" in outcome_of(failed).issue[0].diagnostics
+        assert evaluate(base, "villalta", **WHOLE).status_code == 200
+        assert evaluate(base, "villalta-class-shift", **WHOLE).status_code == 500  # a failure is not cached
 
 
 # ------------------------------------------------------------------------------------------- security

@@ -20,7 +20,15 @@ inclusive) and becomes ``MeasureReport.period``; see ``docs/serve.md``.
 Binds ``127.0.0.1`` by default. Binding any other address needs an access token (``--token-file FILE`` or
 the environment variable ``FHIR_PTS_SERVE_TOKEN``); when a token is set, every request except ``metadata``
 must carry ``Authorization: Bearer <token>``. Errors are ``OperationOutcome`` s: unknown measure 404, bad
-parameters 400, missing or wrong token 401, failed analysis 500.
+parameters 400, missing or wrong token 401, a period that would isolate fewer patients than the minimum cell
+size 422, failed analysis 500 (every other HTTP error too, 405/408/413/414/431, is an OperationOutcome).
+
+Disclosure control (:mod:`fhir_pts.disclosure`): counts of 1..``min_cell_count``-1 patients are suppressed and
+marked ``masked`` (:mod:`fhir_pts.outputs.suppression`), and a period is answered only when it includes or
+excludes whole blocks of at least ``min_cell_count`` patients (by index date), so that no two answers can be
+subtracted to isolate fewer. Exhaustion: a bounded pool of worker threads serves the connections, an idle
+connection is closed after ``idle_timeout`` seconds, at most ``max_evaluations`` analyses run at once, and the
+report of one measure over one selection of patients is computed once (cached).
 """
 
 from __future__ import annotations
@@ -33,14 +41,18 @@ import ipaddress
 import json
 import logging
 import os
+import queue
 import re
 import socket
 import sys
+import threading
 import uuid
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -48,6 +60,7 @@ from urllib.parse import parse_qsl, urlsplit
 from fhir_pts import __version__
 from fhir_pts.analyses.result import AnalysisInfo
 from fhir_pts.codes import MEASURE_BASE, MEASURE_SCORING
+from fhir_pts.disclosure import MIN_CELL_COUNT, add_min_cell_count_argument, check_min_cell_count, selection_blocks
 
 if TYPE_CHECKING:
     from fhir_pts.cohort.model import Cohort
@@ -95,6 +108,11 @@ class ServeConfig:
     base_path: the FHIR base path (``/fhir``).
     concept_maps: ConceptMap files for site-local codes (as ``fhir-pts run --concept-map``).
     allow / block: plugin (entry-point) names to load / not to load, as :class:`~fhir_pts.host.FhirPtsHost`.
+    min_cell_count: the minimum cell size (:mod:`fhir_pts.disclosure`; default 10, 1 turns suppression off).
+    workers: threads serving connections (more connections wait for a free one).
+    idle_timeout: seconds a connection may stay silent (reading a request or between requests) before it is
+        closed.
+    max_evaluations: analyses running at once (the rest wait; the CPU is the limit, not the threads).
     """
 
     files: tuple[Path, ...] = ()
@@ -106,6 +124,10 @@ class ServeConfig:
     concept_maps: tuple[Path, ...] = ()
     allow: tuple[str, ...] | None = None
     block: tuple[str, ...] = ()
+    min_cell_count: int = MIN_CELL_COUNT
+    workers: int = 16
+    idle_timeout: float = 15.0
+    max_evaluations: int = 2
 
     def check(self) -> None:
         """Raise :class:`ServeConfigError` when the configuration is unusable."""
@@ -121,6 +143,12 @@ class ServeConfig:
             raise ServeConfigError(f"port {self.port} is not in 0..65535")
         if not self.base_path.startswith("/") or self.base_path.endswith("/"):
             raise ServeConfigError(f"base path {self.base_path!r} must start with / and not end with /")
+        try:
+            check_min_cell_count(self.min_cell_count)
+        except ValueError as exc:
+            raise ServeConfigError(str(exc)) from None
+        if int(self.workers) < 1 or int(self.max_evaluations) < 1 or not float(self.idle_timeout) > 0:
+            raise ServeConfigError("workers and max_evaluations must be >= 1 and idle_timeout > 0")
 
 
 def _is_loopback(host: str) -> bool:
@@ -265,10 +293,24 @@ def measure_resource(info: AnalysisInfo) -> dict[str, Any]:
     return resource
 
 
-class FhirPtsServer(ThreadingHTTPServer):
-    """The HTTP server: holds the host, the cohort read at start and the Measures."""
+#: Evaluations kept (measure x selection of patients); each is a few kB.
+CACHE_SIZE = 256
+_BUSY_BODY = json.dumps(
+    {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "throttled", "diagnostics": "busy"}]}
+).encode()
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/fhir+json; charset=utf-8\r\nRetry-After: 5\r\n"
+    + f"Connection: close\r\nContent-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
+    + _BUSY_BODY
+)
 
-    daemon_threads = True
+
+class FhirPtsServer(HTTPServer):
+    """The HTTP server: holds the host, the cohort read at start and the Measures.
+
+    Connections are served by ``config.workers`` threads (not one thread per connection); accepted
+    connections wait for a free one, and beyond ``16 * workers`` waiting ones a connection is answered 503.
+    """
 
     def __init__(self, config: ServeConfig, host: FhirPtsHost, cohort: Cohort) -> None:
         self.config = config
@@ -277,9 +319,57 @@ class FhirPtsServer(ThreadingHTTPServer):
         self.analyses = {info.id: info for info in host.analyses()}
         self.measures = {measure_id: measure_resource(info) for measure_id, info in self.analyses.items()}
         self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        dates = [dt.date.fromisoformat(str(d)[:10]) for d in cohort.patients["index_date"] if isinstance(d, str) and d]
+        self._index_dates = sorted(dates)
+        self._cuts = {0}
+        position = 0
+        for block in selection_blocks(self._index_dates, config.min_cell_count):
+            position += len(block)
+            self._cuts.add(position)
+        self._cache: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._key_locks: dict[tuple[str, int, int], threading.Lock] = {}
+        self._evaluations = threading.BoundedSemaphore(int(config.max_evaluations))
+        self.evaluations_run = 0
+        self._jobs: queue.Queue[tuple[Any, Any] | None] = queue.Queue()
         if ":" in config.host:  # an IPv6 address such as ::1
             self.address_family = socket.AF_INET6
         super().__init__((config.host, int(config.port)), _Handler)
+        self._workers = [
+            threading.Thread(target=self._work, name=f"fhir-pts-serve-{i}", daemon=True)
+            for i in range(int(config.workers))
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    # --- a bounded pool of connection threads ---------------------------------------------------------
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Queue the connection for a worker thread (instead of a new thread per connection)."""
+        if self._jobs.qsize() >= 16 * len(self._workers):
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        self._jobs.put((request, client_address))
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            request, client_address = job
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for _ in self._workers:
+            self._jobs.put(None)
 
     @property
     def base_url(self) -> str:
@@ -320,18 +410,63 @@ class FhirPtsServer(ThreadingHTTPServer):
             "rest": [rest],
         }
 
+    def selection(self, request: EvaluateRequest) -> tuple[int, int]:
+        """The patients the period selects, as a range of positions in index-date order; ``_Problem`` (422)
+        when answering would show, alone or by difference with another period, fewer than
+        ``min_cell_count`` patients (see :func:`fhir_pts.disclosure.selection_blocks`)."""
+        lo = bisect_left(self._index_dates, request.period_start)
+        hi = bisect_right(self._index_dates, request.period_end)
+        k = int(self.config.min_cell_count)
+        if hi > lo and (hi - lo < k or lo not in self._cuts or hi not in self._cuts):
+            raise _Problem(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                "business-rule",
+                f"the period {request.period_start}..{request.period_end} would disclose figures about fewer than "
+                f"{k} patients (on its own or against another period); choose a wider period (a period must take "
+                f"in or leave out whole groups of at least {k} patients by index date)",
+            )
+        return lo, hi
+
     def evaluate(self, measure_id: str, request: EvaluateRequest) -> dict[str, Any]:
-        """The summary MeasureReport of one measure over the configured data, restricted to the period."""
-        result: HostResult = self.fhir_host.analyse(
-            self.cohort, analyses=[measure_id], index_period=(request.period_start, request.period_end)
-        )
-        (outcome,) = result.outcomes
-        if not outcome.ok:
-            raise _Problem(HTTPStatus.INTERNAL_SERVER_ERROR, "exception", f"the analysis failed: {outcome.error}")
-        report = dict(result.measure_reports[0])
+        """The summary MeasureReport of one measure over the configured data, restricted to the period, with
+        disclosive figures suppressed. Computed once per measure and selection of patients."""
+        lo, hi = self.selection(request)
+        key = (measure_id, lo, hi)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        if cached is None:
+            with lock:  # one evaluation per key at a time: concurrent equal requests wait for the first
+                with self._cache_lock:
+                    cached = self._cache.get(key)
+                if cached is None:
+                    cached = self._evaluate(measure_id, request)
+                    with self._cache_lock:
+                        self._cache[key] = cached
+                        while len(self._cache) > CACHE_SIZE:
+                            self._cache.popitem(last=False)
+                        self._key_locks.pop(key, None)
+        report = json.loads(json.dumps(cached))
+        report["period"] = {"start": request.period_start.isoformat(), "end": request.period_end.isoformat()}
         report["id"] = str(uuid.uuid4())
         if request.subject is not None:
             report = _with_subject(report, request.subject)
+        return report
+
+    def _evaluate(self, measure_id: str, request: EvaluateRequest) -> dict[str, Any]:
+        from fhir_pts.outputs.suppression import suppress_report
+
+        with self._evaluations:
+            result: HostResult = self.fhir_host.analyse(
+                self.cohort, analyses=[measure_id], index_period=(request.period_start, request.period_end)
+            )
+            self.evaluations_run += 1
+        (outcome,) = result.outcomes
+        if not outcome.ok:
+            raise _Problem(HTTPStatus.INTERNAL_SERVER_ERROR, "exception", f"the analysis failed: {outcome.error}")
+        report, _ = suppress_report(dict(result.measure_reports[0]), int(self.config.min_cell_count))
         return report
 
 
@@ -351,6 +486,35 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     # --- plumbing ---------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self.timeout = float(self.server.config.idle_timeout)  # an idle or too slow client is disconnected
+        super().setup()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The errors the stdlib answers itself (400 bad request line, 414, 431, 501 unknown method, 505) as
+        OperationOutcomes, like every other error."""
+        try:
+            status = HTTPStatus(code)
+        except ValueError:
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+        issue = {
+            HTTPStatus.REQUEST_URI_TOO_LONG: "too-long",
+            HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "too-long",
+            HTTPStatus.NOT_IMPLEMENTED: "not-supported",
+            HTTPStatus.METHOD_NOT_ALLOWED: "not-supported",
+            HTTPStatus.HTTP_VERSION_NOT_SUPPORTED: "not-supported",
+            HTTPStatus.REQUEST_TIMEOUT: "timeout",
+        }.get(status, "structure" if status == HTTPStatus.BAD_REQUEST else "processing")
+        self.close_connection = True
+        body = json.dumps(operation_outcome(issue, f"{status.value} {message or status.phrase}")).encode("utf-8")
+        self.send_response(status, message)
+        self.send_header("Content-Type", FHIR_JSON)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
@@ -402,6 +566,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except ValueError as exc:
             raise _Problem(HTTPStatus.BAD_REQUEST, "structure", f"the body is not JSON ({exc})") from exc
+        except RecursionError:
+            raise _Problem(HTTPStatus.BAD_REQUEST, "structure", "the body is JSON nested too deeply") from None
         if not isinstance(body, Mapping):
             raise _Problem(HTTPStatus.BAD_REQUEST, "structure", "the body must be a FHIR Parameters resource")
         return _parameters_resource(body)
@@ -434,7 +600,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._drain()
         self._fail(_Problem(HTTPStatus.METHOD_NOT_ALLOWED, "not-supported", f"{self.command} is not supported"))
 
-    do_PUT = do_DELETE = do_PATCH = _refuse
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse
 
     def _content_length(self) -> int:
         try:
@@ -583,6 +749,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--concept-map", action="append", default=[], type=Path, metavar="FILE", help="FHIR ConceptMap (repeatable)"
     )
     parser.add_argument("--base-path", default="/fhir", help="FHIR base path (default /fhir)")
+    add_min_cell_count_argument(parser)
     try:
         from fhir_pts.sources.server.config import add_server_arguments
     except ImportError:  # the server source is optional
@@ -623,6 +790,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
         token=_token(args, environ),
         base_path=args.base_path,
         concept_maps=tuple(args.concept_map),
+        min_cell_count=getattr(args, "min_cell_count", MIN_CELL_COUNT),
     )
     config.check()
     return config
