@@ -1,7 +1,8 @@
 """``fhir-pts`` command line (contract §3).
 
 Exit status: 0 the run completed (problems in records are reported, not fatal); 2 unusable arguments or
-unreadable input; 1 an internal failure.
+unreadable input; 1 an internal failure; 3 the run completed but a server could not give some cohort
+patient's data completely (problems.csv says which; the numbers may be wrong).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fhir_pts import __version__
 
 log = logging.getLogger("fhir_pts")
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -78,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--concept-map",
         action="append",
         default=[],
-        type=Path,
-        metavar="FILE",
-        help="FHIR ConceptMap mapping site-local codes to the contract's (repeatable)",
+        metavar="FILE|CANONICAL",
+        help="FHIR ConceptMap mapping site-local codes to the contract's: a JSON file, or a canonical URL "
+        "(https://.../ConceptMap/x or URL|VERSION) read from the --server (repeatable)",
     )
     run.add_argument(
         "--analysis",
@@ -163,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check the input against the profiles and the contract; per patient, why in or out"
     )
     validate.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="as for run: FHIR files or folders")
-    validate.add_argument("--concept-map", action="append", default=[], type=Path, metavar="FILE",
-                          help="FHIR ConceptMap mapping site-local codes (repeatable)")  # fmt: skip
+    validate.add_argument("--concept-map", action="append", default=[], metavar="FILE|CANONICAL",
+                          help="FHIR ConceptMap mapping site-local codes: a file, or a canonical URL read from "
+                          "the --server (repeatable)")  # fmt: skip
     validate.add_argument("--format", choices=("text", "csv", "json"), default="text", help="default text")
     validate.add_argument("--out", type=Path, default=None, metavar="FILE", help="write here instead of stdout")
     validate.add_argument("--baseline-window", type=_window, default=(-90, 0), metavar="START:END")
@@ -260,16 +262,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         followup_end=args.followup_window[1],
     )
     inputs: list[Path] = list(args.inputs)
+    fetched = None
     if server_config is not None:
-        from fhir_pts.sources.server import fetch_to_raw
+        from fhir_pts.sources.server import ServerSource
 
-        inputs = fetch_to_raw(server_config, args.out / "raw")
+        source = ServerSource.open(server_config)
+        vocabulary = source.vocabulary(args.concept_map)  # one vocabulary for the server and the files door
+        fetched = source.fetch(args.out / "raw", vocabulary)
+        inputs = fetched.paths
+    else:
+        from fhir_pts.vocabulary import Vocabulary
+
+        vocabulary = Vocabulary.build(args.concept_map)
     from fhir_pts.progress import progress
 
     with progress(desc="Reading FHIR", unit=" resources") as bar:
-        cohort = load_cohort(
-            inputs, concept_maps=args.concept_map, windows=windows, workers=args.workers, progress=bar.update
-        )
+        cohort = load_cohort(inputs, vocabulary=vocabulary, windows=windows, workers=args.workers,
+                             progress=bar.update)  # fmt: skip
+    if fetched is not None and fetched.problems:
+        cohort.problems = [*fetched.problems, *cohort.problems]
     from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
 
     pm = get_plugin_manager()
@@ -284,7 +295,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cohort,
         outcomes,
         inputs=inputs,
-        parameters=_run_parameters(args, windows),
+        parameters=_run_parameters(args, windows, vocabulary),
         command="run",
         report=not args.no_report,
         hash_patient_ids=args.hash_patient_ids,
@@ -294,17 +305,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         write_back_run(server_config, written["measure-reports.json"])
     _summary(cohort, outcomes, written, started, quiet=args.quiet)
+    if fetched is not None and fetched.incomplete:
+        print("fhir-pts: the server could not give some cohort patients' data completely (see problems.csv); "
+              f"exit status {EXIT_INCOMPLETE}", file=sys.stderr)  # fmt: skip
+        return EXIT_INCOMPLETE
     return EXIT_OK
 
 
-def _run_parameters(args: argparse.Namespace, windows: Any) -> dict[str, Any]:
+def _run_parameters(args: argparse.Namespace, windows: Any, vocabulary: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
     return {
         "windows": asdict(windows),
         "analyses": args.analysis or "all",
         "analysis parameters": _parameters(args),
-        "concept maps": [str(p) for p in args.concept_map],
+        "concept maps": vocabulary.provenance(),
     }
 
 

@@ -98,6 +98,8 @@ IMAGING_METHOD: Final[dict[Coding, str]] = {
 # --- scores -----------------------------------------------------------------------------------
 VILLALTA_TOTAL: Final[Coding] = (PTS_SYSTEM, "villalta-total")
 CIVIQ20_TOTAL: Final[Coding] = (PTS_SYSTEM, "civiq20-total")
+#: ``Observation.code`` values the contract reads (patency findings and score totals).
+OBSERVATION_CODES: Final[frozenset[Coding]] = frozenset({STENT_PATENCY, VILLALTA_TOTAL, CIVIQ20_TOTAL})
 VILLALTA_ITEMS: Final = (
     "pain",
     "cramps",

@@ -264,7 +264,7 @@ class FhirPtsHost:
         self._pm = get_plugin_manager(load_entry_points=load_entry_points, allow=allow, block=block)
         self._parameters = _merge({}, parameters)
         self._windows = _windows(windows)
-        self._concept_maps = [Path(p) for p in concept_maps]
+        self._concept_maps = [p if isinstance(p, Path) else str(p) for p in concept_maps]  # str: canonicals too
         self._workers = workers
 
     # ------------------------------------------------------------------------------------------ plugins
@@ -326,9 +326,9 @@ class FhirPtsHost:
         Raises :class:`HostInputError` when the input cannot be used at all; problems in single records are
         not errors, they are in the cohort's ``problems``.
         """
-        from fhir_pts.adapters.concept_map import ConceptMapTranslator
         from fhir_pts.pipeline import cohort_from_resources, load_cohort
         from fhir_pts.sources.files import InputError
+        from fhir_pts.vocabulary import Vocabulary
 
         given = [name for name, value in (("resources", resources), ("files", files), ("server", server))
                  if value is not None]
@@ -337,15 +337,17 @@ class FhirPtsHost:
         chosen = _windows(windows) or self._windows
         try:
             if resources is not None:
-                concepts = ConceptMapTranslator.from_files(self._concept_maps) if self._concept_maps else None
-                return cohort_from_resources(resources, concepts=concepts, windows=chosen)
+                vocabulary = Vocabulary.build(self._concept_maps)
+                return cohort_from_resources(resources, concepts=vocabulary, windows=chosen)
             if files is not None:
-                return load_cohort(list(files), concept_maps=self._concept_maps, windows=chosen,
-                                   workers=self._workers)
+                return load_cohort(list(files), vocabulary=Vocabulary.build(self._concept_maps), windows=chosen,
+                                   workers=self._workers)  # fmt: skip
             assert server is not None
             with tempfile.TemporaryDirectory(prefix="fhir-pts-host-") as raw:
-                paths = _fetch(server, Path(raw))
-                return load_cohort(paths, concept_maps=self._concept_maps, windows=chosen, workers=self._workers)
+                paths, vocabulary, problems = _fetch(server, Path(raw), self._concept_maps)
+                cohort = load_cohort(paths, vocabulary=vocabulary, windows=chosen, workers=self._workers)
+                cohort.problems[:0] = problems
+                return cohort
         except InputError as exc:  # ConceptMap files that cannot be used raise it too
             raise HostInputError(str(exc)) from exc
 
@@ -440,12 +442,17 @@ class FhirPtsHost:
         return self.analyse(cohort, analyses=analyses, parameters=parameters, index_period=index_period, date=date)
 
 
-def _fetch(server: ServerConfig, raw_dir: Path) -> list[Path]:
-    """Fetch the cohort from a hospital FHIR server into ``raw_dir`` (NDJSON files) with the server source."""
+def _fetch(
+    server: ServerConfig, raw_dir: Path, concept_maps: Sequence[Path | str]
+) -> tuple[list[Path], Any, list[Any]]:
+    """Fetch the cohort from a hospital FHIR server into ``raw_dir`` (NDJSON files) with the server source;
+    returns the files, the run's vocabulary (ConceptMap canonicals read from the server) and the fetch problems."""
     from fhir_pts.sources import server as source
 
     try:
-        fetched = source.fetch_from_server(server, raw_dir)
+        connection = source.ServerSource.open(server)
+        vocabulary = connection.vocabulary(concept_maps)
+        fetched = connection.fetch(raw_dir, vocabulary)
     except source.ServerError as exc:
         raise HostInputError(f"server {server.base_url}: {exc}") from exc
-    return list(fetched.paths)
+    return list(fetched.paths), vocabulary, list(fetched.problems)

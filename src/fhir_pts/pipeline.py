@@ -15,11 +15,11 @@ from typing import Any
 
 import pluggy
 
-from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.analyses.result import AnalysisOutcome
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines.base import Engine, cohort_from_facts
 from fhir_pts.engines.local import LocalEngine, collect_from_resources
+from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
 __all__ = ["analyse", "cohort_from_facts", "cohort_from_resources", "load_cohort", "write_run"]
 
@@ -28,6 +28,7 @@ def load_cohort(
     inputs: Sequence[Path | str],
     *,
     concept_maps: Sequence[Path | str] = (),
+    vocabulary: Vocabulary | None = None,
     windows: TimePointWindows | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
@@ -35,18 +36,20 @@ def load_cohort(
 ) -> Cohort:
     """Read FHIR files / folders and build the cohort (raises ``InputError`` for unusable inputs).
 
-    ``engine`` runs the reading (default: the embedded :class:`~fhir_pts.engines.local.LocalEngine` with
-    ``workers`` processes).
+    ``vocabulary``: the run's vocabulary, built once (:meth:`Vocabulary.build`) and shared with the other doors;
+    else it is built here from the ConceptMap files ``concept_maps``. ``engine`` runs the reading (default: the
+    embedded :class:`~fhir_pts.engines.local.LocalEngine` with ``workers`` processes).
     """
-    concepts = ConceptMapTranslator.from_files(list(concept_maps)) if concept_maps else None
+    if vocabulary is None:
+        vocabulary = Vocabulary.build(list(concept_maps))
     chosen = engine if engine is not None else LocalEngine(workers=workers)
-    return chosen.load_cohort(list(inputs), concepts, windows, progress)
+    return chosen.load_cohort(list(inputs), vocabulary, windows, progress)
 
 
 def cohort_from_resources(
     resources: Iterable[dict[str, Any]],
     *,
-    concepts: ConceptMapTranslator | None = None,
+    concepts: Vocabulary | ConceptMapTranslator | None = None,
     windows: TimePointWindows | None = None,
 ) -> Cohort:
     """Build the cohort from resources already held as dicts (an embedding host's data)."""

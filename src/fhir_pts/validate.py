@@ -36,7 +36,6 @@ import pandas as pd
 
 from fhir_pts import codes
 from fhir_pts.adapters.common import VersionKey, codings, parse_day, reference_id
-from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.adapters.facts import FactSet
 from fhir_pts.adapters.questionnaire_response import flatten_items, questionnaire_canonical
 from fhir_pts.codes import CONTRACT_MEASURES
@@ -46,6 +45,7 @@ from fhir_pts.engines.local import collect_facts
 from fhir_pts.problems import Problem
 from fhir_pts.sources.files import expand_inputs, iter_resources
 from fhir_pts.sources.prefilter import CandidateFilter
+from fhir_pts.vocabulary import Vocabulary
 
 __all__ = [
     "ANALYSES",
@@ -808,6 +808,7 @@ def validate(
     concept_maps: Sequence[Path | str] = (),
     windows: TimePointWindows | None = None,
     workers: int = 1,
+    vocabulary: Vocabulary | None = None,
 ) -> ValidationReport:
     """Validate FHIR input files / folders (as ``fhir-pts run`` reads them) and explain every patient.
 
@@ -815,15 +816,15 @@ def validate(
     :param concept_maps: ConceptMap files mapping site-local codes (``--concept-map``).
     :param windows: assessment windows (default: the contract's).
     :param workers: processes reading the input for the facts.
+    :param vocabulary: the run's vocabulary when already built (then ``concept_maps`` is not read).
     :raises InputError: an INPUT is missing or unusable (exit status 2 on the command line).
     """
     windows = windows or TimePointWindows()
-    concepts = ConceptMapTranslator.from_files(list(concept_maps)) if concept_maps else None
+    vocabulary = vocabulary if vocabulary is not None else Vocabulary.build(list(concept_maps))
     files = expand_inputs(list(inputs))
-    facts = collect_facts(files, concepts, workers=workers)
+    facts = collect_facts(files, vocabulary, workers=workers)
     cohort: Cohort = build_cohort(facts, windows)
-    extra = concepts.source_codes if concepts is not None else ()
-    violations, records, checked = _scan(files, CandidateFilter.for_contract(extra))
+    violations, records, checked = _scan(files, CandidateFilter.for_contract(vocabulary.source_codes))
 
     # The cohort's problems name resources but not where they were read: locate them (the copy the run used).
     for i, problem in enumerate(cohort.problems):
@@ -883,7 +884,7 @@ def validate(
 def run_validate(
     inputs: Sequence[Path],
     server_config: Any | None,
-    concept_maps: Sequence[Path],
+    concept_maps: Sequence[Path | str],
     windows: TimePointWindows,
     workers: int,
     fmt: str,
@@ -903,16 +904,23 @@ def run_validate(
 
     with tempfile.TemporaryDirectory(prefix="fhir-pts-validate-") as tmp:
         files: list[Path | str] = list(inputs)
+        fetch_problems: list[Problem] = []
         if server_config is not None:
-            from fhir_pts.sources.server import ServerError, fetch_to_raw
+            from fhir_pts.sources.server import ServerError, ServerSource
 
             try:
-                files = list(fetch_to_raw(server_config, Path(tmp) / "raw"))
+                source = ServerSource.open(server_config)
+                vocabulary = source.vocabulary(concept_maps)
+                fetched = source.fetch(Path(tmp) / "raw", vocabulary)
             except ServerError as error:
                 raise InputError(f"server {server_config.base_url}: {error}") from error
+            files, fetch_problems = list(fetched.paths), fetched.problems
             if not files:
                 raise InputError(f"server {server_config.base_url}: nothing fetched")
-        report = validate(files, concept_maps=concept_maps, windows=windows, workers=workers)
+        else:
+            vocabulary = Vocabulary.build(list(concept_maps))
+        report = validate(files, windows=windows, workers=workers, vocabulary=vocabulary)
+        report.problems[:0] = fetch_problems
         if server_config is not None:
             report.inputs = [server_config.base_url]
     text = report.render(fmt)

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from fhir_pts.adapters.adverse_event import adapt_adverse_event
-from fhir_pts.adapters.common import AdapterOutput, ProblemSink, VersionKey, Vocabulary, irrelevant
+from fhir_pts.adapters.common import AdapterOutput, ProblemSink, VersionKey, irrelevant
 from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.adapters.observation import adapt_observation
 from fhir_pts.adapters.patient import adapt_patient
 from fhir_pts.adapters.procedure import adapt_procedure
 from fhir_pts.adapters.questionnaire_response import adapt_questionnaire_response
+from fhir_pts.vocabulary import Vocabulary
 
 _ADAPTERS: dict[str, Callable[[dict[str, Any], Vocabulary, ProblemSink], AdapterOutput]] = {
     "Patient": lambda resource, _vocabulary, sink: adapt_patient(resource, sink),
@@ -55,7 +56,7 @@ def adapt_resource(
     elif isinstance(concepts, Vocabulary):
         vocabulary = concepts
     else:
-        vocabulary = Vocabulary(concepts)
+        vocabulary = Vocabulary.of(concepts)
     resource_id = resource.get("id")
     if resource_id is not None and not isinstance(resource_id, str):
         resource_id = str(resource_id)

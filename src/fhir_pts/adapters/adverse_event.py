@@ -8,13 +8,13 @@ from fhir_pts import codes
 from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
-    Vocabulary,
     as_list,
     irrelevant,
     reference_id,
     subject_or_problem,
 )
 from fhir_pts.adapters.facts import AdverseEventFact
+from fhir_pts.vocabulary import Vocabulary
 
 
 def adapt_adverse_event(resource: dict[str, Any], vocabulary: Vocabulary, sink: ProblemSink) -> AdapterOutput:

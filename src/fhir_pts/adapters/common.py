@@ -7,14 +7,15 @@ adapters run unchanged on dicts from any engine.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.adapters.facts import Fact
 from fhir_pts.codes import Coding
 from fhir_pts.problems import Problem, Severity
+from fhir_pts.vocabulary import Vocabulary as Vocabulary  # re-exported: the adapters' vocabulary
+from fhir_pts.vocabulary import codings as codings  # re-exported
 
 
 def as_list(value: Any) -> list[Any]:
@@ -31,51 +32,10 @@ def as_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def codings(concept: Any) -> Iterator[Coding]:
-    """The ``(system, code)`` pairs of a CodeableConcept, a Coding, or a list of either.
-
-    ``display`` is never looked at; codings without a string system and code are skipped.
-    """
-    if isinstance(concept, list):
-        for item in concept:
-            yield from codings(item)
-        return
-    if not isinstance(concept, dict):
-        return
-    if "coding" in concept:
-        for coding in as_list(concept.get("coding")):
-            if isinstance(coding, dict):
-                system, code = coding.get("system"), coding.get("code")
-                if isinstance(system, str) and isinstance(code, str):
-                    yield system, code
-    elif isinstance(concept.get("system"), str) and isinstance(concept.get("code"), str):
-        yield concept["system"], concept["code"]
-
-
 def show(pairs: Iterable[Coding]) -> str:
     """``system|code`` of codings, for problem reasons (never a display text)."""
     listed = [f"{system}|{code}" for system, code in pairs]
     return ", ".join(listed) if listed else "text only (no coding)"
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """Matches codings against the contract's codes, directly or through loaded ConceptMaps.
-
-    A coding matches a contract coding if it *is* one, or if a loaded ConceptMap maps it to one.
-    """
-
-    concepts: ConceptMapTranslator | None = None
-
-    def expand(self, coding: Coding) -> Iterator[Coding]:
-        """The coding itself, then every coding it maps to."""
-        yield coding
-        if self.concepts is not None:
-            yield from self.concepts.translate(*coding)
-
-    def expanded(self, concept: Any) -> list[Coding]:
-        """Every coding of ``concept`` (see :func:`codings`) and every coding they map to, in order."""
-        return [mapped for coding in codings(concept) for mapped in self.expand(coding)]
 
 
 def parse_day(value: Any) -> dt.date | None:

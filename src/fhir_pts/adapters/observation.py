@@ -15,7 +15,6 @@ from fhir_pts import codes
 from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
-    Vocabulary,
     accepted_patient,
     codings,
     day_or_problem,
@@ -23,6 +22,7 @@ from fhir_pts.adapters.common import (
     show,
 )
 from fhir_pts.adapters.facts import Instrument, PatencyFindingFact, PatencyStatus, ScoreAssessmentFact
+from fhir_pts.vocabulary import Vocabulary
 
 ImagingMethod = Literal["ultrasound", "ct"]
 

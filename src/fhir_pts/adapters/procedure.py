@@ -8,7 +8,6 @@ from fhir_pts import codes
 from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
-    Vocabulary,
     accepted_patient,
     as_list,
     codings,
@@ -19,6 +18,7 @@ from fhir_pts.adapters.common import (
 )
 from fhir_pts.adapters.facts import Outcome, ProcedureFact
 from fhir_pts.codes import Coding
+from fhir_pts.vocabulary import Vocabulary
 
 
 def is_icd10pcs_reintervention(coding: Coding) -> bool:

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.adapters.facts import FactSet
 from fhir_pts.cohort.build import build_cohort
 from fhir_pts.cohort.model import Cohort, TimePointWindows
+from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
 
 class Engine(Protocol):
@@ -28,11 +28,12 @@ class Engine(Protocol):
     def load_cohort(
         self,
         inputs: Sequence[Path | str],
-        concepts: ConceptMapTranslator | None = None,
+        concepts: Vocabulary | ConceptMapTranslator | None = None,
         windows: TimePointWindows | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Cohort:
-        """The cohort of ``inputs`` (files / folders the engine can read), site codes mapped by ``concepts``.
+        """The cohort of ``inputs`` (files / folders the engine can read), site codes mapped by ``concepts``
+        (the run's :class:`~fhir_pts.vocabulary.Vocabulary`, shared with the other doors).
 
         :param progress: called with the number of resources read since its previous call (when the engine
             can tell).

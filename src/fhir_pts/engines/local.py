@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fhir_pts.adapters.common import AdapterOutput, Vocabulary
-from fhir_pts.adapters.concept_map import ConceptMapTranslator
+from fhir_pts.adapters.common import AdapterOutput
 from fhir_pts.adapters.facts import FactSet
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines.base import cohort_from_facts
@@ -46,6 +45,7 @@ from fhir_pts.sources.files import (
     split_ndjson,
 )
 from fhir_pts.sources.prefilter import CandidateFilter
+from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +84,16 @@ class _Reader:
     candidates: CandidateFilter
 
     @classmethod
-    def for_concepts(cls, concepts: ConceptMapTranslator | None) -> _Reader:
-        extra = concepts.source_codes if concepts is not None else ()
-        return cls(Vocabulary(concepts), CandidateFilter.for_contract(extra))
+    def for_concepts(cls, concepts: Vocabulary | ConceptMapTranslator | None) -> _Reader:
+        vocabulary = Vocabulary.of(concepts)
+        return cls(vocabulary, CandidateFilter.for_contract(vocabulary.source_codes))
 
 
 #: The reader of a worker process, set once by :func:`_init_worker`.
 _worker_reader: _Reader | None = None
 
 
-def _init_worker(concepts: ConceptMapTranslator | None) -> None:
+def _init_worker(concepts: Vocabulary | None) -> None:
     global _worker_reader
     _worker_reader = _Reader.for_concepts(concepts)
 
@@ -162,7 +162,7 @@ def _tasks(files: Sequence[Path], workers: int, explicit: frozenset[Path] | None
 
 def collect_facts(
     paths: Sequence[Path | str],
-    concepts: ConceptMapTranslator | None = None,
+    concepts: Vocabulary | ConceptMapTranslator | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> FactSet:
@@ -170,7 +170,8 @@ def collect_facts(
 
     :param paths: INPUT arguments: Bundle / resource ``.json`` (``.json.gz``), ``.ndjson`` / ``.jsonl``
         (``.gz``) files, or folders holding them (see :func:`~fhir_pts.sources.files.expand_inputs`).
-    :param concepts: loaded ConceptMaps; local codes they map to contract codes are recognised too.
+    :param concepts: the run's vocabulary (or bare ConceptMaps); local codes they map to contract codes are
+        recognised too.
     :param workers: processes to read with. With more than one, files — and parts of big plain NDJSON files
         — are read in parallel; the result is identical to ``workers=1``.
     :param progress: called with the number of resources read since its previous call (e.g. ``tqdm.update``).
@@ -179,6 +180,7 @@ def collect_facts(
     :raises InputError: an INPUT is missing or unusable (see :mod:`fhir_pts.sources.files`).
     """
     files = expand_inputs(paths)
+    concepts = Vocabulary.of(concepts)
     workers = max(1, min(workers, os.cpu_count() or 1)) if workers > 1 else 1
     tasks = _tasks(files, workers, frozenset(Path(p).resolve() for p in paths if Path(p).is_file()))
     merger = Merger()
@@ -251,14 +253,14 @@ def _shifted(problem: Problem, offset: int) -> Problem:
 
 def collect_from_resources(
     resources: Iterable[dict[str, Any] | RawResource],
-    concepts: ConceptMapTranslator | None = None,
+    concepts: Vocabulary | ConceptMapTranslator | None = None,
 ) -> FactSet:
     """The de-duplicated facts of resources a host already holds, in the order given.
 
     ``resources`` are parsed FHIR resources (dicts; Bundles are expanded) or :class:`RawResource` s (whose
     ``file`` / ``line`` locate the problems). Same adapters and duplicate rules as :func:`collect_facts`.
     """
-    vocabulary = Vocabulary(concepts)
+    vocabulary = Vocabulary.of(concepts)
     merger = Merger()
     for item in resources:
         if isinstance(item, RawResource):
@@ -283,7 +285,7 @@ class LocalEngine:
     def load_cohort(
         self,
         inputs: Sequence[Path | str],
-        concepts: ConceptMapTranslator | None = None,
+        concepts: Vocabulary | ConceptMapTranslator | None = None,
         windows: TimePointWindows | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Cohort:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_pts.adapters import adapt_resource
-from fhir_pts.adapters.common import AdapterOutput, Vocabulary
+from fhir_pts.adapters.common import AdapterOutput
 from fhir_pts.adapters.facts import (
     AdverseEventFact,
     FactSet,
@@ -28,6 +28,7 @@ from fhir_pts.adapters.facts import (
     ScoreAssessmentFact,
 )
 from fhir_pts.problems import Problem
+from fhir_pts.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
+from fhir_pts.errors import InputError
 from fhir_pts.problems import Problem
 from fhir_pts.sources.prefilter import RESOURCE_LINE_PREFIXES, CandidateFilter
 
@@ -37,13 +38,6 @@ NDJSON_SUFFIXES: tuple[str, ...] = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.g
 JSON_SUFFIXES: tuple[str, ...] = (".json", ".json.gz")
 #: Size of the blocks an NDJSON file is read in (bytes).
 BLOCK_SIZE = 4 * 1024 * 1024
-
-
-class InputError(Exception):
-    """An INPUT that cannot be used at all: missing, unreadable, or not FHIR JSON / NDJSON.
-
-    The message is one line naming the path and what was expected.
-    """
 
 
 class NotFhirError(InputError):

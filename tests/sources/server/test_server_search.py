@@ -37,6 +37,7 @@ def test_search_fetches_exactly_the_cohort(sekmet: ServerInfo, cohort: list[dict
     # one page per (type, batch) plus the index search: requests do not grow with patients x types
     assert stats.requests == stats.pages == 1 + len(PATIENT_TYPES)
     assert stats.fallbacks == 0 and not stats.outcomes
+    assert not stats.dropped_parameters and not stats.problems and not stats.incomplete  # strict server: all honoured
 
 
 def test_search_follows_next_links(sekmet: ServerInfo, cohort: list[dict], reader: FhirSession,

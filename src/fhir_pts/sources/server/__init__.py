@@ -9,7 +9,7 @@ be repeated offline and nothing the server filtered is trusted.
 
 from .bulk import BulkStats, fetch_by_bulk
 from .config import ServerConfig, add_server_arguments, connect, load_server_config, server_config_from_args
-from .fetch import FetchResult, fetch_from_server, fetch_to_raw, packaged_measures, write_back_run
+from .fetch import FetchResult, ServerSource, fetch_from_server, fetch_to_raw, packaged_measures, write_back_run
 from .http import AuthenticationError, AuthorizationError, RequestRefused, ServerError
 from .search import SearchStats, fetch_by_search
 
@@ -22,6 +22,7 @@ __all__ = [
     "SearchStats",
     "ServerConfig",
     "ServerError",
+    "ServerSource",
     "add_server_arguments",
     "connect",
     "fetch_by_bulk",

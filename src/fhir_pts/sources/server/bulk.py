@@ -1,12 +1,15 @@
 """Fetch the cohort with FHIR Bulk Data ``$export`` (system, Patient or Group level).
 
 Kick-off with ``Prefer: respond-async``, ``_type`` limited to the needed types and a ``_typeFilter`` on the
-contract's Observation codes; poll the status URL honouring ``Retry-After`` / ``X-Progress`` with capped backoff;
+Observation codes of the run's :class:`~fhir_pts.vocabulary.Vocabulary` (the contract's codes and every local code
+a ConceptMap maps to them; when that filter would make the kick-off URL too long it is left out — the export is
+then broader, never thinner); poll the status URL honouring ``Retry-After`` / ``X-Progress`` with capped backoff;
 download the manifest's files in parallel, streamed to ``.part`` files then renamed; then DELETE the job.
 
 A job state file in ``raw_dir`` (:data:`STATE_NAME`: status URL, manifest, files done) makes an interrupted run
 resume instead of starting over. By default the export is then narrowed to the cohort exactly as the search mode
-selects it (patients with an index stenting Procedure and their relevant resources), into ``<Type>.ndjson``.
+selects it (patients with an index stenting Procedure and their relevant resources, recognised through the same
+vocabulary), into ``<Type>.ndjson``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -29,22 +32,35 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import requests
 
-from fhir_pts import codes
+from fhir_pts.problems import Problem
 from fhir_pts.progress import progress
+from fhir_pts.vocabulary import Vocabulary
 
 from .auth import NoAuth
 from .http import ServerError, check
 from .rawdir import NdjsonWriter
-from .search import OBSERVATION_CODES, PATIENT_TYPES, _codings, _keep, patient_of, token_list
+from .search import MAX_URL_LENGTH, PATIENT_TYPES, is_index_procedure, keep, patient_of, token_list
 
 log = logging.getLogger(__name__)
 
 STATE_NAME = ".fhir-pts-bulk-state"  # JSON, but not *.json: the file pipeline must not read it as input
 DOWNLOAD_DIR = ".bulk-download"
 DEFAULT_TYPES: tuple[str, ...] = ("Patient", *PATIENT_TYPES)
-DEFAULT_TYPE_FILTERS: tuple[str, ...] = (
-    "Observation?" + urlencode({"code": token_list(OBSERVATION_CODES)}),  # inner query escaped (commas too)
-)
+
+
+def type_filters_for(vocabulary: Vocabulary) -> tuple[str, ...]:
+    """The ``_typeFilter`` values for the run's vocabulary: Observations with a code the contract reads, local
+    codes mapped by the ConceptMaps included; none when the filter would not fit in a kick-off URL (a broader
+    export, narrowed here afterwards, rather than a dropped code)."""
+    value = "Observation?" + urlencode({"code": token_list(vocabulary.observation_codings)})  # inner query escaped
+    if len(urlencode({"_typeFilter": value})) > MAX_URL_LENGTH - 200:
+        log.warning("_typeFilter of %d Observation codes too long for a kick-off URL; exporting every "
+                    "Observation and narrowing here", len(vocabulary.observation_codings))
+        return ()
+    return (value,)
+
+
+DEFAULT_TYPE_FILTERS: tuple[str, ...] = type_filters_for(Vocabulary())
 
 
 class BulkExportError(ServerError):
@@ -62,6 +78,8 @@ class BulkStats:
     files_resumed: int = 0
     bytes: int = 0
     resources: dict[str, int] | None = None
+    problems: list[Problem] = field(default_factory=list)  # what the export could not give (problems.csv rows)
+    incomplete: bool = False  # some cohort patient's data could not be exported completely
 
 
 def _retry_after(response: requests.Response, default: float) -> float:
@@ -288,7 +306,7 @@ class BulkExport:
             log.warning("DELETE of bulk job %s failed: %s", status_url, type(e).__name__)
 
     # -- whole run --------------------------------------------------------------------------------
-    def run(self, select_cohort: bool = True) -> list[Path]:
+    def run(self, select_cohort: bool = True, vocabulary: Vocabulary | None = None) -> list[Path]:
         """Kick off (or resume), poll, download, narrow to the cohort, DELETE the job; return the files."""
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         self._load_state()
@@ -314,7 +332,7 @@ class BulkExport:
         downloads = self.download_all(manifest)
         for item in manifest.get("error", []) or []:
             log.warning("bulk export reported errors in %s", item.get("url"))
-        paths = select_into(downloads, self.raw_dir, set(self.types)) if select_cohort else \
+        paths = select_into(downloads, self.raw_dir, set(self.types), vocabulary, self.stats) if select_cohort else \
             _move_into(downloads, self.raw_dir)
         self.delete_job(status_url)
         shutil.rmtree(self.download_dir, ignore_errors=True)
@@ -335,12 +353,13 @@ def _lines(paths: Sequence[Path], rtype: str | None = None) -> Iterator[dict]:
                         raise BulkExportError(f"{path.name} line {number} is not JSON") from None
 
 
-def select_into(downloads: Sequence[Path], raw_dir: Path, types: set[str]) -> list[Path]:
-    """Narrow exported files to the cohort (the search mode's rules), written as ``<Type>.ndjson``."""
-    cohort = {
-        patient_of(r) for r in _lines(downloads, "Procedure")
-        if r.get("resourceType") == "Procedure" and _codings(r) & codes.VENOUS_STENTING
-    }
+def select_into(downloads: Sequence[Path], raw_dir: Path, types: set[str],
+                vocabulary: Vocabulary | None = None, stats: BulkStats | None = None) -> list[Path]:  # fmt: skip
+    """Narrow exported files to the cohort (the search mode's rules, through the same ``vocabulary``), written
+    as ``<Type>.ndjson``. A cohort patient whose Patient resource is not in the export is a problem in
+    ``stats`` and marks it incomplete."""
+    vocabulary = vocabulary if vocabulary is not None else Vocabulary()
+    cohort = {patient_of(r) for r in _lines(downloads, "Procedure") if is_index_procedure(r, vocabulary)}
     cohort.discard(None)
     writer = NdjsonWriter(raw_dir)
     try:
@@ -351,8 +370,16 @@ def select_into(downloads: Sequence[Path], raw_dir: Path, types: set[str]) -> li
             if rtype == "Patient":
                 if r.get("id") in cohort:
                     writer.add(r)
-            elif _keep(rtype, r, cohort):  # type: ignore[arg-type]
+            elif keep(rtype, r, cohort, vocabulary):  # type: ignore[arg-type]
                 writer.add(r)
+        if "Patient" in types and stats is not None:
+            for pid in sorted(cohort - writer.seen("Patient")):  # type: ignore[operator]
+                stats.incomplete = True
+                stats.problems.append(Problem(
+                    "Patient", pid, "id",
+                    "the export holds an index stenting Procedure of this patient but not the Patient: sex and "
+                    "age are unknown, the patient is left out of the cohort", patient_id=pid,
+                ))  # fmt: skip
         return writer.close(ensure_types=sorted(types))
     except BaseException:
         writer.abort()
@@ -375,21 +402,27 @@ def fetch_by_bulk(
     level: str = "system",
     group_id: str | None = None,
     types: Sequence[str] = DEFAULT_TYPES,
-    type_filters: Sequence[str] = DEFAULT_TYPE_FILTERS,
+    type_filters: Sequence[str] | None = None,
     *,
     since: str | None = None,
     workers: int = 4,
     select_cohort: bool = True,
     stats: BulkStats | None = None,
     poll_cap: float = 30.0,
+    vocabulary: Vocabulary | None = None,
 ) -> list[Path]:
     """Bulk-export ``types`` at ``level`` (``system`` | ``patient`` | ``group`` with ``group_id``) into
     ``raw_dir``; resumes an interrupted export found there. With ``select_cohort`` (default) only the cohort's
-    relevant resources are kept (as in :func:`~.search.fetch_by_search`), else the files are kept as exported."""
+    relevant resources are kept (as in :func:`~.search.fetch_by_search`), else the files are kept as exported.
+    ``vocabulary``: the run's codes (default: the contract's alone); ``type_filters`` default to
+    :func:`type_filters_for` it."""
+    vocabulary = vocabulary if vocabulary is not None else Vocabulary()
+    if type_filters is None:
+        type_filters = type_filters_for(vocabulary)
     job = BulkExport(session, base_url, raw_dir, level, group_id, types, type_filters, since, workers, poll_cap)
     if stats is not None:
         job.stats = stats
-    paths = job.run(select_cohort)
+    paths = job.run(select_cohort, vocabulary)
     job.stats.resources = {p.name.split(".")[0]: _count_lines(p) for p in paths}
     return paths
 

@@ -1,18 +1,25 @@
-"""The calls the CLI makes: fetch the cohort from the server a :class:`ServerConfig` describes into a raw dir
-(:func:`fetch_to_raw`), and write the run's MeasureReports back (:func:`write_back_run`)."""
+"""The calls the CLI makes: connect to the server a :class:`ServerConfig` describes (:class:`ServerSource`),
+build the run's vocabulary with its ConceptMaps, fetch the cohort into a raw dir, and write the run's
+MeasureReports back (:func:`write_back_run`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fhir_pts.problems import Problem
+from fhir_pts.vocabulary import Vocabulary
+
 from .bulk import BulkStats, fetch_by_bulk
+from .concept_maps import fetch_concept_map
 from .config import ServerConfig, connect
-from .http import ServerError
+from .discovery import ServerCapabilities
+from .http import FhirSession, ServerError
 from .search import SearchStats, fetch_by_search
 
 if TYPE_CHECKING:
@@ -29,32 +36,62 @@ class FetchResult:
     mode: str  # "search" | "bulk"
     requests: int
     stats: SearchStats | BulkStats
+    #: Records the server could not give (a cohort Patient missing, an ignored parameter, ...): problems.csv rows.
+    problems: list[Problem]
+    #: Some cohort patient's data could not be fetched completely (the CLI exits non-zero).
+    incomplete: bool = False
 
 
-def fetch_from_server(config: ServerConfig, raw_dir: Path) -> FetchResult:
-    """Discover the server (R4 checked), authenticate, and fetch the cohort by search or Bulk Data
-    (``config.bulk``) into ``raw_dir`` as ``<Type>.ndjson`` files that ``fhir-pts run raw_dir`` reads."""
-    session, caps = connect(config, write=False)
-    stats: SearchStats | BulkStats
-    if config.bulk:
-        stats = BulkStats()
-        paths = fetch_by_bulk(session, config.base_url, raw_dir, config.export_level, config.group_id,
-                              workers=config.workers, stats=stats)
-        mode = "bulk"
-    else:
-        stats = SearchStats()
-        paths = fetch_by_search(session, config.base_url, raw_dir, page_size=config.page_size,
-                                patients_per_request=config.patients_per_request, workers=config.workers,
-                                stats=stats)
-        mode = "search"
-    log.info("fetched from %s (%s, FHIR %s) by %s: %d requests", config.base_url, caps.software,
-             caps.fhir_version, mode, session.requests_made)
-    return FetchResult(paths, mode, session.requests_made, stats)
+@dataclass
+class ServerSource:
+    """One connection to one server for one run: discovery and authentication once, then the vocabulary's
+    server-hosted ConceptMaps and the fetch share it."""
+
+    config: ServerConfig
+    session: FhirSession
+    capabilities: ServerCapabilities
+
+    @classmethod
+    def open(cls, config: ServerConfig) -> ServerSource:
+        """Discover the server (R4 checked) and authenticate."""
+        session, caps = connect(config, write=False)
+        return cls(config, session, caps)
+
+    def vocabulary(self, concept_maps: Sequence[Path | str]) -> Vocabulary:
+        """The run's vocabulary: ConceptMap files, and canonicals (``https://…/ConceptMap/x[|version]``) read
+        from this server."""
+        return Vocabulary.build(concept_maps, lambda ref: fetch_concept_map(self.session, self.config.base_url, ref))
+
+    def fetch(self, raw_dir: Path, vocabulary: Vocabulary | None = None) -> FetchResult:
+        """Fetch the cohort by search or Bulk Data (``config.bulk``) into ``raw_dir`` as ``<Type>.ndjson`` files
+        that ``fhir-pts run raw_dir`` reads, asking for every code of ``vocabulary``."""
+        config, session = self.config, self.session
+        vocabulary = vocabulary if vocabulary is not None else Vocabulary()
+        stats: SearchStats | BulkStats
+        if config.bulk:
+            stats = BulkStats()
+            paths = fetch_by_bulk(session, config.base_url, raw_dir, config.export_level, config.group_id,
+                                  workers=config.workers, stats=stats, vocabulary=vocabulary)
+            mode = "bulk"
+        else:
+            stats = SearchStats()
+            paths = fetch_by_search(session, config.base_url, raw_dir, page_size=config.page_size,
+                                    patients_per_request=config.patients_per_request, workers=config.workers,
+                                    stats=stats, vocabulary=vocabulary)
+            mode = "search"
+        log.info("fetched from %s (%s, FHIR %s) by %s: %d requests", config.base_url, self.capabilities.software,
+                 self.capabilities.fhir_version, mode, session.requests_made)
+        return FetchResult(paths, mode, session.requests_made, stats, list(stats.problems), stats.incomplete)
 
 
-def fetch_to_raw(config: ServerConfig, raw_dir: Path) -> list[Path]:
-    """What ``fhir-pts run --server`` calls: fetch into ``raw_dir`` and return the files for the file pipeline."""
-    result = fetch_from_server(config, raw_dir)
+def fetch_from_server(config: ServerConfig, raw_dir: Path, vocabulary: Vocabulary | None = None) -> FetchResult:
+    """Connect and fetch the cohort into ``raw_dir`` (see :meth:`ServerSource.fetch`)."""
+    return ServerSource.open(config).fetch(raw_dir, vocabulary)
+
+
+def fetch_to_raw(config: ServerConfig, raw_dir: Path, vocabulary: Vocabulary | None = None) -> list[Path]:
+    """Fetch into ``raw_dir`` and return the files for the file pipeline (problems: see :func:`fetch_from_server`)."""
+    result = fetch_from_server(config, raw_dir, vocabulary)
     log.info("%d files in %s (%s mode, %d requests)", len(result.paths), raw_dir, result.mode, result.requests)
     return result.paths
 

@@ -1,8 +1,19 @@
 """Fetch the cohort's resources from a FHIR server with plain FHIR search.
 
-1. Index procedures: ``Procedure?code=<every contract stenting code>&_include=Procedure:patient``.
+1. Index procedures: ``Procedure?code=<every stenting code>&_include=Procedure:patient``; Patients the
+   server did not include (it ignored ``_include``) are then fetched by id.
 2. For those patients, in batches of several patients per request (``patient=a,b,c``): Procedure,
    Observation (``code=`` the contract's observation codes), QuestionnaireResponse, AdverseEvent.
+
+"Every code" is the run's :class:`~fhir_pts.vocabulary.Vocabulary`: the contract's codes plus every site-local
+code a given ConceptMap maps to one of them. No code is ever dropped to keep a URL short: a search whose URL
+would exceed :data:`MAX_URL_LENGTH` is sent as ``POST [type]/_search`` (form body), and when the server refuses
+that, its longest comma list is split over several searches whose results are united.
+
+The first page's ``self`` link is compared with the parameters sent: a parameter the server dropped is logged
+and recorded as a warning problem (the client-side re-check below still makes the result exact when the
+server returns too much). A cohort patient that cannot be fetched completely is a problem and marks the fetch
+incomplete (``SearchStats.incomplete``; the CLI then exits non-zero).
 
 Every search follows the server's ``next`` links (page URLs are never built here), sends
 ``Prefer: handling=strict`` (a parameter the server cannot apply is an error, not "everything"), and runs in a
@@ -20,12 +31,14 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
 from fhir_pts import codes
+from fhir_pts.problems import Problem
 from fhir_pts.progress import progress
+from fhir_pts.vocabulary import Vocabulary
 
 from .http import RequestRefused, ServerError, check
 from .rawdir import NdjsonWriter
@@ -33,10 +46,13 @@ from .rawdir import NdjsonWriter
 log = logging.getLogger(__name__)
 
 STRICT = {"Prefer": "handling=strict"}
-#: Observation codes of the contract (patency findings and score totals).
-OBSERVATION_CODES: frozenset[codes.Coding] = frozenset(
-    {codes.STENT_PATENCY, codes.VILLALTA_TOTAL, codes.CIVIQ20_TOTAL}
-)
+#: Observation codes of the contract (patency findings and score totals), without ConceptMaps.
+OBSERVATION_CODES: frozenset[codes.Coding] = codes.OBSERVATION_CODES
+#: A search URL longer than this (characters) is sent as ``POST [type]/_search`` instead (many servers and
+#: proxies refuse URLs of 4–8 kB; 2000 is the classic safe limit).
+MAX_URL_LENGTH = 2000
+#: Parameters a server may rewrite in its ``self`` link without having ignored them.
+_PAGING_PARAMETERS = frozenset({"_count", "_offset", "_getpages", "_page", "page", "_format"})
 #: Types fetched per patient batch, with their fixed search parameters.
 PATIENT_TYPES: tuple[str, ...] = ("Procedure", "Observation", "QuestionnaireResponse", "AdverseEvent")
 
@@ -48,10 +64,6 @@ def token_list(codings: Iterable[codes.Coding]) -> str:
         return s.replace("\\", "\\\\").replace(",", "\\,").replace("|", "\\|").replace("$", "\\$")
 
     return ",".join(f"{esc(s)}|{esc(c)}" for s, c in sorted(codings))
-
-
-def _codings(resource: dict) -> set[codes.Coding]:
-    return {(c.get("system"), c.get("code")) for c in (resource.get("code") or {}).get("coding", []) or []}
 
 
 def patient_of(resource: dict) -> str | None:
@@ -78,6 +90,11 @@ class SearchStats:
     dropped: int = 0  # resources the server returned that the query should have excluded
     fallbacks: int = 0  # batches crawled one patient at a time
     outcomes: list[str] = field(default_factory=list)  # OperationOutcome diagnostics found in search bundles
+    posted: int = 0  # searches sent as POST [type]/_search (URL too long for GET)
+    split: int = 0  # searches split because the server refused POST _search
+    dropped_parameters: dict[str, list[str]] = field(default_factory=dict)  # type -> parameters the server ignored
+    problems: list[Problem] = field(default_factory=list)  # cohort data that could not be fetched, ignored params
+    incomplete: bool = False  # a cohort patient's data could not be fetched completely
 
 
 class Searcher:
@@ -108,12 +125,41 @@ class Searcher:
             )
 
     def pages(self, resource_type: str, params: dict[str, str]) -> Iterator[dict]:
-        """Every page (searchset Bundle) of ``resource_type?params``, following ``next`` links only."""
-        url: str | None = f"{self.base_url}/{resource_type}"
-        query: dict[str, str] | None = {**params, "_count": str(self.page_size)}
+        """Every page (searchset Bundle) of ``resource_type?params``, following ``next`` links only.
+
+        A URL longer than :data:`MAX_URL_LENGTH` is sent as ``POST [type]/_search``; if the server refuses
+        that (404/405/501 or 400/414/422 naming nothing else), the query is split (see :func:`split_query`)
+        and the pages of every part are yielded in turn.
+        """
+        query = {**params, "_count": str(self.page_size)}
+        url = f"{self.base_url}/{resource_type}"
+        if len(url) + 1 + len(urlencode(query)) <= MAX_URL_LENGTH:
+            yield from self._follow(resource_type, query, self.session.get(url, params=query, headers=STRICT))
+            return
+        with self._lock:
+            self.stats.posted += 1
+        response = self.session.post(
+            f"{url}/_search", data=query,
+            headers={**STRICT, "Content-Type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+        if response.status_code in (400, 404, 405, 414, 422, 501):
+            parts = split_query(query, MAX_URL_LENGTH - len(url) - 1)
+            if len(parts) > 1:
+                self.count(requests=1)
+                log.warning("%s: POST _search refused (%s); splitting the query in %d searches",
+                            resource_type, response.status_code, len(parts))
+                with self._lock:
+                    self.stats.split += 1
+                for part in parts:
+                    yield from self._follow(resource_type, part, self.session.get(url, params=part, headers=STRICT))
+                return
+        yield from self._follow(resource_type, query, response)
+
+    def _follow(self, resource_type: str, sent: dict[str, str], response: requests.Response) -> Iterator[dict]:
+        """The first page (``response``), then every page its ``next`` links lead to."""
         seen: set[str] = set()
-        while url:
-            response = self.session.get(url, params=query, headers=STRICT)
+        first = True
+        while True:
             self.count(requests=1)
             check(response, self.base_url, resource_type)
             try:
@@ -123,14 +169,41 @@ class Searcher:
             if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
                 raise ServerError(f"search {resource_type} did not answer a Bundle")
             self.count(pages=1)
+            if first:
+                self._check_self_link(resource_type, sent, bundle)
+                first = False
             yield bundle
             url = next((link.get("url") for link in bundle.get("link", []) if link.get("relation") == "next"), None)
-            query = None
-            if url:
-                self._check_origin(url)
-                if url in seen:
-                    raise ServerError(f"search {resource_type}: the server repeated a next link (paging loop)")
-                seen.add(url)
+            if not url:
+                return
+            self._check_origin(url)
+            if url in seen:
+                raise ServerError(f"search {resource_type}: the server repeated a next link (paging loop)")
+            seen.add(url)
+            response = self.session.get(url, headers=STRICT)
+
+    def _check_self_link(self, resource_type: str, sent: dict[str, str], bundle: dict) -> None:
+        """Record the parameters the server left out of its ``self`` link (it ignored them)."""
+        self_url = next((link.get("url") for link in bundle.get("link", []) or []
+                         if isinstance(link, dict) and link.get("relation") == "self"), None)  # fmt: skip
+        if not isinstance(self_url, str):
+            return
+        dropped = dropped_parameters(sent, self_url)
+        if not dropped:
+            return
+        with self._lock:
+            known = self.stats.dropped_parameters.setdefault(resource_type, [])
+            new = [name for name in dropped if name not in known]
+            known.extend(new)
+            for name in new:
+                self.stats.problems.append(Problem(
+                    resource_type, None, name,
+                    f"the server ignored the search parameter {name!r} (absent from its self link): it answered "
+                    "more (or, for _include, less) than asked; every resource was re-checked here",
+                    "warning",
+                ))  # fmt: skip
+        for name in new:
+            log.warning("server ignored the %s search parameter %r (not in its self link)", resource_type, name)
 
     def resources(self, resource_type: str, params: dict[str, str]) -> Iterator[tuple[str, dict]]:
         """``(search mode, resource)`` of every entry of every page; outcomes are logged, not returned."""
@@ -149,21 +222,75 @@ class Searcher:
                 yield mode, resource
 
 
+def dropped_parameters(sent: dict[str, str], self_url: str) -> list[str]:
+    """Names of parameters of ``sent`` that a ``self`` link does not carry (paging parameters aside).
+
+    A ``self`` link without any query says nothing (some servers never echo the query): nothing is reported.
+    """
+    query = urlsplit(self_url).query
+    if not query:
+        return []
+    echoed = {name.split(":", 1)[0] for name, _ in parse_qsl(query, keep_blank_values=True)}
+    return [name for name in sent if name not in _PAGING_PARAMETERS and name.split(":", 1)[0] not in echoed]
+
+
+def _split_list(value: str) -> list[str]:
+    """The items of a FHIR comma list (an escaped comma ``\\,`` does not split)."""
+    items, current, escaped = [], [], False
+    for char in value:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == ",":
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    items.append("".join(current))
+    return items
+
+
+def split_query(query: dict[str, str], limit: int) -> list[dict[str, str]]:
+    """``query`` split into queries whose encoding fits in ``limit`` characters, by halving its longest comma
+    list (OR semantics: the union of the parts' results is the original result). No value is ever dropped;
+    a query that cannot be split further is returned as it is."""
+    if len(urlencode(query)) <= limit:
+        return [query]
+    name = max(query, key=lambda key: len(query[key]))
+    items = _split_list(query[name])
+    if len(items) < 2:
+        return [query]
+    half = len(items) // 2
+    return [part for chunk in (items[:half], items[half:])
+            for part in split_query({**query, name: ",".join(chunk)}, limit)]  # fmt: skip
+
+
 def _batches(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _type_params(resource_type: str) -> dict[str, str]:
+def _type_params(resource_type: str, vocabulary: Vocabulary) -> dict[str, str]:
     if resource_type == "Observation":
-        return {"code": token_list(OBSERVATION_CODES)}
+        return {"code": token_list(vocabulary.observation_codings)}
     return {}
 
 
-def _keep(resource_type: str, resource: dict, patients: set[str]) -> bool:
-    """Re-check what the server was asked to filter: the right type, one of our patients, the right code."""
+def is_index_procedure(resource: dict, vocabulary: Vocabulary) -> bool:
+    """A Procedure coded (directly or through the vocabulary's ConceptMaps) as venous stenting."""
+    return resource.get("resourceType") == "Procedure" and vocabulary.matches(
+        resource.get("code"), codes.VENOUS_STENTING
+    )
+
+
+def keep(resource_type: str, resource: dict, patients: set[str], vocabulary: Vocabulary) -> bool:
+    """Re-check what the server was asked to filter: the right type, one of our patients, the right code
+    (through the same vocabulary the adapters use)."""
     if resource.get("resourceType") != resource_type or patient_of(resource) not in patients:
         return False
-    return resource_type != "Observation" or bool(_codings(resource) & OBSERVATION_CODES)
+    return resource_type != "Observation" or vocabulary.matches(resource.get("code"), codes.OBSERVATION_CODES)
 
 
 def fetch_by_search(
@@ -175,30 +302,30 @@ def fetch_by_search(
     patients_per_request: int = 50,
     workers: int = 4,
     stats: SearchStats | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> list[Path]:
     """Fetch the cohort (patients with an index stenting Procedure and their relevant resources) into
-    ``raw_dir`` as ``<Type>.ndjson`` files; return the files written. ``stats`` (if given) is filled in."""
+    ``raw_dir`` as ``<Type>.ndjson`` files; return the files written. ``stats`` (if given) is filled in,
+    its ``problems`` and ``incomplete`` included. ``vocabulary``: the run's codes (default: the contract's
+    alone, no ConceptMap)."""
+    vocabulary = vocabulary if vocabulary is not None else Vocabulary()
     searcher = Searcher(session, base_url, page_size)
     if stats is not None:
         searcher.stats = stats
     writer = NdjsonWriter(Path(raw_dir))
     try:
-        patients = _fetch_index(searcher, writer)
+        patients = _fetch_index(searcher, writer, vocabulary)
         searcher.stats.patients = len(patients)
         ordered = sorted(patients)
         batches = _batches(ordered, max(1, patients_per_request))
         tasks = [(rtype, batch) for batch in batches for rtype in PATIENT_TYPES]
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fhir-search") as pool, \
                 progress(total=len(tasks), desc="FHIR search", unit="search") as bar:
-            futures = [pool.submit(_fetch_batch, searcher, writer, rtype, batch) for rtype, batch in tasks]
+            futures = [pool.submit(_fetch_batch, searcher, writer, rtype, batch, vocabulary) for rtype, batch in tasks]
             for future in as_completed(futures):
                 future.result()
                 bar.update(1)
-        missing = sorted(patients - writer.seen("Patient"))
-        for batch in _batches(missing, max(1, patients_per_request)):
-            for _, resource in searcher.resources("Patient", {"_id": ",".join(batch)}):
-                if resource.get("resourceType") == "Patient" and resource.get("id") in patients:
-                    writer.add(resource)
+        _fetch_missing_patients(searcher, writer, patients, patients_per_request)
         paths = writer.close(ensure_types=("Patient", *PATIENT_TYPES))
     except BaseException:
         writer.abort()
@@ -211,14 +338,34 @@ def fetch_by_search(
     return paths
 
 
-def _fetch_index(searcher: Searcher, writer: NdjsonWriter) -> set[str]:
+def _fetch_missing_patients(searcher: Searcher, writer: NdjsonWriter, patients: set[str], per_request: int) -> None:
+    """Fetch by id the cohort Patients the index search did not include (a server that ignores ``_include``
+    or leaves some out); a Patient still missing is a problem and makes the fetch incomplete."""
+    missing = sorted(patients - writer.seen("Patient"))
+    if missing:
+        log.info("%d cohort Patients were not included by the server; fetching them by id", len(missing))
+    for batch in _batches(missing, max(1, per_request)):
+        for _, resource in searcher.resources("Patient", {"_id": ",".join(batch)}):
+            if resource.get("resourceType") == "Patient" and resource.get("id") in patients:
+                writer.add(resource)
+    for pid in sorted(patients - writer.seen("Patient")):
+        searcher.stats.incomplete = True
+        searcher.stats.problems.append(Problem(
+            "Patient", pid, "id",
+            "the server has an index stenting Procedure of this patient but did not return the Patient "
+            "(neither by _include nor by _id): sex and age are unknown, the patient is left out of the cohort",
+            patient_id=pid,
+        ))  # fmt: skip
+
+
+def _fetch_index(searcher: Searcher, writer: NdjsonWriter, vocabulary: Vocabulary) -> set[str]:
     """Index-procedure search (with the patients included); returns the cohort's patient ids."""
-    params = {"code": token_list(codes.VENOUS_STENTING), "_include": "Procedure:patient"}
+    params = {"code": token_list(vocabulary.index_procedure_codings), "_include": "Procedure:patient"}
     patients: set[str] = set()
     included: list[dict] = []
     for mode, resource in searcher.resources("Procedure", params):
         rtype = resource.get("resourceType")
-        if rtype == "Procedure" and _codings(resource) & codes.VENOUS_STENTING:
+        if rtype == "Procedure" and is_index_procedure(resource, vocabulary):
             pid = patient_of(resource)
             if pid:
                 patients.add(pid)
@@ -233,12 +380,13 @@ def _fetch_index(searcher: Searcher, writer: NdjsonWriter) -> set[str]:
     return patients
 
 
-def _fetch_batch(searcher: Searcher, writer: NdjsonWriter, resource_type: str, batch: list[str]) -> None:
+def _fetch_batch(searcher: Searcher, writer: NdjsonWriter, resource_type: str, batch: list[str],
+                 vocabulary: Vocabulary) -> None:  # fmt: skip
     """One type for a batch of patients; per-patient crawl if the server refuses the multi-patient search."""
     wanted = set(batch)
-    params = {**_type_params(resource_type), "patient": ",".join(batch)}
+    params = {**_type_params(resource_type, vocabulary), "patient": ",".join(batch)}
     try:
-        _collect(searcher, writer, resource_type, params, wanted)
+        _collect(searcher, writer, resource_type, params, wanted, vocabulary)
     except RequestRefused as e:
         if len(batch) == 1 or e.status not in (400, 414, 422):
             raise
@@ -246,13 +394,14 @@ def _fetch_batch(searcher: Searcher, writer: NdjsonWriter, resource_type: str, b
                     resource_type, e.status, len(batch))
         searcher.stats.fallbacks += 1
         for pid in batch:
-            _collect(searcher, writer, resource_type, {**_type_params(resource_type), "patient": pid}, {pid})
+            _collect(searcher, writer, resource_type, {**_type_params(resource_type, vocabulary), "patient": pid},
+                     {pid}, vocabulary)  # fmt: skip
 
 
 def _collect(searcher: Searcher, writer: NdjsonWriter, resource_type: str, params: dict[str, str],
-             wanted: set[str]) -> None:
+             wanted: set[str], vocabulary: Vocabulary) -> None:  # fmt: skip
     for _, resource in searcher.resources(resource_type, params):
-        if _keep(resource_type, resource, wanted):
+        if keep(resource_type, resource, wanted, vocabulary):
             writer.add(resource)
         else:
             searcher.count(dropped=1)
