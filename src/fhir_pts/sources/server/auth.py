@@ -3,7 +3,10 @@
 - :class:`BearerTokenAuth`: a static token (from a file or an environment variable, never the command line).
 - :class:`SmartBackendAuth`: SMART Backend Services (``client_credentials`` with a ``private_key_jwt``
   assertion signed RS384 or ES384; key from a PEM or a JWKS file). The access token is cached, renewed
-  before it expires, and renewed once when the server answers 401.
+  before it expires (a minute before, or at half its lifetime when that is shorter: a server may grant
+  1-second tokens), and renewed once when the server answers 401. A transient answer of the token endpoint
+  (429, 503, a 500 ``transient`` OperationOutcome, a dropped connection) is retried with the run's
+  :class:`~.http.RetryPolicy`, each attempt with a fresh assertion.
 
 Tokens and keys never appear in ``repr``, messages or logs.
 """
@@ -25,14 +28,14 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey, import_key
 
-from .http import AuthenticationError, ServerError, diagnostics, make_session
+from .http import AuthenticationError, RetryPolicy, ServerError, diagnostics, is_transient, make_session
 
 log = logging.getLogger(__name__)
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SUPPORTED_ALGS = ("RS384", "ES384")
 ASSERTION_LIFETIME = 240  # seconds; SMART requires exp <= 5 minutes ahead
-RENEW_MARGIN = 60  # renew a token this many seconds before it expires
+RENEW_MARGIN = 60  # renew a token this many seconds before it expires (half its lifetime when shorter)
 
 #: Read and write scopes in SMART v1 and v2 syntax.
 SCOPES_V1 = {"read": "system/*.read", "write": "system/*.write"}
@@ -136,6 +139,7 @@ class _Token:
     value: str
     expires_at: float  # time.monotonic() deadline
     scope: str
+    margin: float = RENEW_MARGIN  # renewed this many seconds before ``expires_at``
 
 
 class SmartBackendAuth(requests.auth.AuthBase):
@@ -150,6 +154,7 @@ class SmartBackendAuth(requests.auth.AuthBase):
         *,
         kid: str | None = None,
         token_session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if not client_id:
             raise ServerError("SMART Backend Services needs a client id")
@@ -160,6 +165,7 @@ class SmartBackendAuth(requests.auth.AuthBase):
         self._kid = kid or getattr(self._key, "kid", None) or self._key.thumbprint()
         # a token request is never retried blindly: a re-sent assertion would reuse its jti
         self._http = token_session or make_session(retries=0)
+        self.retry = retry or RetryPolicy()
         self._token: _Token | None = None
         self._lock = threading.Lock()
         self.tokens_fetched = 0
@@ -182,17 +188,37 @@ class SmartBackendAuth(requests.auth.AuthBase):
         header = {"alg": self.alg, "typ": "JWT", "kid": self._kid}
         return jwt.encode(header, claims, self._key, algorithms=[self.alg])
 
+    def _post_token_request(self) -> requests.Response:
+        """POST the client-credentials form, retrying transient answers with a fresh assertion each time."""
+        for attempt in self.retry.delays():
+            form = {
+                "grant_type": "client_credentials",
+                "scope": self.scope,
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": self.client_assertion(),
+            }
+            last = attempt >= self.retry.retries
+            try:
+                response = self._http.post(self.token_url, data=form, headers={"Accept": "application/json"})
+            except requests.RequestException as e:
+                if last:
+                    raise AuthenticationError(
+                        f"token endpoint {self.token_url} unreachable: {type(e).__name__}"
+                    ) from None
+                wait = self.retry.wait(attempt)
+                log.info("token endpoint unreachable (%s); retry %d in %.1f s", type(e).__name__, attempt + 1, wait)
+            else:
+                if last or not is_transient(response):
+                    return response
+                wait = self.retry.wait(attempt, response)
+                log.info("token endpoint answered %s (transient); retry %d in %.1f s", response.status_code,
+                         attempt + 1, wait)
+                response.close()
+            time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
+
     def _fetch_token(self) -> _Token:
-        form = {
-            "grant_type": "client_credentials",
-            "scope": self.scope,
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": self.client_assertion(),
-        }
-        try:
-            response = self._http.post(self.token_url, data=form, headers={"Accept": "application/json"})
-        except requests.RequestException as e:
-            raise AuthenticationError(f"token endpoint {self.token_url} unreachable: {type(e).__name__}") from None
+        response = self._post_token_request()
         if not response.ok:
             raise AuthenticationError(
                 f"token endpoint {self.token_url} refused client {self.client_id!r} "
@@ -206,13 +232,14 @@ class SmartBackendAuth(requests.auth.AuthBase):
         lifetime = float(body.get("expires_in") or 300)
         self.tokens_fetched += 1
         log.debug("SMART token for %s, %.0f s, scope %s", self.client_id, lifetime, body.get("scope"))
-        return _Token(value, time.monotonic() + lifetime, str(body.get("scope") or self.scope))
+        return _Token(value, time.monotonic() + lifetime, str(body.get("scope") or self.scope),
+                      min(RENEW_MARGIN, lifetime / 2))
 
     def token(self, force: bool = False) -> str:
         """The cached access token, fetched or renewed when missing, (nearly) expired, or ``force``."""
         with self._lock:
             tok = self._token
-            if force or tok is None or tok.expires_at - time.monotonic() < RENEW_MARGIN:
+            if force or tok is None or tok.expires_at - time.monotonic() < tok.margin:
                 self._token = tok = self._fetch_token()
             return tok.value
 

@@ -1,10 +1,26 @@
-"""Fetch the cohort with FHIR Bulk Data ``$export`` (system, Patient or Group level).
+"""Fetch the cohort with FHIR Bulk Data ``$export`` (system, Patient or Group level), as real servers speak it.
 
 Kick-off with ``Prefer: respond-async``, ``_type`` limited to the needed types and a ``_typeFilter`` on the
 Observation codes of the run's :class:`~fhir_pts.vocabulary.Vocabulary` (the contract's codes and every local code
 a ConceptMap maps to them; when that filter would make the kick-off URL too long it is left out — the export is
 then broader, never thinner); poll the status URL honouring ``Retry-After`` / ``X-Progress`` with capped backoff;
 download the manifest's files in parallel, streamed to ``.part`` files then renamed; then DELETE the job.
+Transient answers (429, 503, a 500 ``transient`` OperationOutcome) are retried by the session
+(:class:`~.http.FhirSession`) at every step.
+
+What servers do differently, and what happens then:
+
+- a type the server does not hold is refused at kick-off (400 "type … not available"): the type is dropped,
+  the export asked again, and the missing contract input recorded as a *data gap* (:attr:`BulkExport.gaps`,
+  problems.csv rows in :attr:`BulkExport.problems`);
+- ``_typeFilter`` is an optimisation servers implement differently: an export that cannot be right under it
+  (no Patient at all, or an OperationOutcome warning in the manifest's ``error`` files) is asked again without
+  it (:attr:`BulkStats.fallbacks`);
+- the manifest's ``error`` files are downloaded and read: one problem per OperationOutcome issue; an ``error``
+  or ``fatal`` issue is a data gap (resources were not exported);
+- the manifest's ``deleted`` files (transaction Bundles of DELETE entries) are read: a resource deleted on the
+  server is not counted (one problem each when it was also in the output);
+- a file that answers 410 Gone (expired) makes the export start over (at most :data:`MAX_EXPORTS` times).
 
 A job state file in ``raw_dir`` (:data:`STATE_NAME`: status URL, manifest, files done) makes an interrupted run
 resume instead of starting over. By default the export is then narrowed to the cohort exactly as the search mode
@@ -14,17 +30,16 @@ vocabulary), into ``<Type>.ndjson``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -37,12 +52,14 @@ from fhir_pts.progress import progress
 from fhir_pts.vocabulary import Vocabulary
 
 from .auth import NoAuth
-from .http import ServerError, check
+from .http import RequestRefused, ServerError, check, retry_after
 from .rawdir import NdjsonWriter
 from .search import MAX_URL_LENGTH, PATIENT_TYPES, is_index_procedure, keep, patient_of, token_list
 
 log = logging.getLogger(__name__)
 
+MAX_EXPORTS = 3  # kick-offs per run when files expire (410) mid-download
+REQUIRED_TYPES = frozenset({"Patient", "Procedure"})  # without them there is no cohort
 STATE_NAME = ".fhir-pts-bulk-state"  # JSON, but not *.json: the file pipeline must not read it as input
 DOWNLOAD_DIR = ".bulk-download"
 DEFAULT_TYPES: tuple[str, ...] = ("Patient", *PATIENT_TYPES)
@@ -67,6 +84,10 @@ class BulkExportError(ServerError):
     """The export could not be completed (the message says at which step)."""
 
 
+class ExportExpired(BulkExportError):
+    """A file of the manifest answered 410 Gone: the export has to be asked again."""
+
+
 @dataclass
 class BulkStats:
     """What a bulk fetch did."""
@@ -78,19 +99,28 @@ class BulkStats:
     files_resumed: int = 0
     bytes: int = 0
     resources: dict[str, int] | None = None
-    problems: list[Problem] = field(default_factory=list)  # what the export could not give (problems.csv rows)
-    incomplete: bool = False  # some cohort patient's data could not be exported completely
+    incomplete: bool = False  # some cohort patient's data could not be exported completely (gaps too)
+    refused_types: list[str] = field(default_factory=list)  # types the server refused at kick-off
+    fallbacks: list[str] = field(default_factory=list)  # why an export was asked again without _typeFilter
+    expired: int = 0  # exports started over because a file answered 410
+    error_issues: int = 0  # OperationOutcome issues read from the manifest's error files
+    deleted: int = 0  # resources listed in the manifest's deleted files
+    problems: list[Problem] = field(default_factory=list)  # problems.csv rows of the export (see BulkExport)
+    gaps: list[str] = field(default_factory=list)  # contract inputs the export could not provide
 
 
-def _retry_after(response: requests.Response, default: float) -> float:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return default
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    with contextlib.suppress(TypeError, ValueError):
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    return default
+def refused_type(diagnostics: str, types: Sequence[str]) -> str | None:
+    """The type a kick-off refusal names ("The requested resource type "X" is not available ..."): a quoted
+    type of ``types`` first, else the only one of ``types`` the text names; None when it names none."""
+    quoted = [t for t in types if re.search(rf"[\"'`]{t}[\"'`]", diagnostics)]
+    if len(quoted) == 1:
+        return quoted[0]
+    named = [t for t in types if re.search(rf"\b{t}\b", diagnostics)]
+    return named[0] if len(named) == 1 else None
+
+
+def _issues(outcome: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [i for i in outcome.get("issue") or [] if isinstance(i, Mapping)]
 
 
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -126,6 +156,7 @@ class BulkExport:
         self.raw_dir = Path(raw_dir)
         self.level, self.group_id = level, group_id
         self.types, self.type_filters, self.since = list(types), list(type_filters), since
+        self.requested = (list(types), list(type_filters))  # what the caller asked; the state file's key
         self.workers, self.poll_cap, self.timeout = max(1, workers), poll_cap, timeout
         self.download_attempts = download_attempts
         self.stats = BulkStats()
@@ -134,11 +165,15 @@ class BulkExport:
         self.state_path = self.raw_dir / STATE_NAME
         self.download_dir = self.raw_dir / DOWNLOAD_DIR
         self.state: dict[str, Any] = {}
+        self.problems: list[Problem] = []  # problems.csv rows: error-file issues, deleted resources, gaps
+        self.gaps: list[str] = []  # contract inputs this export could not provide (results incomplete)
+        self.deleted: set[tuple[str, str]] = set()  # (type, id) listed in the manifest's deleted files
 
     # -- state ------------------------------------------------------------------------------------
     def _request_key(self) -> dict[str, Any]:
-        return {"base_url": self.base_url, "level": self.level, "group_id": self.group_id, "types": self.types,
-                "type_filters": self.type_filters, "since": self.since}
+        types, type_filters = self.requested
+        return {"base_url": self.base_url, "level": self.level, "group_id": self.group_id, "types": types,
+                "type_filters": type_filters, "since": self.since}
 
     def _load_state(self) -> None:
         if not self.state_path.exists():
@@ -191,6 +226,32 @@ class BulkExport:
             raise BulkExportError(f"$export status URL {location} is on another server than {self.base_url}")
         return location
 
+    def kickoff_supported(self) -> str:
+        """:meth:`kickoff`, dropping each type the server refuses as "not available" (a data gap) and asking
+        again; Patient and Procedure cannot be dropped (no cohort without them)."""
+        while True:
+            try:
+                return self.kickoff()
+            except RequestRefused as e:
+                rtype = refused_type(e.diagnostics, self.types) if e.status in (400, 404, 422) else None
+                if rtype is None:
+                    raise
+                if rtype in REQUIRED_TYPES:
+                    raise BulkExportError(
+                        f"the server refuses to export {rtype} ({e.diagnostics}); there is no cohort without it"
+                    ) from None
+                log.warning("the server refuses to export %s (%s); asking again without it", rtype, e.diagnostics)
+                self.stats.refused_types.append(rtype)
+                self.types.remove(rtype)
+                self.type_filters = [f for f in self.type_filters if not f.startswith(f"{rtype}?")]
+                self._gap(rtype, f"the server refused to export it ({e.diagnostics})")
+
+    def _gap(self, rtype: str, why: str) -> None:
+        from .plan import gap_problem, gap_text
+
+        self.problems.append(gap_problem(rtype, why))
+        self.gaps.append(gap_text(rtype, why))
+
     def _same_origin(self, url: str) -> bool:
         a, b = urlsplit(url), urlsplit(self.base_url)
         return (a.scheme, a.netloc) == (b.scheme, b.netloc)
@@ -206,7 +267,8 @@ class BulkExport:
             if response.status_code in (404, 410):
                 return None
             if response.status_code == 202:
-                wait = min(self.poll_cap, _retry_after(response, delay))
+                given = retry_after(response)
+                wait = min(self.poll_cap, delay if given is None else given)
                 delay = min(self.poll_cap, delay * 2)
                 log.info("bulk export in progress (%s); next poll in %.1f s",
                          response.headers.get("X-Progress", "?"), wait)
@@ -230,7 +292,8 @@ class BulkExport:
         return f"{rtype}.{index:03d}.ndjson"
 
     def _download(self, url: str, target: Path, expected: int | None, requires_token: bool) -> int:
-        """Stream one file to ``target`` (via .part); retried on dropped connections; returns bytes."""
+        """Stream one file to ``target`` (via .part); retried on dropped connections; returns bytes.
+        Raises :class:`ExportExpired` at once when the file answers 410 Gone."""
         auth = None if self._same_origin(url) else NoAuth()
         if auth is not None and requires_token:
             raise BulkExportError(f"manifest file {url} is on another server but requires our access token")
@@ -244,6 +307,8 @@ class BulkExport:
                                       auth=auth) as response:
                     with self._lock:
                         self.stats.requests += 1
+                    if response.status_code == 410:
+                        raise ExportExpired(f"bulk file {url} answered 410 Gone (expired)")
                     check(response, self.base_url, "bulk file")
                     size, lines = 0, 0
                     with part.open("wb") as f:
@@ -257,28 +322,45 @@ class BulkExport:
                     raise BulkExportError(f"{url}: {lines} lines received, the manifest announced {expected}")
                 os.replace(part, target)
                 return size
+            except ExportExpired:
+                part.unlink(missing_ok=True)
+                raise
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, BulkExportError) as e:
                 last_error = e
                 log.warning("download of %s failed (attempt %d): %s", url, attempt + 1, type(e).__name__)
         part.unlink(missing_ok=True)
         raise BulkExportError(f"download of {url} failed after {self.download_attempts} attempts: {last_error}")
 
-    def download_all(self, manifest: dict) -> list[Path]:
-        """Download every output file not yet done (recorded in the state file after each)."""
-        self.download_dir.mkdir(parents=True, exist_ok=True)
+    def _jobs(self, manifest: dict, key: str, prefix: str = "") -> list[tuple[str, str, int | None]]:
+        """(url, local name, announced count) of the manifest's ``key`` entries not yet downloaded."""
         done: dict[str, str] = self.state.setdefault("done", {})
-        requires_token = bool(manifest.get("requiresAccessToken", True))
         jobs = []
-        for index, item in enumerate(manifest.get("output", [])):
-            url = item.get("url")
+        for index, item in enumerate(manifest.get(key) or []):
+            url = item.get("url") if isinstance(item, Mapping) else None
             if not isinstance(url, str):
-                raise BulkExportError("manifest output entry without a url")
-            name = self._file_name(index, item)
+                raise BulkExportError(f"manifest {key} entry without a url")
+            name = prefix + self._file_name(index, item)
             if done.get(url) == name and (self.download_dir / name).exists():
                 self.stats.files_resumed += 1
                 continue
             count = item.get("count")
-            jobs.append((url, name, int(count) if isinstance(count, int) else None))
+            jobs.append((url, name, int(count) if isinstance(count, int) and key == "output" else None))
+        return jobs
+
+    def _names(self, manifest: dict, key: str, prefix: str = "") -> list[Path]:
+        return [self.download_dir / (prefix + self._file_name(i, item))
+                for i, item in enumerate(manifest.get(key) or [])]
+
+    def download_all(self, manifest: dict,
+                     keys: Sequence[str] = ("output", "error", "deleted")) -> dict[str, list[Path]]:
+        """Download every file of the manifest's ``keys`` not yet done (recorded in the state file after each);
+        return them by key."""
+        self.download_dir.mkdir(parents=True, exist_ok=True)
+        done: dict[str, str] = self.state.setdefault("done", {})
+        requires_token = bool(manifest.get("requiresAccessToken", True))
+        prefixes = {"output": "", "error": "error.", "deleted": "deleted."}
+        jobs = [job for key in keys for job in self._jobs(manifest, key, prefixes[key])]
+
         def fetch_one(url: str, name: str, count: int | None) -> None:
             size = self._download(url, self.download_dir / name, count, requires_token)
             with self._lock:  # recorded as soon as it is on disk: a later failure does not lose it
@@ -290,10 +372,82 @@ class BulkExport:
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fhir-bulk") as pool, \
                 progress(total=len(jobs), desc="Bulk download", unit="file") as bar:
             futures = [pool.submit(fetch_one, url, name, count) for url, name, count in jobs]
-            for future in as_completed(futures):
-                future.result()
-                bar.update(1)
-        return [self.download_dir / self._file_name(i, item) for i, item in enumerate(manifest.get("output", []))]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    bar.update(1)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        return {key: self._names(manifest, key, prefixes[key]) for key in keys}
+
+    def read_errors(self, paths: Sequence[Path]) -> list[tuple[str, Mapping[str, Any]]]:
+        """The OperationOutcome issues of the manifest's error files, as (file name, issue)."""
+        found = []
+        for path in paths:
+            for number, resource in _numbered(path):
+                if resource.get("resourceType") != "OperationOutcome":
+                    self.problems.append(Problem(str(resource.get("resourceType")), resource.get("id"),
+                                                 "(bulk error file)", "not an OperationOutcome; ignored",
+                                                 "warning", file=path.name, line=number))
+                    continue
+                found += [(f"{path.name}:{number}", issue) for issue in _issues(resource)]
+        return found
+
+    def record_errors(self, issues: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """One problem per issue of the manifest's error files; ``error``/``fatal`` issues make a data gap."""
+        failed = 0
+        for where, issue in issues:
+            severity = str(issue.get("severity") or "error")
+            text = str(issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code"))
+            bad = severity in ("error", "fatal")
+            failed += bad
+            file, _, line = where.rpartition(":")
+            self.problems.append(Problem(
+                "OperationOutcome", None, "(bulk export error)",
+                f"the server reported {severity} ({issue.get('code')}) in the export: {text}"
+                + ("; the resources it concerns were not exported" if bad else ""),
+                "skipped" if bad else "warning", file=file, line=int(line) if line.isdigit() else None,
+            ))
+        self.stats.error_issues += len(issues)
+        if failed:
+            first = next(str(i.get("diagnostics") or i.get("code")) for _, i in issues
+                         if i.get("severity", "error") in ("error", "fatal"))
+            self.gaps.append(f"the Bulk export reported {failed} error(s) in its manifest's error files "
+                             f"(e.g. {first}): resources the server failed to export are missing")
+
+    def read_deleted(self, paths: Sequence[Path]) -> None:
+        """The (type, id) of every DELETE entry of the manifest's deleted files (transaction Bundles)."""
+        for path in paths:
+            for number, bundle in _numbered(path):
+                entries = bundle.get("entry") or [] if bundle.get("resourceType") == "Bundle" else []
+                if bundle.get("resourceType") != "Bundle":
+                    self.problems.append(Problem(str(bundle.get("resourceType")), bundle.get("id"),
+                                                 "(bulk deleted file)", "not a Bundle; ignored", "warning",
+                                                 file=path.name, line=number))
+                for entry in entries:
+                    request = entry.get("request") or {}
+                    target = str(request.get("url") or entry.get("fullUrl") or "").split("?")[0]
+                    parts = target.split("/_history/")[0].rstrip("/").split("/")
+                    if str(request.get("method", "DELETE")).upper() == "DELETE" and len(parts) >= 2:
+                        self.deleted.add((parts[-2], parts[-1]))
+        self.stats.deleted = len(self.deleted)
+
+    def suspicious(self, manifest: Mapping[str, Any], issues: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
+        """Why an export made with ``_typeFilter`` cannot be right (no Patient at all; a warning in the
+        error files), or None."""
+        if not self.type_filters:
+            return None
+        warnings = [i for _, i in issues if i.get("severity") in ("warning", "information")]
+        if warnings:
+            text = warnings[0].get("diagnostics") or warnings[0].get("code")
+            return f"the server warned about the export ({text})"
+        if "Patient" in self.types and not any(
+            isinstance(o, Mapping) and o.get("type") == "Patient" for o in manifest.get("output") or []
+        ):
+            return "the export has no Patient at all"
+        return None
 
     def delete_job(self, status_url: str) -> None:
         """Tell the server the files can go (a failure here is only logged)."""
@@ -306,66 +460,141 @@ class BulkExport:
             log.warning("DELETE of bulk job %s failed: %s", status_url, type(e).__name__)
 
     # -- whole run --------------------------------------------------------------------------------
-    def run(self, select_cohort: bool = True, vocabulary: Vocabulary | None = None) -> list[Path]:
-        """Kick off (or resume), poll, download, narrow to the cohort, DELETE the job; return the files."""
-        self.raw_dir.mkdir(parents=True, exist_ok=True)
+    def _new_export(self) -> tuple[str, dict]:
+        """Kick off (dropping refused types) and poll to the manifest; recorded in the state file."""
+        shutil.rmtree(self.download_dir, ignore_errors=True)
+        status_url = self.kickoff_supported()
+        self.state = {"request": self._request_key(), "status_url": status_url, "done": {},
+                      "types": self.types, "type_filters": self.type_filters,
+                      "refused": self.stats.refused_types, "gaps": self.gaps}
+        self._save_state()
+        manifest = self.poll(status_url)
+        if manifest is None:
+            raise BulkExportError(f"bulk job {status_url} disappeared before it finished")
+        return status_url, manifest
+
+    def _manifest(self) -> tuple[str, dict]:
+        """The status URL and manifest of the export: resumed from the state file, else started."""
         self._load_state()
         manifest = self.state.get("manifest")
         status_url = self.state.get("status_url")
+        if self.state:
+            self.types = list(self.state.get("types", self.types))
+            self.type_filters = list(self.state.get("type_filters", self.type_filters))
+            self.stats.refused_types = list(self.state.get("refused", []))
+            self.gaps = list(self.state.get("gaps", []))
+            from .plan import gap_problem
+
+            self.problems += [gap_problem(t, "the server refused to export it") for t in self.stats.refused_types]
+        if manifest is None and status_url:
+            log.info("resuming bulk export %s", status_url)
+            manifest = self.poll(status_url)
+            if manifest is None:
+                log.warning("bulk job %s is gone; starting a new export", status_url)
         if manifest is None:
-            if status_url:
-                log.info("resuming bulk export %s", status_url)
-                manifest = self.poll(status_url)
-                if manifest is None:
-                    log.warning("bulk job %s is gone; starting a new export", status_url)
-                    status_url = None
-            if status_url is None:
-                shutil.rmtree(self.download_dir, ignore_errors=True)
-                status_url = self.kickoff()
-                self.state = {"request": self._request_key(), "status_url": status_url, "done": {}}
-                self._save_state()
-                manifest = self.poll(status_url)
-                if manifest is None:
-                    raise BulkExportError(f"bulk job {status_url} disappeared before it finished")
-            self.state["manifest"] = manifest
-            self._save_state()
-        downloads = self.download_all(manifest)
-        for item in manifest.get("error", []) or []:
-            log.warning("bulk export reported errors in %s", item.get("url"))
-        paths = select_into(downloads, self.raw_dir, set(self.types), vocabulary, self.stats) if select_cohort else \
-            _move_into(downloads, self.raw_dir)
+            status_url, manifest = self._new_export()
+        self.state["manifest"] = manifest
+        self._save_state()
+        return status_url, manifest
+
+    def _restart(self, status_url: str, why: str) -> None:
+        self.delete_job(status_url)
+        shutil.rmtree(self.download_dir, ignore_errors=True)
+        self.state = {}
+        self.state_path.unlink(missing_ok=True)
+        log.warning("%s; starting the export again", why)
+
+    def run(self, select_cohort: bool = True, vocabulary: Vocabulary | None = None) -> list[Path]:
+        """Kick off (or resume), poll, download, read error and deleted files, narrow to the cohort, DELETE the
+        job; return the files. See the module docstring for what is done when the server misbehaves."""
+        self.raw_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(MAX_EXPORTS):
+            status_url, manifest = self._manifest()
+            try:
+                errors = self.download_all(manifest, ("error",))
+                issues = self.read_errors(errors["error"])
+                why = self.suspicious(manifest, issues)
+                if why:
+                    self.stats.fallbacks.append(why)
+                    self.problems = [p for p in self.problems if p.field != "(bulk error file)"]
+                    self.requested = (self.requested[0], [])  # a resumed run must not ask with it again
+                    self.type_filters = []
+                    self._restart(status_url, f"export with _typeFilter cannot be right: {why}; without _typeFilter")
+                    continue
+                files = self.download_all(manifest)
+                break
+            except ExportExpired as e:
+                self.stats.expired += 1
+                self._restart(status_url, str(e))
+        else:
+            raise BulkExportError(f"the export's files expired (410) {self.stats.expired} times before they "
+                                  f"could be downloaded; nothing computed")
+        self.record_errors(issues)
+        self.read_deleted(files["deleted"])
+        downloads = files["output"]
+        if not any(p.name.startswith("Patient.") and p.stat().st_size for p in downloads):
+            log.warning("the export holds no Patient at all")
+        paths = select_into(downloads, self.raw_dir, set(self.types), vocabulary, self.stats, self.deleted) \
+            if select_cohort else _move_into(downloads, self.raw_dir, self.deleted, self.stats.problems)
         self.delete_job(status_url)
         shutil.rmtree(self.download_dir, ignore_errors=True)
         self.state_path.unlink(missing_ok=True)
         return paths
 
 
+def _numbered(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, resource) of an NDJSON file (lines that are not a JSON object raise)."""
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    resource = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    raise BulkExportError(f"{path.name} line {number} is not JSON") from None
+                if not isinstance(resource, dict):
+                    raise BulkExportError(f"{path.name} line {number} is not a JSON object")
+                yield number, resource
+
+
 def _lines(paths: Sequence[Path], rtype: str | None = None) -> Iterator[dict]:
     for path in paths:
         if rtype is not None and not path.name.startswith(f"{rtype}."):
             continue
-        with path.open("rb") as f:
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        raise BulkExportError(f"{path.name} line {number} is not JSON") from None
+        for _, resource in _numbered(path):
+            yield resource
 
 
-def select_into(downloads: Sequence[Path], raw_dir: Path, types: set[str],
-                vocabulary: Vocabulary | None = None, stats: BulkStats | None = None) -> list[Path]:  # fmt: skip
+def _deleted_problem(resource: dict) -> Problem:
+    from .search import patient_of
+
+    return Problem(str(resource.get("resourceType")), resource.get("id"), "(bulk deleted)",
+                   "deleted on the server (listed in the export manifest's deleted files); not counted",
+                   patient_id=patient_of(resource))
+
+
+def select_into(downloads: Sequence[Path], raw_dir: Path, types: set[str], vocabulary: Vocabulary | None = None,
+                stats: BulkStats | None = None, deleted: Set[tuple[str, str]] = frozenset()) -> list[Path]:
     """Narrow exported files to the cohort (the search mode's rules, through the same ``vocabulary``), written
     as ``<Type>.ndjson``. A cohort patient whose Patient resource is not in the export is a problem in
-    ``stats`` and marks it incomplete."""
+    ``stats`` and marks it incomplete. Resources in ``deleted`` (the manifest's deleted files) are left out, a
+    problem each."""
     vocabulary = vocabulary if vocabulary is not None else Vocabulary()
-    cohort = {patient_of(r) for r in _lines(downloads, "Procedure") if is_index_procedure(r, vocabulary)}
+
+    def live(r: dict) -> bool:
+        if (r.get("resourceType"), r.get("id")) not in deleted:
+            return True
+        if stats is not None:
+            stats.problems.append(_deleted_problem(r))
+        return False
+
+    cohort = {patient_of(r) for r in _lines(downloads, "Procedure")
+              if is_index_procedure(r, vocabulary) and (r.get("resourceType"), r.get("id")) not in deleted}
     cohort.discard(None)
     writer = NdjsonWriter(raw_dir)
     try:
         for r in _lines(downloads):
             rtype = r.get("resourceType")
-            if rtype not in types:
+            if rtype not in types or not live(r):
                 continue
             if rtype == "Patient":
                 if r.get("id") in cohort:
@@ -386,11 +615,24 @@ def select_into(downloads: Sequence[Path], raw_dir: Path, types: set[str],
         raise
 
 
-def _move_into(downloads: Sequence[Path], raw_dir: Path) -> list[Path]:
+def _move_into(downloads: Sequence[Path], raw_dir: Path, deleted: Set[tuple[str, str]] = frozenset(),
+               problems: list[Problem] | None = None) -> list[Path]:
     out = []
     for path in downloads:
         target = raw_dir / path.name
-        os.replace(path, target)
+        if deleted:
+            part = target.with_name(target.name + ".part")
+            with part.open("wb") as f:
+                for r in _lines([path]):
+                    if (r.get("resourceType"), r.get("id")) in deleted:
+                        if problems is not None:
+                            problems.append(_deleted_problem(r))
+                        continue
+                    f.write(orjson.dumps(r) + b"\n")
+            os.replace(part, target)
+            path.unlink()
+        else:
+            os.replace(path, target)
         out.append(target)
     return out
 
@@ -415,7 +657,8 @@ def fetch_by_bulk(
     ``raw_dir``; resumes an interrupted export found there. With ``select_cohort`` (default) only the cohort's
     relevant resources are kept (as in :func:`~.search.fetch_by_search`), else the files are kept as exported.
     ``vocabulary``: the run's codes (default: the contract's alone); ``type_filters`` default to
-    :func:`type_filters_for` it."""
+    :func:`type_filters_for` it. ``stats`` (if given) receives what the export did, its problems.csv rows and
+    its data gaps (contract inputs the server could not provide; ``incomplete`` then)."""
     vocabulary = vocabulary if vocabulary is not None else Vocabulary()
     if type_filters is None:
         type_filters = type_filters_for(vocabulary)
@@ -424,6 +667,9 @@ def fetch_by_bulk(
         job.stats = stats
     paths = job.run(select_cohort, vocabulary)
     job.stats.resources = {p.name.split(".")[0]: _count_lines(p) for p in paths}
+    job.stats.problems = [*job.problems, *job.stats.problems]
+    job.stats.gaps = job.gaps
+    job.stats.incomplete = job.stats.incomplete or bool(job.gaps)
     return paths
 
 

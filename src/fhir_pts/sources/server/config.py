@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from .auth import BearerTokenAuth, SmartBackendAuth, choose_scopes
 from .discovery import ServerCapabilities, discover
-from .http import FhirSession, ServerError, make_session
+from .http import FhirSession, RetryPolicy, ServerError, make_session
 
 AuthKind = Literal["none", "bearer", "smart"]
 ExportLevel = Literal["system", "patient", "group"]
@@ -71,6 +71,7 @@ class ServerConfig:
     bulk: bool = False
     export_level: ExportLevel = "system"
     group_id: str | None = None
+    type_filter: bool = True  # send _typeFilter with $export (checked, and dropped when the export looks wrong)
     page_size: int = 1000
     patients_per_request: int = 50
     workers: int = 4
@@ -107,7 +108,7 @@ class ServerConfig:
 
 _PATHS = {"private_key", "ca_bundle"}
 _INTS = {"page_size", "patients_per_request", "workers", "retries"}
-_BOOLS = {"verify_tls", "bulk", "write_back"}
+_BOOLS = {"verify_tls", "bulk", "write_back", "type_filter"}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -225,6 +226,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     add("--export-level", dest="export_level", choices=["system", "patient", "group"],
         help="$export level (default system)")
     add("--group-id", dest="group_id", help="Group id for --export-level group")
+    add("--no-type-filter", dest="type_filter", action="store_false", default=None,
+        help="$export without _typeFilter (whole types; narrowed here): for servers whose _typeFilter is wrong")
     add("--page-size", dest="page_size", type=int, metavar="N", help="_count per search page (default 1000)")
     add("--server-workers", dest="server_workers", type=int, metavar="N",
         help="parallel requests to the server (default 4)")
@@ -246,6 +249,7 @@ def server_config_from_args(args: argparse.Namespace, environ: Mapping[str, str]
         "bulk": getattr(args, "bulk", None),
         "export_level": getattr(args, "export_level", None),
         "group_id": getattr(args, "group_id", None),
+        "type_filter": getattr(args, "type_filter", None),
         "page_size": getattr(args, "page_size", None),
         "workers": getattr(args, "server_workers", None),
         "write_back": getattr(args, "write_back", None),
@@ -278,7 +282,7 @@ def connect(config: ServerConfig, write: bool | None = None) -> tuple[FhirSessio
         token_session = make_session(retries=0, verify=config.verify_tls, ca_bundle=config.ca_bundle)
         session.auth = SmartBackendAuth(
             token_url, config.client_id or "", config.private_key or "", scope, kid=config.key_id,
-            token_session=token_session,
+            token_session=token_session, retry=RetryPolicy(config.retries),
         )
     return session, caps
 

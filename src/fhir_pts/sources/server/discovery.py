@@ -30,6 +30,37 @@ class ServerCapabilities:
     search_params: dict[str, frozenset[str]] = field(default_factory=dict)
     #: operation names declared at system or type level (``export``, ``everything``, ...)
     operations: frozenset[str] = frozenset()
+    #: resource type -> interaction codes declared (``read``, ``search-type``, ...)
+    interactions: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: resource type -> operation names declared on that type (``export`` on Patient and Group)
+    type_operations: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: operation names declared at system level (``export``)
+    system_operations: frozenset[str] = frozenset()
+    #: (type or "" for system level, operation name) -> the OperationDefinition it names
+    operation_definitions: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def declares_resources(self) -> bool:
+        """Does the CapabilityStatement list any resource (if not, nothing can be concluded from it)?"""
+        return bool(self.interactions)
+
+    def offers_search(self, resource_type: str) -> bool | None:
+        """True/False when the CapabilityStatement says whether ``resource_type`` can be searched (a
+        ``search-type`` interaction), None when it lists no resources at all."""
+        if not self.declares_resources:
+            return None
+        return "search-type" in self.interactions.get(resource_type, frozenset())
+
+    def export_levels(self) -> frozenset[str]:
+        """The ``$export`` levels declared: ``system``, ``patient`` (on Patient), ``group`` (on Group)."""
+        levels = set()
+        if "export" in self.system_operations:
+            levels.add("system")
+        if "export" in self.type_operations.get("Patient", frozenset()):
+            levels.add("patient")
+        if "export" in self.type_operations.get("Group", frozenset()):
+            levels.add("group")
+        return frozenset(levels)
 
     def supports_search(self, resource_type: str, param: str) -> bool:
         """Does the CapabilityStatement declare this search parameter (True when it declares none)?"""
@@ -101,11 +132,30 @@ def discover(session: requests.Session, base_url: str) -> ServerCapabilities:
     smart = read_smart_configuration(session, base_url) or {}
     search: dict[str, frozenset[str]] = {}
     operations: set[str] = set()
+    system_ops: set[str] = set()
+    interactions: dict[str, frozenset[str]] = {}
+    type_ops: dict[str, frozenset[str]] = {}
+    definitions: dict[tuple[str, str], str] = {}
+
+    def names(ops: list, rtype: str) -> set[str]:
+        found = set()
+        for op in ops or []:
+            name = str(op.get("name", "")).lstrip("$")
+            found.add(name)
+            if isinstance(op.get("definition"), str):
+                definitions.setdefault((rtype, name), op["definition"])
+        return found
+
     for rest in cs.get("rest", []):
-        operations.update(str(op.get("name", "")).lstrip("$") for op in rest.get("operation", []))
+        if rest.get("mode", "server") != "server":
+            continue
+        system_ops |= names(rest.get("operation", []), "")
         for res in rest.get("resource", []):
-            search[res.get("type", "")] = frozenset(p.get("name", "") for p in res.get("searchParam", []))
-            operations.update(str(op.get("name", "")).lstrip("$") for op in res.get("operation", []))
+            rtype = res.get("type", "")
+            search[rtype] = frozenset(p.get("name", "") for p in res.get("searchParam", []))
+            interactions[rtype] = frozenset(str(i.get("code", "")) for i in res.get("interaction", []))
+            type_ops[rtype] = frozenset(names(res.get("operation", []), rtype))
+    operations = system_ops.union(*type_ops.values())
     return ServerCapabilities(
         base_url=base_url,
         fhir_version=str(cs.get("fhirVersion")),
@@ -115,4 +165,8 @@ def discover(session: requests.Session, base_url: str) -> ServerCapabilities:
         capabilities=tuple(smart.get("capabilities") or ()),
         search_params=search,
         operations=frozenset(operations),
+        interactions=interactions,
+        type_operations=type_ops,
+        system_operations=frozenset(system_ops),
+        operation_definitions=definitions,
     )

@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ from .concept_maps import fetch_concept_map
 from .config import ServerConfig, connect
 from .discovery import ServerCapabilities
 from .http import FhirSession, ServerError
+from .plan import FetchPlan, gap_problem, gap_text, plan_fetch
 from .search import SearchStats, fetch_by_search
 
 if TYPE_CHECKING:
@@ -30,7 +31,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FetchResult:
-    """The files written and what it took."""
+    """The files written and what it took.
+
+    ``problems`` are problems.csv rows of the fetch itself (contract inputs the server cannot provide, issues
+    of the export's error files, deleted resources); ``gaps`` say in one sentence each which contract inputs
+    are missing: when there are any, the results are incomplete (report, MeasureReports, exit status 3).
+    """
 
     paths: list[Path]
     mode: str  # "search" | "bulk"
@@ -40,6 +46,10 @@ class FetchResult:
     problems: list[Problem]
     #: Some cohort patient's data could not be fetched completely (the CLI exits non-zero).
     incomplete: bool = False
+    #: Contract inputs the server could not provide, one sentence each (report, MeasureReports).
+    gaps: list[str] = field(default_factory=list)
+    #: What was asked for, from the CapabilityStatement.
+    plan: FetchPlan | None = None
 
 
 @dataclass
@@ -67,21 +77,35 @@ class ServerSource:
         that ``fhir-pts run raw_dir`` reads, asking for every code of ``vocabulary``."""
         config, session = self.config, self.session
         vocabulary = vocabulary if vocabulary is not None else Vocabulary()
+        plan = plan_fetch(self.capabilities, bulk=config.bulk, level=config.export_level,
+                          type_filter=config.type_filter, session=session)
+        plan.log()
+        problems = [gap_problem(t, why) for t, why in plan.unavailable.items()]
+        gaps = [gap_text(t, why) for t, why in plan.unavailable.items()]
         stats: SearchStats | BulkStats
         if config.bulk:
             stats = BulkStats()
             paths = fetch_by_bulk(session, config.base_url, raw_dir, config.export_level, config.group_id,
+                                  types=plan.types, type_filters=None if plan.type_filter else (),
                                   workers=config.workers, stats=stats, vocabulary=vocabulary)
+            gaps += stats.gaps
             mode = "bulk"
         else:
             stats = SearchStats()
             paths = fetch_by_search(session, config.base_url, raw_dir, page_size=config.page_size,
                                     patients_per_request=config.patients_per_request, workers=config.workers,
-                                    stats=stats, vocabulary=vocabulary)
+                                    stats=stats, vocabulary=vocabulary, types=plan.types)
             mode = "search"
-        log.info("fetched from %s (%s, FHIR %s) by %s: %d requests", config.base_url, self.capabilities.software,
-                 self.capabilities.fhir_version, mode, session.requests_made)
-        return FetchResult(paths, mode, session.requests_made, stats, list(stats.problems), stats.incomplete)
+        problems += stats.problems
+        if stats.incomplete and not gaps:
+            gaps.append("some cohort patients' data could not be fetched completely (see problems.csv)")
+        log.info("fetched from %s (%s, FHIR %s) by %s: %d requests (%d transient answers retried)",
+                 config.base_url, self.capabilities.software, self.capabilities.fhir_version, mode,
+                 session.requests_made, getattr(session, "retried", 0))
+        for gap in gaps:
+            log.warning("incomplete data: %s", gap)
+        return FetchResult(paths, mode, session.requests_made, stats, problems, bool(gaps) or stats.incomplete,
+                           gaps, plan)
 
 
 def fetch_from_server(config: ServerConfig, raw_dir: Path, vocabulary: Vocabulary | None = None) -> FetchResult:

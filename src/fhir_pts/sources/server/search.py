@@ -303,12 +303,15 @@ def fetch_by_search(
     workers: int = 4,
     stats: SearchStats | None = None,
     vocabulary: Vocabulary | None = None,
+    types: Iterable[str] = ("Patient", *PATIENT_TYPES),
 ) -> list[Path]:
     """Fetch the cohort (patients with an index stenting Procedure and their relevant resources) into
     ``raw_dir`` as ``<Type>.ndjson`` files; return the files written. ``stats`` (if given) is filled in,
     its ``problems`` and ``incomplete`` included. ``vocabulary``: the run's codes (default: the contract's
-    alone, no ConceptMap)."""
+    alone, no ConceptMap). ``types`` limits the per-patient searches (a type the server offers no search for
+    is left out)."""
     vocabulary = vocabulary if vocabulary is not None else Vocabulary()
+    wanted_types = [t for t in PATIENT_TYPES if t in set(types)]
     searcher = Searcher(session, base_url, page_size)
     if stats is not None:
         searcher.stats = stats
@@ -318,7 +321,7 @@ def fetch_by_search(
         searcher.stats.patients = len(patients)
         ordered = sorted(patients)
         batches = _batches(ordered, max(1, patients_per_request))
-        tasks = [(rtype, batch) for batch in batches for rtype in PATIENT_TYPES]
+        tasks = [(rtype, batch) for batch in batches for rtype in wanted_types]
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fhir-search") as pool, \
                 progress(total=len(tasks), desc="FHIR search", unit="search") as bar:
             futures = [pool.submit(_fetch_batch, searcher, writer, rtype, batch, vocabulary) for rtype, batch in tasks]
@@ -326,7 +329,7 @@ def fetch_by_search(
                 future.result()
                 bar.update(1)
         _fetch_missing_patients(searcher, writer, patients, patients_per_request)
-        paths = writer.close(ensure_types=("Patient", *PATIENT_TYPES))
+        paths = writer.close(ensure_types=("Patient", *wanted_types))
     except BaseException:
         writer.abort()
         raise
@@ -363,7 +366,14 @@ def _fetch_index(searcher: Searcher, writer: NdjsonWriter, vocabulary: Vocabular
     params = {"code": token_list(vocabulary.index_procedure_codings), "_include": "Procedure:patient"}
     patients: set[str] = set()
     included: list[dict] = []
-    for mode, resource in searcher.resources("Procedure", params):
+    try:
+        found = list(searcher.resources("Procedure", params))
+    except RequestRefused as e:
+        if e.status not in (404, 405, 501):
+            raise
+        raise ServerError(f"this server offers no search for Procedure (it answered {e.status}); use --bulk") \
+            from None
+    for mode, resource in found:
         rtype = resource.get("resourceType")
         if rtype == "Procedure" and is_index_procedure(resource, vocabulary):
             pid = patient_of(resource)
