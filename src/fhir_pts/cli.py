@@ -1,8 +1,10 @@
 """``fhir-pts`` command line (contract §3).
 
 Exit status: 0 the run completed (problems in records are reported, not fatal); 2 unusable arguments or
-unreadable input; 1 an internal failure; 3 the run completed but a server could not give some cohort
-patient's data completely (problems.csv says which; the numbers may be wrong).
+unreadable input; 1 an internal failure; 3 the run completed on incomplete data — the server could not provide
+some contract inputs (a type it does not hold, files its Bulk export failed) or some cohort patient's data
+completely: outputs are written and marked incomplete, problems.csv says what is missing (the numbers may be
+wrong); ``--allow-partial`` makes that 0.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fhir_pts import __version__
 log = logging.getLogger("fhir_pts")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_PARTIAL = EXIT_INCOMPLETE
 
 
 class UsageError(Exception):
@@ -127,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--hash-patient-ids", action="store_true", help="hash patient ids in report.html")
     run.add_argument("--no-report", action="store_true", help="do not write report.html and figures/")
+    run.add_argument("--allow-partial", action="store_true",
+                     help="exit 0 even when the server could not provide every contract input (default: exit 3; "
+                     "the outputs are marked incomplete either way)")
     _add_server_arguments(run)
     _add_verbosity(run)
 
@@ -279,8 +285,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     with progress(desc="Reading FHIR", unit=" resources") as bar:
         cohort = load_cohort(inputs, vocabulary=vocabulary, windows=windows, workers=args.workers,
                              progress=bar.update)  # fmt: skip
-    if fetched is not None and fetched.problems:
-        cohort.problems = [*fetched.problems, *cohort.problems]
+    if fetched is not None:
+        from fhir_pts.pipeline import add_source_findings
+
+        add_source_findings(cohort, fetched.problems, fetched.gaps)
     from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
 
     pm = get_plugin_manager()
@@ -305,10 +313,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         write_back_run(server_config, written["measure-reports.json"])
     _summary(cohort, outcomes, written, started, quiet=args.quiet)
-    if fetched is not None and fetched.incomplete:
-        print("fhir-pts: the server could not give some cohort patients' data completely (see problems.csv); "
-              f"exit status {EXIT_INCOMPLETE}", file=sys.stderr)  # fmt: skip
-        return EXIT_INCOMPLETE
+    if fetched is not None and (fetched.incomplete or cohort.data_gaps):
+        for gap in cohort.data_gaps:
+            print(f"fhir-pts: incomplete data: {gap}", file=sys.stderr)
+        if not args.allow_partial:
+            print("fhir-pts: the server could not give every contract input or cohort patient's data completely "
+                  f"(see problems.csv); the results are marked incomplete: exit status {EXIT_INCOMPLETE} "
+                  "(--allow-partial accepts them)", file=sys.stderr)  # fmt: skip
+            return EXIT_INCOMPLETE
     return EXIT_OK
 
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from fhir.resources.R4B.measurereport import MeasureReport
 
     from fhir_pts.sources.server.config import ServerConfig
+    from fhir_pts.sources.server.fetch import FetchResult
 
 __all__ = [
     "HOST_API_VERSION",
@@ -326,7 +327,7 @@ class FhirPtsHost:
         Raises :class:`HostInputError` when the input cannot be used at all; problems in single records are
         not errors, they are in the cohort's ``problems``.
         """
-        from fhir_pts.pipeline import cohort_from_resources, load_cohort
+        from fhir_pts.pipeline import add_source_findings, cohort_from_resources, load_cohort
         from fhir_pts.sources.files import InputError
         from fhir_pts.vocabulary import Vocabulary
 
@@ -344,10 +345,9 @@ class FhirPtsHost:
                                    workers=self._workers)  # fmt: skip
             assert server is not None
             with tempfile.TemporaryDirectory(prefix="fhir-pts-host-") as raw:
-                paths, vocabulary, problems = _fetch(server, Path(raw), self._concept_maps)
+                paths, vocabulary, fetched = _fetch(server, Path(raw), self._concept_maps)
                 cohort = load_cohort(paths, vocabulary=vocabulary, windows=chosen, workers=self._workers)
-                cohort.problems[:0] = problems
-                return cohort
+                return add_source_findings(cohort, fetched.problems, fetched.gaps)
         except InputError as exc:  # ConceptMap files that cannot be used raise it too
             raise HostInputError(str(exc)) from exc
 
@@ -444,9 +444,10 @@ class FhirPtsHost:
 
 def _fetch(
     server: ServerConfig, raw_dir: Path, concept_maps: Sequence[Path | str]
-) -> tuple[list[Path], Any, list[Any]]:
+) -> tuple[list[Path], Any, FetchResult]:
     """Fetch the cohort from a hospital FHIR server into ``raw_dir`` (NDJSON files) with the server source;
-    returns the files, the run's vocabulary (ConceptMap canonicals read from the server) and the fetch problems."""
+    returns the files, the run's vocabulary (ConceptMap canonicals read from the server) and the fetch
+    (its problems and data gaps)."""
     from fhir_pts.sources import server as source
 
     try:
@@ -455,4 +456,4 @@ def _fetch(
         fetched = connection.fetch(raw_dir, vocabulary)
     except source.ServerError as exc:
         raise HostInputError(f"server {server.base_url}: {exc}") from exc
-    return list(fetched.paths), vocabulary, list(fetched.problems)
+    return list(fetched.paths), vocabulary, fetched

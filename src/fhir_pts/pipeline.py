@@ -19,9 +19,18 @@ from fhir_pts.analyses.result import AnalysisOutcome
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines.base import Engine, cohort_from_facts
 from fhir_pts.engines.local import LocalEngine, collect_from_resources
+from fhir_pts.problems import Problem
 from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
-__all__ = ["analyse", "cohort_from_facts", "cohort_from_resources", "load_cohort", "write_run"]
+__all__ = ["add_source_findings", "analyse", "cohort_from_facts", "cohort_from_resources", "load_cohort", "write_run"]
+
+
+def add_source_findings(cohort: Cohort, problems: Sequence[Problem], data_gaps: Sequence[str]) -> Cohort:
+    """Add what fetching the data found (e.g. a server's export errors, the contract inputs it cannot provide)
+    to the cohort: its problems first in ``cohort.problems``, its gaps to ``cohort.data_gaps``."""
+    cohort.problems = [*problems, *cohort.problems]
+    cohort.data_gaps = [*cohort.data_gaps, *data_gaps]
+    return cohort
 
 
 def load_cohort(

@@ -68,3 +68,14 @@ Context: MeasureReport.group
 * extension[point].extension[ciHigh].value[x] only decimal
 * extension[point].extension[atRisk] ^short = "Number of patients at risk at that time"
 * extension[point].extension[atRisk].value[x] only integer
+
+Extension: DataIncomplete
+Id: data-incomplete
+Title: "Data incomplete"
+Description: "The results were computed from incomplete data: one sentence per contract input the source could not provide (e.g. a FHIR server that holds no AdverseEvent, a Bulk Data export whose error files report failed resources). Also listed in problems.csv and at the top of report.html."
+Context: MeasureReport
+* ^version = "0.1.0"
+* ^status = #draft
+* ^experimental = false
+* value[x] only string
+* valueString 1..1

@@ -134,6 +134,7 @@ Description: "A summary MeasureReport of one fhir-pts Measure (contract §4): co
 * obeys pts-mr-1
 * status = #complete
 * type = #summary
+* extension contains DataIncomplete named dataIncomplete 0..* MS
 * measure MS
 * date 1..1 MS
 * period MS

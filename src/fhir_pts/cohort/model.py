@@ -121,6 +121,9 @@ class Cohort:
     ``problems``: every skipped or doubtful record met while building it.
     ``period_start`` / ``period_end``: earliest index day / latest date used (MeasureReport.period).
     ``flow``: patient counts for the flow diagram (``patients_in_data``, ``with_index_procedure``, ...).
+    ``data_gaps``: contract inputs the source could not provide (e.g. a server that holds no AdverseEvent, an
+    export whose error files report failures), one sentence each; when there are any, every result is
+    marked incomplete (report, MeasureReports) and ``fhir-pts run`` exits 3 unless ``--allow-partial``.
     """
 
     patients: pd.DataFrame
@@ -129,6 +132,7 @@ class Cohort:
     period_end: dt.date | None = None
     windows: TimePointWindows = field(default_factory=TimePointWindows)
     flow: dict[str, int] = field(default_factory=dict)
+    data_gaps: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.patients)

@@ -37,6 +37,9 @@ EXT_STATISTIC = f"{EXTENSION_BASE}/statistic"
 #: A survival curve (complex; on ``MeasureReport.group``): ``name`` and one ``point`` per step, each with
 #: ``time`` (months), ``estimate``, ``ciLow``, ``ciHigh``, ``atRisk`` (``StructureDefinition-survival-curve``).
 EXT_SURVIVAL_CURVE = f"{EXTENSION_BASE}/survival-curve"
+#: Results computed from incomplete data (``valueString``, one per data gap; on ``MeasureReport``): the source
+#: could not provide a contract input (``StructureDefinition-data-incomplete``).
+EXT_DATA_INCOMPLETE = f"{EXTENSION_BASE}/data-incomplete"
 #: DEQM's measure-scoring extension (``valueCodeableConcept`` from measure-scoring; on ``MeasureReport``).
 EXT_SCORING = "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/extension-measureScoring"
 IMPROVEMENT_NOTATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
@@ -127,13 +130,18 @@ def _quantity(value: float, unit: str | None) -> dict[str, Any]:
     return q
 
 
-def narrative(outcome: AnalysisOutcome) -> str:
-    """The XHTML narrative of a report: title, measure id, plugin, and the notes or the error message."""
+def narrative(outcome: AnalysisOutcome, data_gaps: Iterable[str] = ()) -> str:
+    """The XHTML narrative of a report: title, measure id, plugin, what data were missing, and the notes or
+    the error message."""
     info = outcome.info
     lines = [
         f"<p><b>{html.escape(info.title)}</b> (measure <code>{html.escape(info.id)}</code>, "
         f"analysis plugin <code>{html.escape(outcome.plugin)}</code>)</p>"
     ]
+    gaps = list(data_gaps)
+    if gaps:
+        lines.append("<p><b>Incomplete data</b>: computed without what the source could not provide:</p><ul>"
+                     + "".join(f"<li>{html.escape(g)}</li>" for g in gaps) + "</ul>")
     if outcome.result is None:
         lines.append(f"<p>The analysis failed: {html.escape(outcome.error or 'unknown error')}</p>")
     elif outcome.result.notes:
@@ -166,12 +174,13 @@ def build_measure_report(
     if report_id is not None:
         report["id"] = report_id
     result = outcome.result
-    report["text"] = {"status": "generated", "div": narrative(outcome)}
+    report["text"] = {"status": "generated", "div": narrative(outcome, cohort.data_gaps)}
     report["extension"] = [
         {
             "url": EXT_SCORING,
             "valueCodeableConcept": {"coding": [{"system": MEASURE_SCORING, "code": info.scoring}]},
-        }
+        },
+        *({"url": EXT_DATA_INCOMPLETE, "valueString": gap} for gap in cohort.data_gaps),
     ]
     report["status"] = "complete" if outcome.result is not None else "error"
     report["type"] = "summary"

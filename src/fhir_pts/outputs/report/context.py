@@ -229,6 +229,8 @@ class ReportContext:
             "n": len(self.patients),
             "started": self.run_info.started.isoformat(timespec="seconds"),
             "version": self.run_info.versions.get("fhir-pts"),
+            # contract inputs the source could not provide: every result is marked incomplete
+            "data_gaps": [self.scrub(g) for g in getattr(self.cohort, "data_gaps", [])],
         }
 
     def key_results(self) -> list[Card]:
