@@ -154,7 +154,8 @@ class BulkServer:
         if path == "/fhir/metadata":
             return self._send(h, 200, self.capability_statement())
         if path == "/fhir/.well-known/smart-configuration":
-            return self._send(h, 200, {"token_endpoint": self.token_url, "capabilities": ["client-confidential-asymmetric"],
+            return self._send(h, 200, {"token_endpoint": self.token_url,
+                                       "capabilities": ["client-confidential-asymmetric"],
                                        "token_endpoint_auth_signing_alg_values_supported": ["ES384", "RS384"],
                                        "scopes_supported": ["system/*.read"]}, content_type="application/json")
         if path == "/fhir/" + EXPORT_DEFINITION:
@@ -191,11 +192,11 @@ class BulkServer:
         try:
             token = jwt.decode(assertion, self.key, algorithms=["ES384", "RS384"])
             claims = token.claims
-        except Exception as e:  # noqa: BLE001 - any bad assertion is a 401
+        except Exception as e:
             return self._send(h, 401, {"error": "invalid_client", "error_description": type(e).__name__},
                               content_type="application/json")
-        if claims.get("iss") != self.client_id or claims.get("aud") != self.token_url or claims.get("jti") in self.jtis \
-                or int(claims.get("exp", 0)) < time.time():
+        if claims.get("iss") != self.client_id or claims.get("aud") != self.token_url \
+                or claims.get("jti") in self.jtis or int(claims.get("exp", 0)) < time.time():
             return self._send(h, 401, {"error": "invalid_client", "error_description": "bad assertion claims"},
                               content_type="application/json")
         self.jtis.add(claims["jti"])
@@ -264,7 +265,8 @@ class BulkServer:
                 if rtype in self.faults.failed_types:
                     n += 1
                     name = f"{n}.{OO}.ndjson"
-                    files[name] = (json.dumps(outcome("exception", f"Failed to export {rtype} file {n}")) + "\n").encode()
+                    failed = outcome("exception", f"Failed to export {rtype} file {n}")
+                    files[name] = (json.dumps(failed) + "\n").encode()
                     manifest["error"].append({"type": OO, "url": f"{self.base_url}/files/{job_id}/{name}"})
                     continue
                 for start in range(0, len(items), self.faults.per_file):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from cohort_factory import expected_keys
+from run_tables import differences, read_tables
 from sekmet_harness import ServerInfo
 from test_server_search import read_keys
 
@@ -52,3 +53,25 @@ def test_bulk_group_level(sekmet: ServerInfo, cohort: list[dict], admin: FhirSes
     in_group = [r for r in cohort if (r["id"] if r["resourceType"] == "Patient" else
                                       r.get("subject", {}).get("reference", "/").split("/")[1]) in members]
     assert read_keys(paths) == expected_keys(in_group)
+
+
+@pytest.mark.parametrize("level", ["system", "patient"])
+def test_cli_bulk_same_numbers_as_files(sekmet: ServerInfo, cohort: list[dict], tmp_path: Path, level: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The happy path on the real server: the plan from its CapabilityStatement, $export, the same numbers."""
+    import csv
+    import json
+
+    from fhir_pts.cli import EXIT_OK, main
+
+    data = tmp_path / "files"
+    data.mkdir()
+    (data / "cohort.ndjson").write_text("".join(json.dumps(r) + "\n" for r in cohort))
+    assert main(["run", str(data), "--out", str(tmp_path / "files-out"), "--no-report", "-q"]) == EXIT_OK
+    monkeypatch.setenv("FHIR_PTS_CLIENT_ID", sekmet.reader.client_id)
+    monkeypatch.setenv("FHIR_PTS_PRIVATE_KEY", str(sekmet.reader.private_key))
+    out = tmp_path / "bulk-out"
+    assert main(["run", "--server", sekmet.base_url, "--bulk", "--export-level", level, "--out", str(out),
+                 "--no-report", "-q"]) == EXIT_OK
+    assert differences(read_tables(out), read_tables(tmp_path / "files-out")) == []
+    assert not [p for p in csv.DictReader((out / "problems.csv").open()) if p["field"].startswith("(")]

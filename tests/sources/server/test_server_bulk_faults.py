@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from bulk_server import BulkServer, Faults
+from run_tables import differences, read_tables
 from sekmet_harness import make_keys
 
 from fhir_pts import codes
@@ -68,7 +69,7 @@ SERVER_FIELDS = ("(server)", "(bulk export error)", "(bulk deleted)")
 def _tables(out: Path) -> dict[str, list]:
     """results.csv, cohort.csv, and the problems of the records read (not where they were read, not the
     fetch's own rows, which :func:`_problems` gives)."""
-    tables: dict[str, list] = {name: list(csv.DictReader((out / f"{name}.csv").open())) for name in ("results", "cohort")}
+    tables: dict[str, list] = dict(read_tables(out))
     tables["problems"] = sorted((p["severity"], p["resource_type"], p["resource_id"], p["field"], p["reason"])
                                 for p in csv.DictReader((out / "problems.csv").open())
                                 if p["field"] not in SERVER_FIELDS)
@@ -113,7 +114,7 @@ def _without(resources: Sequence[dict], types: set[str] = frozenset(), keys: set
 def test_happy_path_same_numbers_as_files(serve, keys, expected_all, tmp_path: Path) -> None:
     server = serve()
     assert run_bulk(server, keys, tmp_path / "out", "--no-report") == EXIT_OK
-    assert _tables(tmp_path / "out") == expected_all
+    assert differences(_tables(tmp_path / "out"), expected_all) == []
     assert _problems(tmp_path / "out") == []
     kick = next(p for m, p, _ in server.log if "$export" in p)
     assert "_typeFilter=" in kick  # the OperationDefinition declares it, and the export was right
@@ -125,7 +126,7 @@ def test_transient_errors_everywhere_are_retried(serve, keys, expected_all, tmp_
                     token_lifetime=1, per_file=5, pending_polls=2)
     server = serve(faults)
     assert run_bulk(server, keys, tmp_path / "out", "--no-report", "--export-level", level) == EXIT_OK
-    assert _tables(tmp_path / "out") == expected_all
+    assert differences(_tables(tmp_path / "out"), expected_all) == []
     assert _problems(tmp_path / "out") == []
     assert server.counts == {"kickoff_503": 1, "status_transient": 2, "status_429": 1, "file_transient": 2,
                              "token_503": 1}
@@ -139,7 +140,7 @@ def test_types_the_server_does_not_hold_are_dropped_and_said(serve, keys, resour
     out = tmp_path / "out"
     assert run_bulk(server, keys, out) == EXIT_PARTIAL
     expected = _files_door(_without(resources, {"QuestionnaireResponse", "AdverseEvent"}), tmp_path / "files")
-    assert _tables(out) == expected
+    assert differences(_tables(out), expected) == []
     gaps = [p for p in _problems(out) if p["field"] == "(server)"]
     assert sorted(p["resource_type"] for p in gaps) == ["AdverseEvent", "QuestionnaireResponse"]
     assert all("not available on this server" in p["reason"] for p in gaps)
@@ -157,7 +158,7 @@ def test_types_the_server_does_not_hold_are_dropped_and_said(serve, keys, resour
 def test_type_filter_that_cannot_be_right_falls_back(serve, keys, expected_all, tmp_path: Path, mode: str) -> None:
     server = serve(Faults(type_filter=mode))
     assert run_bulk(server, keys, tmp_path / "out", "--no-report") == EXIT_OK
-    assert _tables(tmp_path / "out") == expected_all
+    assert differences(_tables(tmp_path / "out"), expected_all) == []
     assert _problems(tmp_path / "out") == []  # the warning belonged to the discarded export
     kicks = [p for _, p, _ in server.log if "$export" in p]
     assert len(kicks) == 2 and "_typeFilter" in kicks[0] and "_typeFilter" not in kicks[1]
@@ -167,7 +168,7 @@ def test_type_filter_that_cannot_be_right_falls_back(serve, keys, expected_all, 
 def test_no_type_filter_option(serve, keys, expected_all, tmp_path: Path) -> None:
     server = serve(Faults(type_filter="empty"))
     assert run_bulk(server, keys, tmp_path / "out", "--no-report", "--no-type-filter") == EXIT_OK
-    assert _tables(tmp_path / "out") == expected_all
+    assert differences(_tables(tmp_path / "out"), expected_all) == []
     kicks = [p for _, p, _ in server.log if "$export" in p]
     assert len(kicks) == 1 and "_typeFilter" not in kicks[0]
 
@@ -176,7 +177,7 @@ def test_failed_files_in_the_manifest_error(serve, keys, resources, tmp_path: Pa
     server = serve(Faults(failed_types={"Observation"}, error_warning="3 resources had invalid dates"))
     out = tmp_path / "out"
     assert run_bulk(server, keys, out, "--no-report", "--no-type-filter") == EXIT_PARTIAL
-    assert _tables(out) == _files_door(_without(resources, {"Observation"}), tmp_path / "files")
+    assert differences(_tables(out), _files_door(_without(resources, {"Observation"}), tmp_path / "files")) == []
     rows = [p for p in _problems(out) if p["resource_type"] == "OperationOutcome"]
     assert sorted((r["severity"], r["reason"].split(": ", 1)[1]) for r in rows) == [
         ("skipped", "Failed to export Observation file 2; the resources it concerns were not exported"),
@@ -192,7 +193,7 @@ def test_failed_files_in_the_manifest_error(serve, keys, resources, tmp_path: Pa
 def test_expired_files_restart_the_export(serve, keys, expected_all, tmp_path: Path) -> None:
     server = serve(Faults(expire_files=1, per_file=50))
     assert run_bulk(server, keys, tmp_path / "out", "--no-report") == EXIT_OK
-    assert _tables(tmp_path / "out") == expected_all
+    assert differences(_tables(tmp_path / "out"), expected_all) == []
     assert sum(1 for _, p, _ in server.log if "$export" in p) == 2
 
 
@@ -211,7 +212,7 @@ def test_deleted_resources_do_not_count(serve, keys, resources, tmp_path: Path) 
     server = serve(Faults(deleted=gone))
     out = tmp_path / "out"
     assert run_bulk(server, keys, out, "--no-report") == EXIT_OK
-    assert _tables(out) == _files_door(_without(resources, keys=gone), tmp_path / "files")
+    assert differences(_tables(out), _files_door(_without(resources, keys=gone), tmp_path / "files")) == []
     rows = {(p["resource_type"], p["resource_id"]) for p in _problems(out) if p["field"] == "(bulk deleted)"}
     assert rows <= gone and ("Procedure", procedures[0]["id"]) in rows
 
