@@ -1,7 +1,7 @@
 """Start sekmet-fhir for the fhir-pts tests (run with the server venv's python, not the project's).
 
-sekmet-fhir 0.1.1 has no search parameters for QuestionnaireResponse, AdverseEvent, MeasureReport, Measure and
-Questionnaire, and silently drops unknown parameters. This launcher adds the standard R4 definitions to
+sekmet-fhir 0.1.1 has no search parameters for QuestionnaireResponse, AdverseEvent, MeasureReport, Measure,
+Questionnaire and ConceptMap, and silently drops unknown parameters. This launcher adds the standard R4 definitions to
 ``sekmet.fhir.search_params.PARAMS`` (mutated in place, before any resource is indexed), then serves the app
 with uvicorn on loopback.
 
@@ -53,6 +53,13 @@ EXTRA_PARAMS: dict[str, list[tuple[str, str, tuple[str, ...], str | None]]] = {
         ("date", "date", ("date",), None),
     ],
     "Measure": [
+        ("url", "uri", ("url",), None),
+        ("version", "token", ("version",), None),
+        ("identifier", "token", ("identifier",), None),
+        ("name", "string", ("name",), None),
+        ("status", "token", ("status",), None),
+    ],
+    "ConceptMap": [  # --concept-map CANONICAL reads ConceptMap?url=&version=
         ("url", "uri", ("url",), None),
         ("version", "token", ("version",), None),
         ("identifier", "token", ("identifier",), None),

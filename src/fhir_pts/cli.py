@@ -159,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="default: a Bundle when --out ends in .json, else NDJSON per resource type",
     )
+    synth.add_argument(
+        "--site-codes",
+        type=Path,
+        default=None,
+        metavar="CONCEPTMAP",
+        help="give about half of the coded resources site-local codes instead of the contract's, and write the "
+        "ConceptMap that maps them to this file (for run --concept-map; same numbers as without)",
+    )
     synth.add_argument("--out", type=Path, required=True, metavar="FILE|DIR")
     _add_verbosity(synth)
 
@@ -358,7 +366,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     extra = {} if args.noise is None else {"noise_per_patient": args.noise}
     if args.noise is not None and args.noise < 0:
         raise UsageError("--noise must be 0 or more")
-    summary = synthesize(args.out, patients=args.patients, seed=args.seed, fmt=args.format, **extra)
+    summary = synthesize(args.out, patients=args.patients, seed=args.seed, fmt=args.format,
+                         site_codes=args.site_codes, **extra)  # fmt: skip
     if not args.quiet:
         print(summary, file=sys.stderr)
     return EXIT_OK

@@ -370,3 +370,29 @@ def test_non_fhir_json_files_in_a_folder_are_skipped_and_reported(tmp_path, work
     ]
     with pytest.raises(InputError, match="not a FHIR resource"):
         collect_facts([tmp_path / "manifest.json"], workers=workers)
+
+
+def test_bundle_entries_without_a_resource_type_are_problems_not_silence(tmp_path):
+    """A Bundle entry whose resource has no resourceType, or that holds no resource, is a problem row (files and
+    resources= alike); a DELETE entry carries no resource and is not one."""
+    import json as _json
+
+    from fhir_pts.engines.local import collect_facts, collect_from_resources
+
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"id": "p1", "gender": "female", "birthDate": "1970-01-01"}},  # no resourceType
+        {"fullUrl": "urn:uuid:x"},  # no resource at all
+        {"request": {"method": "DELETE", "url": "Patient/gone"}},
+        {"resource": {"resourceType": "Patient", "id": "p2", "gender": "male", "birthDate": "1960-01-01"}},
+    ]}  # fmt: skip
+    path = tmp_path / "b.json"
+    path.write_text(_json.dumps(bundle))
+    for facts in (collect_facts([path]), collect_from_resources([bundle])):
+        assert set(facts.patients) == {"p2"}
+        found = sorted((p.field, p.resource_id or "", p.severity) for p in facts.problems)
+        assert found in (
+            [("entry[1].resource", "", "skipped"), ("resourceType", "p1", "skipped")],  # files: entry index known
+            [("resourceType", "", "skipped"), ("resourceType", "p1", "skipped")],  # resources=: the dict only
+        )
+    (from_file,) = [p for p in collect_facts([path]).problems if p.resource_id == "p1"]
+    assert from_file.file == str(path) and from_file.line == 1

@@ -123,7 +123,7 @@ def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None, reader
             skip_non_fhir=not task.explicit,
         )
     else:
-        raws = _counted(iter_json_file(path), count)
+        raws = _counted(iter_json_file(path, result.read_problems), count)
     try:
         _adapt_all(raws, reader, result)
     except NotFhirError:

@@ -37,7 +37,17 @@ Order = tuple[int, int, int]
 
 
 def adapt_safely(resource: dict[str, Any], vocabulary: Vocabulary) -> AdapterOutput:
-    """:func:`adapt_resource`, with an unexpected failure on one record turned into a problem for that record."""
+    """:func:`adapt_resource`, with an unexpected failure on one record turned into a problem for that record.
+
+    A record without a ``resourceType`` (e.g. a Bundle entry's resource) cannot be read: it is skipped and
+    reported, never dropped silently.
+    """
+    if not isinstance(resource.get("resourceType"), str):
+        resource_id = resource.get("id")
+        return AdapterOutput(problems=[Problem(
+            "?", resource_id if isinstance(resource_id, str) else None, "resourceType",
+            "missing: expected a FHIR resource with a resourceType (e.g. Patient, Procedure); record skipped",
+        )])  # fmt: skip
     try:
         return adapt_resource(resource, vocabulary)
     except Exception as error:  # a bug must not cost the whole run; the record is reported instead
@@ -57,7 +67,11 @@ def adapt_safely(resource: dict[str, Any], vocabulary: Vocabulary) -> AdapterOut
 
 
 def expand_bundle(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The resource itself, or, for a Bundle, the resources of its entries (nested Bundles expanded too)."""
+    """The resource itself, or, for a Bundle, the resources of its entries (nested Bundles expanded too).
+
+    An entry without a resource object (other than a ``DELETE`` request) gives an empty dict, which
+    :func:`adapt_safely` reports as a record without ``resourceType``: nothing is skipped silently.
+    """
     if resource.get("resourceType") != "Bundle":
         yield resource
         return
@@ -65,6 +79,9 @@ def expand_bundle(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
         inner = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(inner, dict):
             yield from expand_bundle(inner)
+        elif not (isinstance(entry, dict) and isinstance(entry.get("request"), dict)
+                  and entry["request"].get("method") == "DELETE"):  # fmt: skip
+            yield {}
 
 
 @dataclass

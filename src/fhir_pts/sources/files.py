@@ -140,22 +140,42 @@ def parse_line(data: bytes, file: str, line: int) -> RawResource | Problem:
     return RawResource(resource, file, line)
 
 
-def _bundle_resources(resource: dict[str, Any], file: str, line: int | None) -> Iterator[RawResource]:
-    """The resources of ``resource`` (itself, or a Bundle's entries, recursively)."""
+def _bundle_resources(
+    resource: dict[str, Any], file: str, line: int | None, problems: list[Problem] | None = None
+) -> Iterator[RawResource]:
+    """The resources of ``resource`` (itself, or a Bundle's entries, recursively).
+
+    An entry's resource without a ``resourceType`` is yielded all the same (the adapters report it); an entry
+    with no resource object at all (other than a ``DELETE`` request, which carries none) is a problem in
+    ``problems`` (logged without the file name when ``problems`` is None).
+    """
     if resource.get("resourceType") != "Bundle":
         yield RawResource(resource, file, line if line is not None else 1)
         return
     entries = resource.get("entry") or []
     if not isinstance(entries, list):
-        return
+        entries = [entries]
     for index, entry in enumerate(entries, start=1):
         inner = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(inner, dict) and isinstance(inner.get("resourceType"), str):
-            yield from _bundle_resources(inner, file, line if line is not None else index)
+        where = line if line is not None else index
+        if isinstance(inner, dict):
+            yield from _bundle_resources(inner, file, where, problems)
+            continue
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if isinstance(request, dict) and request.get("method") == "DELETE":
+            continue
+        problem = Problem("?", None, f"entry[{index - 1}].resource",
+                          "missing or not a JSON object: expected a FHIR resource; entry skipped",
+                          file=file, line=where)  # fmt: skip
+        if problems is not None:
+            problems.append(problem)
+        else:
+            log.warning("Bundle entry %d skipped: %s", index, problem.reason)
 
 
-def iter_json_file(path: Path) -> Iterator[RawResource]:
-    """The resources of a Bundle / single-resource ``.json`` (or ``.json.gz``) file.
+def iter_json_file(path: Path, problems: list[Problem] | None = None) -> Iterator[RawResource]:
+    """The resources of a Bundle / single-resource ``.json`` (or ``.json.gz``) file (entries that hold no
+    resource are appended to ``problems``).
 
     :raises InputError: unreadable, not JSON, or not a FHIR resource.
     """
@@ -171,7 +191,7 @@ def iter_json_file(path: Path) -> Iterator[RawResource]:
         raise InputError(f"{path}: not valid JSON ({error}){hint}") from error
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise NotFhirError(f"{path}: not a FHIR resource (expected a JSON object with a resourceType, e.g. a Bundle)")
-    yield from _bundle_resources(document, str(path), None)
+    yield from _bundle_resources(document, str(path), None, problems)
 
 
 def iter_ndjson_blocks(
@@ -311,7 +331,7 @@ def _parsed(line: bytes, file: str, number: int, problems: list[Problem] | None)
             log.warning("NDJSON line %d skipped: %s", number, parsed.reason)  # no file name: it may hold PHI
         return
     if parsed.resource.get("resourceType") == "Bundle":
-        yield from _bundle_resources(parsed.resource, file, number)
+        yield from _bundle_resources(parsed.resource, file, number, problems)
     else:
         yield parsed
 
@@ -337,7 +357,7 @@ def iter_resources(
         yield from iter_ndjson_file(path, candidates=candidates, problems=problems, on_lines=on_lines)
         return
     count = 0
-    for raw in iter_json_file(path):
+    for raw in iter_json_file(path, problems):
         count += 1
         yield raw
     if on_lines is not None:

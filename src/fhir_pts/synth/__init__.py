@@ -7,7 +7,8 @@ Two cohorts (see ``docs/synthetic-cohort.md``):
 - a **random cohort** (:func:`random_cohort_resources`): ``n`` realistic patients, reproducible for a seed,
   with the encodings' variety, records the contract says to skip, and unrelated noise resources.
 
-:func:`synthesize` writes either one to disk (a Bundle JSON file or a folder of NDJSON per resource type).
+:func:`synthesize` writes either one to disk (a Bundle JSON file or a folder of NDJSON per resource type),
+optionally with site-local codes and the ConceptMap that maps them (:mod:`fhir_pts.synth.site_codes`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 from fhir_pts.synth.paper import paper_cohort_resources
 from fhir_pts.synth.random_cohort import DEFAULT_NOISE_PER_PATIENT, random_cohort_resources
-from fhir_pts.synth.writer import Format, SynthSummary, write_bundle, write_ndjson
+from fhir_pts.synth.site_codes import SiteCoder
+from fhir_pts.synth.writer import Format, SynthSummary, write_bundle, write_json, write_ndjson
 
 
 def synthesize(
@@ -28,6 +30,7 @@ def synthesize(
     seed: int = 0,
     fmt: Format | None = None,
     noise_per_patient: float = DEFAULT_NOISE_PER_PATIENT,
+    site_codes: Path | None = None,
 ) -> SynthSummary:
     """Write a synthetic cohort to ``out`` and return what was written.
 
@@ -43,6 +46,10 @@ def synthesize(
         ``.json``, else ``"ndjson"``.
     noise_per_patient:
         Random cohort only: mean number of unrelated resources (vital signs, labs, encounters, ...) per patient.
+    site_codes:
+        When given, about half of the coded resources carry site-local codes instead of the contract's, and the
+        ConceptMap mapping them back (read it with ``fhir-pts run --concept-map``) is written to this file. With
+        it, the cohort gives the same numbers as without ``site_codes``.
 
     Returns
     -------
@@ -59,12 +66,19 @@ def synthesize(
         if patients is None
         else random_cohort_resources(patients, seed, noise_per_patient=noise_per_patient)
     )
+    if fmt not in ("bundle", "ndjson", "ndjson.gz"):
+        raise ValueError(f"unknown format {fmt!r}: expected 'bundle', 'ndjson' or 'ndjson.gz'")
+    coder = SiteCoder() if site_codes is not None else None
+    if coder is not None:
+        resources = coder.recode_all(resources)
     if fmt == "bundle":
         bundle_id = "fhir-pts-paper-cohort" if patients is None else f"fhir-pts-random-{patients}-seed-{seed}"
-        return write_bundle(resources, out, bundle_id=bundle_id)
-    if fmt in ("ndjson", "ndjson.gz"):
-        return write_ndjson(resources, out, compress=fmt == "ndjson.gz")
-    raise ValueError(f"unknown format {fmt!r}: expected 'bundle', 'ndjson' or 'ndjson.gz'")
+        summary = write_bundle(resources, out, bundle_id=bundle_id)
+    else:
+        summary = write_ndjson(resources, out, compress=fmt == "ndjson.gz")
+    if coder is not None and site_codes is not None:
+        summary.files.append(write_json(coder.concept_map(), Path(site_codes)))
+    return summary
 
 
 __all__ = ["SynthSummary", "paper_cohort_resources", "random_cohort_resources", "synthesize"]

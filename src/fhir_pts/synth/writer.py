@@ -140,3 +140,16 @@ def write_bundle(
         temp.unlink(missing_ok=True)
         raise
     return SynthSummary(dict(sorted(counts.items())), [path])
+
+
+def write_json(resource: dict[str, Any], path: Path) -> Path:
+    """Write one resource as indented JSON at ``path``, atomically; returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(path.parent, path.name)
+    try:
+        temp.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path
