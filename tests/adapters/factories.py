@@ -52,7 +52,7 @@ def procedure(
         "resourceType": "Procedure",
         "id": rid,
         "status": status,
-        "code": cc(*code),
+        "code": code if isinstance(code, str) else cc(*code),
         "subject": {"reference": subject if subject is not None else f"Patient/{patient_id}"},
     }
     if performed is not None:

@@ -32,7 +32,7 @@ def test_parse_day_takes_the_calendar_date_as_written(written, day):
     assert parse_day(written) == day
 
 
-@given(st.dates(), st.times(), st.sampled_from(["", "Z", "+14:00", "-12:00", "+05:30"]))
+@given(st.dates(), st.times(), st.sampled_from(["Z", "+14:00", "-12:00", "+05:30"]))
 def test_parse_day_ignores_time_and_offset(day, time, offset):
     assert parse_day(f"{day.isoformat()}T{time.isoformat()}{offset}") == day
 

@@ -58,8 +58,9 @@ def adapt_resource(
     else:
         vocabulary = Vocabulary.of(concepts)
     resource_id = resource.get("id")
+    written_id = resource_id
     if resource_id is not None and not isinstance(resource_id, str):
-        resource_id = str(resource_id)
+        resource_id = None  # 123 or 1.0 is not a FHIR id; "123" is: never guess which one was meant
     assert isinstance(resource_type, str)
     sink = ProblemSink(resource_type, resource_id or None)
     output = adapter(resource, vocabulary, sink)
@@ -67,7 +68,14 @@ def adapt_resource(
         return output
     if not resource_id:
         problem_sink = ProblemSink(resource_type, None, sink.patient_id)
-        problem_sink.add("id", "missing: expected a resource id (needed to resolve duplicates and references); skipped")
+        if written_id is not None and not isinstance(written_id, str):
+            problem_sink.add(
+                "id", f"{str(written_id)[:40]} is not a string: expected a FHIR id (a JSON string); skipped"
+            )
+        else:
+            problem_sink.add(
+                "id", "missing: expected a resource id (needed to resolve duplicates and references); skipped"
+            )
         return AdapterOutput([], problem_sink.problems)
     output.key = (resource_type, resource_id)
     output.version = VersionKey.of(resource)

@@ -7,6 +7,7 @@ adapters run unchanged on dicts from any engine.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,30 +39,81 @@ def show(pairs: Iterable[Coding]) -> str:
     return ", ".join(listed) if listed else "text only (no coding)"
 
 
+#: FHIR R4 ``dateTime`` (http://hl7.org/fhir/R4/datatypes.html#dateTime), which also covers ``date`` and
+#: ``instant``: ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD`` or ``YYYY-MM-DDThh:mm:ss(.sss)(Z|+hh:mm)`` — a time needs
+#: its seconds and its zone. Exactly the spec's regex (no ISO week dates, no basic format, nothing after it).
+FHIR_DATETIME = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?"
+)
+#: Dates before this are reported as implausible (still used).
+EARLIEST_PLAUSIBLE = dt.date(1900, 1, 1)
+
+
 def parse_day(value: Any) -> dt.date | None:
     """The calendar date written at the start of a FHIR date / dateTime / instant (time and offset ignored).
 
-    ``None`` for a missing value or a partial date (``2015``, ``2015-03``), which cannot give a day.
+    ``None`` for a missing value, a partial date (``2015``, ``2015-03``: no day) or anything that does not
+    follow the FHIR ``dateTime`` grammar exactly (:data:`FHIR_DATETIME`: ``2019-W01-1``, ``20170228``,
+    ``2017-02-28junk``, ``2017-02-28T10:00`` are refused) or is no calendar day (``2019-02-30``).
     """
-    if not isinstance(value, str) or len(value) < 10:
+    if not isinstance(value, str) or len(value) < 10 or FHIR_DATETIME.fullmatch(value) is None:
         return None
     try:
-        return dt.date.fromisoformat(value[:10])
+        return dt.date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
     except ValueError:
         return None
 
 
+def is_partial_date(value: Any) -> bool:
+    """True for a valid FHIR date without a day (``2015``, ``2015-03``)."""
+    return isinstance(value, str) and len(value) < 10 and FHIR_DATETIME.fullmatch(value) is not None
+
+
+def implausible(day: dt.date, today: dt.date | None = None) -> str | None:
+    """Why ``day`` is implausible for clinical data (before 1900, or after today), else ``None``."""
+    if day < EARLIEST_PLAUSIBLE:
+        return f"{day.isoformat()} is before {EARLIEST_PLAUSIBLE.year}"
+    if day > (today or dt.date.today()):
+        return f"{day.isoformat()} is after the date of this run"
+    return None
+
+
 def day_or_problem(value: Any, field_name: str, sink: ProblemSink, expected: str) -> dt.date | None:
-    """:func:`parse_day` of ``value``; reports a missing, partial or invalid date on ``field_name``."""
+    """:func:`parse_day` of ``value``; reports a missing, partial or invalid date on ``field_name``, and warns
+    about an implausible one (:func:`implausible`; the date is used as written)."""
     day = parse_day(value)
     if day is None:
         if value is None:
             sink.add(field_name, f"missing date: expected {expected}; resource skipped")
-        elif isinstance(value, str) and len(value) < 10:
+        elif is_partial_date(value):
             sink.add(field_name, f"partial date {value!r} gives no day: expected a full date YYYY-MM-DD; skipped")
         else:
-            sink.add(field_name, f"invalid date {value!r}: expected a date YYYY-MM-DD; resource skipped")
+            sink.add(
+                field_name,
+                f"invalid date {value!r}: expected a FHIR date YYYY-MM-DD or dateTime YYYY-MM-DDThh:mm:ss+zz:zz; "
+                "resource skipped",
+            )
+    elif (why := implausible(day)) is not None:
+        sink.add(field_name, f"implausible date: {why}; used as written", "warning")
     return day
+
+
+def concept_fault(concept: Any) -> str | None:
+    """Why a present CodeableConcept element cannot be read (a string, ``coding: null`` ...), else ``None``."""
+    if concept is None or (isinstance(concept, dict) and isinstance(concept.get("coding", []), list | dict)):
+        return None
+    if isinstance(concept, dict):
+        return f"coding is {_json_kind(concept.get('coding'))}, expected an array of Codings"
+    return f"{_json_kind(concept)}, expected a CodeableConcept"
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return f"a JSON {type(value).__name__.replace('dict', 'object').replace('list', 'array')}"
 
 
 def reference_id(reference: Any, resource_type: str) -> str | None:
@@ -114,8 +166,10 @@ def subject_or_problem(resource: dict[str, Any], sink: ProblemSink, field_name: 
             # The reference itself is not echoed: a conditional reference may carry an identifier (MRN).
             if isinstance(written, str) and "?" in written:
                 kind = "a conditional reference (search URL)"
-            elif isinstance(written, str) and "/" in written:
+            elif isinstance(written, str) and written.rstrip("/").count("/") >= 1:
                 kind = f"a reference to a {written.rstrip('/').split('/')[-2]!r}"
+            elif isinstance(written, str) and written.startswith("Patient/"):
+                kind = "a Patient reference without an id"
             else:
                 kind = "not a relative or absolute reference"
             sink.add(field_name, f"{kind}: expected Patient/<id>; resource skipped")

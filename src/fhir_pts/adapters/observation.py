@@ -17,8 +17,10 @@ from fhir_pts.adapters.common import (
     ProblemSink,
     accepted_patient,
     codings,
+    concept_fault,
     day_or_problem,
     irrelevant,
+    reference_id,
     show,
 )
 from fhir_pts.adapters.facts import Instrument, PatencyFindingFact, PatencyStatus, ScoreAssessmentFact
@@ -73,7 +75,12 @@ def adapt_observation(resource: dict[str, Any], vocabulary: Vocabulary, sink: Pr
     is_patency = codes.STENT_PATENCY in code_codings
     total = next((TOTALS[c] for c in code_codings if c in TOTALS), None)
     if not is_patency and total is None:
-        return irrelevant()
+        fault = concept_fault(resource.get("code"))
+        if fault is None:
+            return irrelevant()
+        sink.patient_id = reference_id(resource.get("subject"), "Patient")
+        sink.add("code", f"{fault}: cannot tell whether it is a patency finding or a score total; skipped")
+        return AdapterOutput([], sink.problems)
     patient_id = accepted_patient(
         resource, sink, codes.OBSERVATION_STATUSES, "final, amended or corrected", "observation"
     )

@@ -11,6 +11,7 @@ from fhir_pts.adapters.common import (
     accepted_patient,
     as_list,
     codings,
+    concept_fault,
     day_or_problem,
     irrelevant,
     reference_id,
@@ -19,6 +20,8 @@ from fhir_pts.adapters.common import (
 from fhir_pts.adapters.facts import Outcome, ProcedureFact
 from fhir_pts.codes import Coding
 from fhir_pts.vocabulary import Vocabulary
+
+_SNOMED_SEGMENTS: frozenset[Coding] = frozenset((codes.SNOMED, code) for code in codes.SNOMED_SEGMENT)
 
 
 def is_icd10pcs_reintervention(coding: Coding) -> bool:
@@ -60,7 +63,12 @@ def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: Prob
     is_stenting = any(c in codes.VENOUS_STENTING for c in code_codings)
     is_reintervention = any(c in codes.REINTERVENTION or is_icd10pcs_reintervention(c) for c in code_codings)
     if not (is_stenting or is_reintervention):
-        return irrelevant()
+        fault = concept_fault(resource.get("code"))
+        if fault is None:
+            return irrelevant()
+        sink.patient_id = reference_id(resource.get("subject"), "Patient")
+        sink.add("code", f"{fault}: cannot tell whether it is a stenting or reintervention; procedure skipped")
+        return AdapterOutput([], sink.problems)
     patient_id = accepted_patient(resource, sink, codes.PROCEDURE_STATUSES, "'completed'", "procedure")
     if patient_id is None:
         return AdapterOutput([], sink.problems)
@@ -79,9 +87,19 @@ def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: Prob
 
     segments: set[str] = set()
     body_sites = resource.get("bodySite")
-    for system, code in vocabulary.expanded(body_sites):
-        if system == codes.SNOMED and code in codes.SNOMED_SEGMENT:
-            segments.add(codes.SNOMED_SEGMENT[code])
+    unrecognised: list[Coding] = []
+    for coding in codings(body_sites):
+        found = [codes.SNOMED_SEGMENT[c] for s, c in vocabulary.expand(coding) if (s, c) in _SNOMED_SEGMENTS]
+        segments.update(found)
+        if not found:
+            unrecognised.append(coding)
+    if segments and unrecognised:
+        sink.add(
+            "bodySite",
+            f"{show(unrecognised)}: not a recognised venous segment (expected SNOMED CT "
+            f"{', '.join(codes.SNOMED_SEGMENT)}); not counted in the stented segments",
+            "warning",
+        )
     if body_sites and not segments:
         sink.add(
             "bodySite",
