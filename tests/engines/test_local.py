@@ -151,10 +151,11 @@ def test_only_the_winners_problems_are_kept(tmp_path):
     old_bad = procedure(status="in-progress", meta=meta("1"))
     new_good = procedure(meta=meta("2"))
     facts = collect_facts([_versions(tmp_path / "x.ndjson", new_good, old_bad)])
-    assert len(facts.procedures) == 1 and facts.problems == []
+    # the loser's status problem is not kept; that the copies disagree is (a warning, #18)
+    assert len(facts.procedures) == 1 and [(p.field, p.severity) for p in facts.problems] == [("id", "warning")]
     new_bad = procedure(status="entered-in-error", meta=meta("3"))
     facts = collect_facts([_versions(tmp_path / "y.ndjson", new_good, new_bad)])
-    assert facts.procedures == [] and [p.field for p in facts.problems] == ["status"]
+    assert facts.procedures == [] and [p.field for p in facts.problems] == ["status", "id"]
     assert facts.problems[0].line == 2
 
 

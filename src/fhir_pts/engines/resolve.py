@@ -3,7 +3,10 @@
 Duplicates: resources with the same ``resourceType`` and ``id`` count once — the higher ``meta.versionId`` (as
 numbers when both are integers, else as strings), else the later ``meta.lastUpdated``, else the copy read last
 (:meth:`~fhir_pts.adapters.common.VersionKey.wins_over`). Only the winner's facts *and* problems are kept;
-problems met while reading (malformed lines, resources without id) are always kept.
+problems met while reading (malformed lines, resources without id) are always kept. Copies that disagree (their
+facts or problems differ: what the analyses would read changed) are reported as a warning on the winner, one
+per losing copy, naming the versions and what differs; a copy about another patient is reported as a subject
+change (and logged), because the fact then moves from one patient to another.
 
 :class:`Merger` applies the rule to records fed in reading order and builds the :class:`FactSet`. The local
 engine feeds it every record of a run; the Spark engine feeds it the copies of one resource key on an executor,
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from fhir_pts.adapters import adapt_resource
@@ -92,6 +95,61 @@ class Winner:
     output: AdapterOutput
     file: str | None
     line: int | None
+    #: Warnings about the copies that lost to this one (or to the winners it replaced) and disagreed with it.
+    conflicts: list[Problem] = field(default_factory=list)
+
+
+def _patient(output: AdapterOutput) -> str | None:
+    for fact in output.facts:
+        patient = getattr(fact, "patient_id", None)
+        if patient is not None:
+            return str(patient)
+    return next((p.patient_id for p in output.problems if p.patient_id is not None), None)
+
+
+def _version(output: AdapterOutput) -> str:
+    key = output.version
+    if key.version_id is not None:
+        return f"versionId {key.version_id}"
+    if key.last_updated is not None:
+        return f"lastUpdated {key.last_updated}"
+    return "no version"
+
+
+def _differences(kept: AdapterOutput, lost: AdapterOutput) -> list[str]:
+    """The fact fields (or 'facts' / 'problems') in which two copies of one resource disagree."""
+    if len(kept.facts) == len(lost.facts) == 1 and type(kept.facts[0]) is type(lost.facts[0]):
+        a, b = kept.facts[0], lost.facts[0]
+        assert is_dataclass(a) and is_dataclass(b)
+        names = [f.name for f in fields(a) if getattr(a, f.name) != getattr(b, f.name)]
+    else:
+        names = ["facts"] if kept.facts != lost.facts else []
+    if [(p.field, p.reason) for p in kept.problems] != [(p.field, p.reason) for p in lost.problems]:
+        names.append("problems")
+    return names
+
+
+def conflict(kept: AdapterOutput, lost: AdapterOutput, lost_file: str | None, lost_line: int | None) -> Problem | None:
+    """The warning about two disagreeing copies of one resource (``None`` when they agree)."""
+    differs = _differences(kept, lost)
+    if not differs or kept.key is None:
+        return None
+    resource_type, resource_id = kept.key
+    kept_patient, lost_patient = _patient(kept), _patient(lost)
+    where = f" ({lost_file}:{lost_line})" if lost_file is not None and lost_line is not None else ""
+    if kept_patient != lost_patient:
+        log.warning("%s/%s: duplicate copies name different patients; the newer copy is used", resource_type,
+                    resource_id)  # fmt: skip
+        reason = (
+            f"SUBJECT CHANGED: duplicate copies of {resource_type}/{resource_id} are about different patients; "
+            f"the copy with {_version(kept)} is used, the one with {_version(lost)}{where} (another patient) is not"
+        )
+    else:
+        reason = (
+            f"conflicting duplicate: copies of {resource_type}/{resource_id} differ in {', '.join(differs)}; "
+            f"the copy with {_version(kept)} is used, the one with {_version(lost)}{where} is not"
+        )
+    return Problem(resource_type, resource_id, "id", reason, "warning", patient_id=kept_patient)
 
 
 @dataclass
@@ -118,8 +176,15 @@ class Merger:
                 self.loose.append((order, problem.located(file, line)))
             return
         current = self.winners.get(output.key)
-        if current is None or output.version.wins_over(current.output.version):
+        if current is None:
             self.winners[output.key] = Winner(order, output, file, line)
+        elif output.version.wins_over(current.output.version):
+            winner = Winner(order, output, file, line, current.conflicts)
+            if (problem := conflict(output, current.output, current.file, current.line)) is not None:
+                winner.conflicts.append(problem)
+            self.winners[output.key] = winner
+        elif (problem := conflict(current.output, output, file, line)) is not None:
+            current.conflicts.append(problem)
 
     def add_read_problem(self, problem: Problem, file_index: int = 0) -> None:
         self._seq += 1
@@ -138,6 +203,7 @@ class Merger:
                 facts.problems.append(entry)
                 continue
             facts.problems.extend(problem.located(entry.file, entry.line) for problem in entry.output.problems)
+            facts.problems.extend(problem.located(entry.file, entry.line) for problem in entry.conflicts)
             for fact in entry.output.facts:
                 if isinstance(fact, PatientFact):
                     facts.patients[fact.resource_id] = fact

@@ -73,6 +73,7 @@ class ServerConfig:
     group_id: str | None = None
     type_filter: bool = True  # send _typeFilter with $export (checked, and dropped when the export looks wrong)
     page_size: int = 1000
+    max_pages: int = 10_000  # per search: a server that keeps sending next links is stopped there
     patients_per_request: int = 50
     workers: int = 4
     retries: int = 5
@@ -92,7 +93,7 @@ class ServerConfig:
             raise ConfigError(f"export level {self.export_level!r} is not one of system, patient, group")
         if self.export_level == "group" and not self.group_id:
             raise ConfigError("export level 'group' needs a group id")
-        for name in ("page_size", "patients_per_request", "workers"):
+        for name in ("page_size", "patients_per_request", "workers", "max_pages"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
@@ -107,7 +108,7 @@ class ServerConfig:
 
 
 _PATHS = {"private_key", "ca_bundle"}
-_INTS = {"page_size", "patients_per_request", "workers", "retries"}
+_INTS = {"page_size", "patients_per_request", "workers", "retries", "max_pages"}
 _BOOLS = {"verify_tls", "bulk", "write_back", "type_filter"}
 
 

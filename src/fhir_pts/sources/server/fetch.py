@@ -93,7 +93,8 @@ class ServerSource:
         else:
             stats = SearchStats()
             paths = fetch_by_search(session, config.base_url, raw_dir, page_size=config.page_size,
-                                    patients_per_request=config.patients_per_request, workers=config.workers,
+                                    max_pages=config.max_pages, patients_per_request=config.patients_per_request,
+                                    workers=config.workers,
                                     stats=stats, vocabulary=vocabulary, types=plan.types)
             mode = "search"
         problems += stats.problems

@@ -7,11 +7,14 @@ searches and the token endpoint alike:
 - *transient answers* (:func:`is_transient`): 429, 502, 503, 504, and a 500 whose OperationOutcome has an issue
   of code ``transient`` (as the Bulk Data IG has servers say "try again"): :meth:`FhirSession.request` waits
   (``Retry-After`` when given, capped; else capped exponential backoff) and sends the request again;
+- a body cut off after the headers (connection reset, short read: ``ChunkedEncodingError``): sent again by
+  :meth:`FhirSession.request` the same way; a JSON body that does not parse (a truncated page) by :func:`get_json`;
 - other 4xx/5xx are never retried.
 
 The token endpoint uses the same policy through :meth:`RetryPolicy.delays`, with a fresh client assertion per
 attempt (an assertion's ``jti`` must not be reused). TLS verification is on unless explicitly switched off; a
-CA bundle may be given. Messages never contain credentials.
+CA bundle may be given. Messages never contain credentials, nor the values of search parameters (they can
+be patient ids): :func:`redact` keeps a URL's path and parameter names, also in urllib3's retry log lines.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -127,6 +130,14 @@ def make_retry(retries: int = 5, backoff_factor: float = 0.5, backoff_max: float
     )
 
 
+#: Faults after the answer's headers, which urllib3's retries do not cover: a connection reset or a short read
+#: in the body (requests raises ChunkedEncodingError), a body that does not decode.
+BODY_ERRORS: tuple[type[Exception], ...] = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
 class FhirSession(requests.Session):
     """A ``requests.Session`` with a default timeout, the :class:`RetryPolicy` for transient answers, and a
     count of the requests it sent (``requests_made``) and of the transient answers it retried (``retried``)."""
@@ -147,7 +158,24 @@ class FhirSession(requests.Session):
         attempt = 0
         while True:
             self.requests_made = next(self._counter)
-            response = super().request(method, url, *args, **kwargs)
+            try:
+                response = super().request(method, url, *args, **kwargs)
+            except BODY_ERRORS as exc:  # the body was cut off: the same request again, as a transient answer
+                if kwargs.get("stream"):
+                    raise
+                if attempt >= self.policy.retries:
+                    text = url.decode() if isinstance(url, bytes) else str(url)
+                    raise ServerError(
+                        f"{method} {redact(text)}: the answer was cut off ({type(exc).__name__}) "
+                        f"{attempt + 1} times"
+                    ) from None
+                wait = self.policy.wait(attempt)
+                log.warning("%s %s: answer cut off (%s); retry %d/%d in %.1f s", method, _path(url),
+                            type(exc).__name__, attempt + 1, self.policy.retries, wait)  # fmt: skip
+                self.retried += 1
+                attempt += 1
+                time.sleep(wait)
+                continue
             if attempt >= self.policy.retries or not is_transient(response):
                 return response
             wait = self.policy.wait(attempt, response)
@@ -157,6 +185,35 @@ class FhirSession(requests.Session):
             self.retried += 1
             attempt += 1
             time.sleep(wait)
+
+
+def get_json(session: requests.Session, url: str, **kwargs: Any) -> tuple[requests.Response, Any]:
+    """GET ``url`` and parse its JSON body; a successful answer whose body does not parse (a page cut off with a
+    correct ``Content-Length``, a proxy's error page) is fetched again under the session's :class:`RetryPolicy`.
+
+    Returns the response and the parsed body (``None`` when the status is not a success: give the response to
+    :func:`check`). Raises :class:`ServerError` when the body still does not parse after the last retry.
+    """
+    policy: RetryPolicy = getattr(session, "policy", None) or RetryPolicy()
+    for attempt in policy.delays():
+        response = session.get(url, **kwargs)
+        if not response.ok:
+            return response, None
+        try:
+            return response, response.json()
+        except ValueError:
+            if attempt >= policy.retries:
+                break
+            wait = policy.wait(attempt)
+            log.warning("GET %s: the answer is not complete JSON; retry %d/%d in %.1f s", _path(url), attempt + 1,
+                        policy.retries, wait)  # fmt: skip
+            if isinstance(session, FhirSession):
+                session.retried += 1
+            time.sleep(wait)
+    raise ServerError(
+        f"GET {redact(url)} answered something that is not JSON, {policy.retries + 1} times "
+        f"({resource_type_of(url)}: a truncated page or not a FHIR server)"
+    )
 
 
 def make_session(
@@ -199,7 +256,30 @@ def _path(url: str | bytes) -> str:
 
 
 def _short(url: str, limit: int = 200) -> str:
+    url = redact(url)
     return url if len(url) <= limit else url[: limit - 3] + "..."
+
+
+def redact(url: str) -> str:
+    """``url`` without the values of its query parameters (they can be patient ids): ``.../Observation?code=…``."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    names = list(dict.fromkeys(name for name, _ in parse_qsl(parts.query, keep_blank_values=True)))
+    shown = "&".join(f"{name}=…" for name in names) or "…"
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{shown}" if parts.scheme else f"{parts.path}?{shown}"
+
+
+class _RedactUrls(logging.Filter):
+    """Takes the query values out of the URLs urllib3 logs when it retries (``Retrying (...) ...: /path?query``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) and "?" in a else a for a in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactUrls())
 
 
 def resource_type_of(url: str, base_url: str | None = None) -> str:

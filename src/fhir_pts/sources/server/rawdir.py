@@ -1,11 +1,16 @@
 """The raw directory a server fetch writes: one NDJSON file per resource type, written atomically.
 
-``fhir-pts run RAW_DIR`` reads it back, so a server run can be repeated offline. Resources are de-duplicated by
-``(type, id, meta.versionId)`` as they arrive (the file pipeline settles remaining duplicates by version).
+``fhir-pts run RAW_DIR`` reads it back, so a server run can be repeated offline. Exact copies are written once
+(the same ``(type, id, meta.versionId)`` and the same content); a copy that differs is written too, so that the
+file pipeline settles it by version and reports the conflict as it does for files. A string the server sent
+that is not valid Unicode (a lone surrogate, ``"\ud800"``) is written as it came (JSON-escaped), so the file
+pipeline reports that line as it would in a file instead of the fetch failing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 from collections.abc import Iterable
@@ -19,6 +24,14 @@ from .http import ServerError
 Key = tuple[str, str, str]
 
 
+def ndjson_line(resource: dict) -> bytes:
+    """One NDJSON line of ``resource``; strings that are not valid Unicode are kept, JSON-escaped."""
+    try:
+        return orjson.dumps(resource) + b"\n"
+    except TypeError:  # orjson refuses lone surrogates; the file pipeline reports such a line
+        return json.dumps(resource, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
 class NdjsonWriter:
     """Thread-safe writer of ``<Type>.ndjson`` files; nothing appears under its final name until :meth:`close`."""
 
@@ -27,7 +40,7 @@ class NdjsonWriter:
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         self.suffix = suffix
         self._files: dict[str, IO[bytes]] = {}
-        self._seen: set[Key] = set()
+        self._seen: dict[Key, set[bytes]] = {}
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.duplicates = 0
@@ -40,14 +53,17 @@ class NdjsonWriter:
         rtype, rid = resource.get("resourceType"), resource.get("id")
         if not isinstance(rtype, str) or not rtype.isalpha() or not isinstance(rid, str):
             raise ServerError(f"server returned a resource without a valid resourceType/id: {str(resource)[:120]}")
-        version = str((resource.get("meta") or {}).get("versionId", ""))
-        line = orjson.dumps(resource) + b"\n"
+        meta = resource.get("meta")
+        version = str(meta.get("versionId", "")) if isinstance(meta, dict) else ""
+        line = ndjson_line(resource)
+        digest = hashlib.blake2b(line, digest_size=16).digest()
         with self._lock:
             key = (rtype, rid, version)
-            if key in self._seen:
+            digests = self._seen.setdefault(key, set())
+            if digest in digests:
                 self.duplicates += 1
                 return False
-            self._seen.add(key)
+            digests.add(digest)
             f = self._files.get(rtype)
             if f is None:
                 f = self._files[rtype] = self._part(rtype).open("wb")

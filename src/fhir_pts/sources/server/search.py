@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -40,12 +41,16 @@ from fhir_pts.problems import Problem
 from fhir_pts.progress import progress
 from fhir_pts.vocabulary import Vocabulary
 
-from .http import RequestRefused, ServerError, check
+from .http import RequestRefused, RetryPolicy, ServerError, check
 from .rawdir import NdjsonWriter
 
 log = logging.getLogger(__name__)
 
 STRICT = {"Prefer": "handling=strict"}
+#: Most pages one search may take (``max_pages``; a server that pages forever is stopped there).
+MAX_PAGES = 10_000
+#: Pages allowed beyond what the server's ``total`` implies (page sizes the server may have lowered).
+PAGE_SLACK = 2
 #: Observation codes of the contract (patency findings and score totals), without ConceptMaps.
 OBSERVATION_CODES: frozenset[codes.Coding] = codes.OBSERVATION_CODES
 #: A search URL longer than this (characters) is sent as ``POST [type]/_search`` instead (many servers and
@@ -67,14 +72,19 @@ def token_list(codings: Iterable[codes.Coding]) -> str:
 
 
 def patient_of(resource: dict) -> str | None:
-    """The Patient id a resource is about (``subject``/``patient`` reference), or None."""
+    """The Patient id a resource is about (``subject``/``patient`` reference), or None.
+
+    Reads references as the file pipeline does (``Patient/id``, absolute, versioned, ``urn:uuid:<id>``)."""
     if resource.get("resourceType") == "Patient":
         return resource.get("id")
     for element in ("subject", "patient"):
-        ref = (resource.get(element) or {}).get("reference")
+        value = resource.get(element)
+        ref = value.get("reference") if isinstance(value, dict) else None
         if isinstance(ref, str):
-            parts = ref.split("/_history/")[0].rstrip("/").split("/")
-            if len(parts) >= 2 and parts[-2] == "Patient":
+            if ref.startswith("urn:uuid:"):
+                return ref[len("urn:uuid:") :] or None
+            parts = ref.split("?", 1)[0].split("/_history/")[0].split("/")
+            if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
                 return parts[-1]
     return None
 
@@ -100,10 +110,13 @@ class SearchStats:
 class Searcher:
     """Follows searches to their last page on one server, counting requests and pages."""
 
-    def __init__(self, session: requests.Session, base_url: str, page_size: int = 1000) -> None:
+    def __init__(
+        self, session: requests.Session, base_url: str, page_size: int = 1000, max_pages: int = MAX_PAGES
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
+        self.max_pages = max_pages
         self.stats = SearchStats()
         self._lock = threading.Lock()
         origin = urlsplit(self.base_url)
@@ -155,24 +168,65 @@ class Searcher:
                 return
         yield from self._follow(resource_type, query, response)
 
+    def _json(self, response: requests.Response) -> tuple[requests.Response, object]:
+        """The parsed body of a search answer; a successful answer whose body does not parse (a page cut off
+        with a correct ``Content-Length``) is sent again under the session's :class:`~.http.RetryPolicy`."""
+        policy: RetryPolicy = getattr(self.session, "policy", None) or RetryPolicy()
+        for attempt in policy.delays():
+            if not response.ok:
+                return response, None
+            try:
+                return response, response.json()
+            except ValueError:
+                if attempt >= policy.retries or response.request is None:
+                    break
+                wait = policy.wait(attempt)
+                log.warning("search: the answer is not complete JSON; retry %d/%d in %.1f s", attempt + 1,
+                            policy.retries, wait)  # fmt: skip
+                time.sleep(wait)
+                self.count(requests=1)
+                response = self.session.send(response.request, timeout=getattr(self.session, "default_timeout", None))
+        raise ServerError(f"search answered something that is not JSON, {policy.retries + 1} times")
+
     def _follow(self, resource_type: str, sent: dict[str, str], response: requests.Response) -> Iterator[dict]:
-        """The first page (``response``), then every page its ``next`` links lead to."""
+        """The first page (``response``), then every page its ``next`` links lead to.
+
+        A search that does not end is stopped with a :class:`ServerError`: a ``next`` link seen before, a page
+        whose entries were all on earlier pages (a loop behind fresh cursors), more pages than the server's
+        ``total`` allows (plus :data:`PAGE_SLACK`) or than ``max_pages``.
+        """
         seen: set[str] = set()
+        seen_entries: set[tuple[str, str, str]] = set()
+        page_limit = self.max_pages
+        pages = 0
         first = True
         while True:
             self.count(requests=1)
+            response, bundle = self._json(response)
             check(response, self.base_url, resource_type)
-            try:
-                bundle = response.json()
-            except ValueError:
-                raise ServerError(f"search {resource_type} answered something that is not JSON") from None
             if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
                 raise ServerError(f"search {resource_type} did not answer a Bundle")
             self.count(pages=1)
+            pages += 1
+            entries = _entry_keys(bundle)
+            if entries and entries <= seen_entries:
+                raise ServerError(f"search {resource_type}: page {pages} repeats earlier pages (paging loop)")
+            seen_entries |= entries
             if first:
                 self._check_self_link(resource_type, sent, bundle)
                 first = False
+                total = bundle.get("total")
+                if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+                    matches = sum(1 for e in bundle.get("entry", []) or [] if _mode(e) == "match")
+                    per_page = max(1, min(matches or self.page_size, self.page_size))
+                    page_limit = min(self.max_pages, -(-total // per_page) + PAGE_SLACK)
             yield bundle
+            if pages >= page_limit and any(link.get("relation") == "next" for link in bundle.get("link", []) or []):
+                raise ServerError(
+                    f"search {resource_type}: stopped after {pages} pages, more than "
+                    + ("its total allows" if page_limit < self.max_pages else f"the limit of {self.max_pages} pages")
+                    + " (the server keeps sending next links)"
+                )
             url = next((link.get("url") for link in bundle.get("link", []) if link.get("relation") == "next"), None)
             if not url:
                 return
@@ -268,6 +322,23 @@ def split_query(query: dict[str, str], limit: int) -> list[dict[str, str]]:
             for part in split_query({**query, name: ",".join(chunk)}, limit)]  # fmt: skip
 
 
+def _mode(entry: object) -> str:
+    search = entry.get("search") if isinstance(entry, dict) else None
+    return str(search.get("mode", "match")) if isinstance(search, dict) else "match"
+
+
+def _entry_keys(bundle: dict) -> set[tuple[str, str, str]]:
+    """(type, id, versionId) of the entries of a page, to recognise a page that repeats earlier ones."""
+    keys = set()
+    for entry in bundle.get("entry", []) or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):
+            meta = resource.get("meta")
+            version = str(meta.get("versionId", "")) if isinstance(meta, dict) else ""
+            keys.add((str(resource.get("resourceType")), str(resource.get("id")), version))
+    return keys
+
+
 def _batches(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -288,7 +359,10 @@ def is_index_procedure(resource: dict, vocabulary: Vocabulary) -> bool:
 def keep(resource_type: str, resource: dict, patients: set[str], vocabulary: Vocabulary) -> bool:
     """Re-check what the server was asked to filter: the right type, one of our patients, the right code
     (through the same vocabulary the adapters use)."""
-    if resource.get("resourceType") != resource_type or patient_of(resource) not in patients:
+    if resource.get("resourceType") != resource_type:
+        return False
+    patient = patient_of(resource)  # unreadable (``Patient/``): kept, the file pipeline reports it
+    if patient is not None and patient not in patients:
         return False
     return resource_type != "Observation" or vocabulary.matches(resource.get("code"), codes.OBSERVATION_CODES)
 
@@ -299,6 +373,7 @@ def fetch_by_search(
     raw_dir: Path,
     *,
     page_size: int = 1000,
+    max_pages: int = MAX_PAGES,
     patients_per_request: int = 50,
     workers: int = 4,
     stats: SearchStats | None = None,
@@ -312,7 +387,7 @@ def fetch_by_search(
     is left out)."""
     vocabulary = vocabulary if vocabulary is not None else Vocabulary()
     wanted_types = [t for t in PATIENT_TYPES if t in set(types)]
-    searcher = Searcher(session, base_url, page_size)
+    searcher = Searcher(session, base_url, page_size, max_pages)
     if stats is not None:
         searcher.stats = stats
     writer = NdjsonWriter(Path(raw_dir))
@@ -379,7 +454,7 @@ def _fetch_index(searcher: Searcher, writer: NdjsonWriter, vocabulary: Vocabular
             pid = patient_of(resource)
             if pid:
                 patients.add(pid)
-                writer.add(resource)
+            writer.add(resource)  # without a readable patient too: the file pipeline reports it, as for files
         elif rtype == "Patient" and mode == "include":
             included.append(resource)
         else:
