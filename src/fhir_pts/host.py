@@ -221,6 +221,7 @@ def restrict_to_index_period(cohort: Cohort, start: dt.date | None, end: dt.date
         period_end=period_end,
         windows=cohort.windows,
         flow=flow,
+        concept_maps=cohort.concept_maps,
     )
 
 

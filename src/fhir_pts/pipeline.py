@@ -52,7 +52,9 @@ def load_cohort(
     if vocabulary is None:
         vocabulary = Vocabulary.build(list(concept_maps))
     chosen = engine if engine is not None else LocalEngine(workers=workers)
-    return chosen.load_cohort(list(inputs), vocabulary, windows, progress)
+    cohort = chosen.load_cohort(list(inputs), vocabulary, windows, progress)
+    cohort.concept_maps = vocabulary.sources
+    return cohort
 
 
 def cohort_from_resources(
@@ -62,7 +64,10 @@ def cohort_from_resources(
     windows: TimePointWindows | None = None,
 ) -> Cohort:
     """Build the cohort from resources already held as dicts (an embedding host's data)."""
-    return cohort_from_facts(collect_from_resources(resources, concepts), windows)
+    vocabulary = Vocabulary.of(concepts)
+    cohort = cohort_from_facts(collect_from_resources(resources, vocabulary), windows)
+    cohort.concept_maps = vocabulary.sources
+    return cohort
 
 
 def analyse(

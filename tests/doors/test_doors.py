@@ -76,3 +76,57 @@ def test_without_the_concept_map_site_coded_patients_are_missed(world_files: Wor
     """The control: the site codes matter (a door that ignored the ConceptMap would fail the suite)."""
     got = run_cli(["run", str(world_files.bundle)], tmp_path)
     assert len(got.cohort or []) < len(reference.cohort or [])
+
+
+def _concept_map_extensions(out: Path) -> list[dict[str, str]]:
+    import json
+
+    from fhir_pts.outputs.measure_report import EXT_CONCEPT_MAP_USED
+
+    bundle = json.loads((out / "measure-reports.json").read_text())
+    found = []
+    for entry in bundle["entry"]:
+        used = [e for e in entry["resource"].get("extension", []) if e["url"] == EXT_CONCEPT_MAP_USED]
+        found.append([{p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in e["extension"]}
+                      for e in used])  # fmt: skip
+    assert all(f == found[0] for f in found), "every MeasureReport names the same ConceptMaps"
+    return found[0]
+
+
+def test_the_concept_maps_used_are_in_every_measure_report_and_the_report(world_files: World,
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    import hashlib
+
+    from fhir_pts.cli import main
+
+    digest = hashlib.sha256(world_files.concept_map.read_bytes()).hexdigest()
+    out = tmp_path / "out"
+    assert main(["run", str(world_files.bundle), "--concept-map", str(world_files.concept_map), "--out", str(out),
+                 "-q"]) == 0  # fmt: skip
+    (used,) = _concept_map_extensions(out)
+    assert used["source"] == "file" and used["sha256"] == digest and used["location"] == str(world_files.concept_map)
+    assert used["canonical"].endswith("ConceptMap/site-codes-to-fhir-pts|1")
+    assert digest in (out / "report.html").read_text()
+
+
+def test_a_server_canonical_is_named_with_its_server_copy(world: World, tmp_path: Path) -> None:
+    DOORS["search"](world, tmp_path)
+    (used,) = _concept_map_extensions(tmp_path)
+    assert used["source"] == "server" and used["canonical"] == world.canonical
+    assert used["location"].startswith(f"{world.server_url}/ConceptMap/site-codes-to-fhir-pts/_history/")
+    assert "sha256" not in used
+
+
+def test_a_canonical_the_server_does_not_hold_is_a_clear_error(world: World, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from registry import environment
+
+    from fhir_pts.cli import main
+
+    assert world.server_url and world.canonical
+    wrong = world.canonical.replace("|1", "|9")
+    with environment(world.server_env):
+        status = main(["run", "--server", world.server_url, "--concept-map", wrong, "--out", str(tmp_path / "o")])
+    assert status == 2
+    assert f"--concept-map {wrong}: no ConceptMap with this canonical on the server" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "results.csv").exists()

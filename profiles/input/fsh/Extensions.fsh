@@ -79,3 +79,25 @@ Context: MeasureReport
 * ^experimental = false
 * value[x] only string
 * valueString 1..1
+
+Extension: ConceptMapUsed
+Id: concept-map-used
+Title: "ConceptMap used"
+Description: "A ConceptMap that mapped site-local codes to the contract's codes for this run (fhir-pts run --concept-map): its canonical and business version when it has them, where it was read (a file, with the SHA-256 of its bytes, or a FHIR server, with the ConceptMap's URL and version id). One per ConceptMap; none when the data used the contract's codes only."
+Context: MeasureReport
+* ^version = "0.1.0"
+* ^status = #draft
+* ^experimental = false
+* extension contains
+    canonical 0..1 and
+    source 1..1 and
+    location 1..1 and
+    sha256 0..1
+* extension[canonical] ^short = "ConceptMap.url, with |version when ConceptMap.version is set"
+* extension[canonical].value[x] only canonical
+* extension[source] ^short = "Where it was read: file or server"
+* extension[source].value[x] only code
+* extension[location] ^short = "The file as given on the command line, or the server's ConceptMap/<id>/_history/<vid> URL"
+* extension[location].value[x] only string
+* extension[sha256] ^short = "SHA-256 (hex) of the ConceptMap file's bytes"
+* extension[sha256].value[x] only string

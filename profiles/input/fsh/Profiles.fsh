@@ -139,6 +139,7 @@ Description: "A summary MeasureReport of one fhir-pts Measure (contract §4): co
 * date 1..1 MS
 * period MS
 * improvementNotation MS
+* extension contains ConceptMapUsed named conceptMapUsed 0..* MS
 * group 1..* MS
 * group.extension contains
     Statistic named statistic 0..* MS and

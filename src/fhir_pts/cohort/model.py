@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from fhir_pts.problems import Problem
+from fhir_pts.vocabulary import MapSource
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class Cohort:
     ``data_gaps``: contract inputs the source could not provide (e.g. a server that holds no AdverseEvent, an
     export whose error files report failures), one sentence each; when there are any, every result is
     marked incomplete (report, MeasureReports) and ``fhir-pts run`` exits 3 unless ``--allow-partial``.
+    ``concept_maps``: the ConceptMaps whose site-local codes were read (provenance for the report and every
+    MeasureReport).
     """
 
     patients: pd.DataFrame
@@ -133,6 +136,7 @@ class Cohort:
     windows: TimePointWindows = field(default_factory=TimePointWindows)
     flow: dict[str, int] = field(default_factory=dict)
     data_gaps: list[str] = field(default_factory=list)
+    concept_maps: tuple[MapSource, ...] = ()
 
     def __len__(self) -> int:
         return len(self.patients)

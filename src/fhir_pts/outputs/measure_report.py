@@ -11,8 +11,9 @@ A failed analysis becomes a MeasureReport with ``status`` ``error`` (R4: "an err
 generate the report"), no ``group``, and the error message in its narrative — so the Bundle always has one
 report per analysis run. Such a report is, by design, not a ``pts-measure-report`` (which is ``complete``).
 
-Extensions: :data:`EXT_STATISTIC` and :data:`EXT_SURVIVAL_CURVE` (the project's, defined in the packaged
-FHIR package, ``fhir_pts/data/profiles``) and DEQM's measure-scoring extension :data:`EXT_SCORING`. The
+Extensions: :data:`EXT_STATISTIC`, :data:`EXT_SURVIVAL_CURVE` and :data:`EXT_CONCEPT_MAP_USED` (one per
+ConceptMap the run read site-local codes with; the project's, defined in the packaged FHIR package,
+``fhir_pts/data/profiles``) and DEQM's measure-scoring extension :data:`EXT_SCORING`. The
 plugin that ran the analysis, its notes (e.g. exclusions) and, for a failed analysis, the error message are
 in the report's narrative (``MeasureReport.text``), which needs no extension.
 """
@@ -30,6 +31,7 @@ from typing import Any
 from fhir_pts.analyses.result import AnalysisOutcome, CurvePoint, Statistic
 from fhir_pts.codes import EXTENSION_BASE, MEASURE_POPULATION, MEASURE_SCORING, UCUM
 from fhir_pts.cohort.model import Cohort
+from fhir_pts.vocabulary import MapSource
 
 #: One statistic of the analysis (complex; on ``MeasureReport.group``): ``name``, ``value``, ``unit``, ``ciLow``,
 #: ``ciHigh``, ``ciLevel``, ``pValue``, ``sampleSize`` (packaged definition ``StructureDefinition-statistic``).
@@ -40,6 +42,8 @@ EXT_SURVIVAL_CURVE = f"{EXTENSION_BASE}/survival-curve"
 #: Results computed from incomplete data (``valueString``, one per data gap; on ``MeasureReport``): the source
 #: could not provide a contract input (``StructureDefinition-data-incomplete``).
 EXT_DATA_INCOMPLETE = f"{EXTENSION_BASE}/data-incomplete"
+#: A ConceptMap the run read site-local codes with (on MeasureReport; one per map).
+EXT_CONCEPT_MAP_USED = f"{EXTENSION_BASE}/concept-map-used"
 #: DEQM's measure-scoring extension (``valueCodeableConcept`` from measure-scoring; on ``MeasureReport``).
 EXT_SCORING = "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/extension-measureScoring"
 IMPROVEMENT_NOTATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
@@ -81,6 +85,18 @@ def statistic_extension(statistic: Statistic, ci_level: float = CI_LEVEL) -> dic
     if statistic.unit:
         parts.append(_sub("unit", "valueCode", statistic.unit))
     return {"url": EXT_STATISTIC, "extension": parts}
+
+
+def concept_map_extension(source: MapSource) -> dict[str, Any]:
+    """The ``concept-map-used`` extension of one ConceptMap of the run (canonical, source, location, SHA-256)."""
+    parts: list[dict[str, Any]] = []
+    if source.canonical is not None:
+        parts.append(_sub("canonical", "valueCanonical", source.canonical))
+    parts.append(_sub("source", "valueCode", source.kind))
+    parts.append(_sub("location", "valueString", source.location))
+    if source.sha256 is not None:
+        parts.append(_sub("sha256", "valueString", source.sha256))
+    return {"url": EXT_CONCEPT_MAP_USED, "extension": parts}
 
 
 def survival_curve_extension(name: str, points: Iterable[CurvePoint]) -> dict[str, Any]:
@@ -181,6 +197,7 @@ def build_measure_report(
             "valueCodeableConcept": {"coding": [{"system": MEASURE_SCORING, "code": info.scoring}]},
         },
         *({"url": EXT_DATA_INCOMPLETE, "valueString": gap} for gap in cohort.data_gaps),
+        *(concept_map_extension(source) for source in cohort.concept_maps),
     ]
     report["status"] = "complete" if outcome.result is not None else "error"
     report["type"] = "summary"

@@ -2,8 +2,9 @@
 
 It forwards every request to the upstream server, rewriting the upstream origin to its own in bodies and in
 ``Location``/``Content-Location`` (so paging links and bulk URLs come back through it), and applies fault
-rules: ``400``, ``429`` (with Retry-After), ``503``, ``500``, ``drop`` (close without answering), ``slow`` (delay, then
-forward) and ``truncate`` (announce the full length, send half the body, close).
+rules: ``400``, ``405``, ``429`` (with Retry-After), ``503``, ``500``, ``drop`` (close without answering), ``slow``
+(delay, then forward), ``truncate`` (announce the full length, send half the body, close) and ``ignore-param``
+(forward without the query parameter ``param``, as a server that silently ignores it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
@@ -32,6 +34,7 @@ class Fault:
     retry_after: str = "1"
     delay: float = 1.0
     regex: bool = False
+    param: str | None = None  # for ignore-param
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -93,7 +96,7 @@ class FaultProxy:
         if fault and fault.action == "drop":
             h.close_connection = True
             return
-        if fault and fault.action in ("400", "429", "503", "500"):
+        if fault and fault.action in ("400", "405", "429", "503", "500"):
             payload = b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient",' \
                       b'"diagnostics":"injected fault"}]}'
             h.send_response(int(fault.action))
@@ -107,7 +110,12 @@ class FaultProxy:
         if fault and fault.action == "slow":
             time.sleep(fault.delay)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP}
-        upstream = requests.request(h.command, self.upstream + h.path, headers=headers, data=body,
+        path = h.path
+        if fault and fault.action == "ignore-param":
+            parts = urlsplit(path)
+            kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != fault.param]
+            path = urlunsplit(parts._replace(query=urlencode(kept)))
+        upstream = requests.request(h.command, self.upstream + path, headers=headers, data=body,
                                     allow_redirects=False, timeout=60)
         content = upstream.content.replace(self.upstream.encode(), self.root.encode())
         h.send_response(upstream.status_code)
