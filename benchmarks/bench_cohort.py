@@ -95,7 +95,7 @@ def synthetic_facts(n_patients: int, seed: int = 1) -> FactSet:
                     "villalta",
                     tuple((name, rnd.randint(0, 3)) for name in VILLALTA_ITEMS),
                     None,
-                    rnd.random() < 0.05,
+                    (("ulcer", rnd.random() < 0.05),),
                 )
             )
             items = [(name, rnd.randint(1, 5)) for name in CIVIQ20_ITEMS]
@@ -103,7 +103,7 @@ def synthetic_facts(n_patients: int, seed: int = 1) -> FactSet:
                 items.pop(rnd.randrange(20))
             assessments.append(
                 ScoreAssessmentFact(
-                    f"{pid}-c{k}", pid, day0 + dt.timedelta(days=offset), "civiq20", tuple(items), None, None
+                    f"{pid}-c{k}", pid, day0 + dt.timedelta(days=offset), "civiq20", tuple(items), None
                 )
             )
         if rnd.random() < 0.05:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ import pytest
 from fhir_pts import hookimpl, hookspecs
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.cohort.model import Cohort
-from fhir_pts.plugin_manager import get_plugin_manager
+from fhir_pts.instruments import Instrument, SummedScore
+from fhir_pts.plugin_manager import get_plugin_manager, instruments_of, list_instruments
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
@@ -53,7 +55,7 @@ def _read(paths: Iterable[Path]) -> list[str]:
 
 
 def test_hookspecs_define_the_two_hooks() -> None:
-    assert hook_names(hookspecs) == ["fhir_pts_describe_analyses", "fhir_pts_run_analysis"]
+    assert hook_names(hookspecs) == ["fhir_pts_describe_analyses", "fhir_pts_instruments", "fhir_pts_run_analysis"]
 
 
 def test_plugin_hooks_have_tests() -> None:
@@ -133,14 +135,50 @@ def test_hook_fhir_pts_describe_analyses() -> None:
     pm = get_plugin_manager(load_entry_points=False)
     pm.register(Counter(), name="counter")
     pm.register(Other(), name="other")
-    answers = pm.hook.fhir_pts_describe_analyses()  # not firstresult: one list per plugin
+    answers = pm.hook.fhir_pts_describe_analyses(instruments=[])  # not firstresult: one list per plugin
     assert sorted(info.id for infos in answers for info in infos) == ["ages", "count", "other"]
     assert not pm.hook.fhir_pts_describe_analyses.spec.opts["firstresult"]
-    # the built-in plugins answer it with their AnalysisInfos, ids unique across plugins
+    assert pm.hook.fhir_pts_describe_analyses.spec.argnames == ("instruments",)
+    # the built-in plugins answer it with their AnalysisInfos, ids unique across plugins; the score measures
+    # follow the instruments they are given
     builtins = get_plugin_manager(allow=["descriptive", "patency", "scores", "regression"])
-    ids = [info.id for infos in builtins.hook.fhir_pts_describe_analyses() for info in infos]
+    instruments = list(instruments_of(builtins))
+    ids = [info.id for infos in builtins.hook.fhir_pts_describe_analyses(instruments=instruments) for info in infos]
     assert len(ids) == len(set(ids)) == 11
     assert "technical-success" in ids
+    toy = replace(instruments[1], id="toy", questionnaires=("https://example.org/Questionnaire/toy",), total_codes=())
+    ids = [i.id for infos in builtins.hook.fhir_pts_describe_analyses(instruments=[toy]) for i in infos]
+    assert "toy" in ids and "toy-gain-regression" in ids and "villalta" not in ids
+
+
+def test_hook_fhir_pts_instruments() -> None:
+    # the built-ins come from the same hook, registered by import: present with no entry point loaded
+    pm = get_plugin_manager(load_entry_points=False)
+    assert [i.id for infos in pm.hook.fhir_pts_instruments() for i in infos] == ["villalta", "civiq20"]
+    assert pm.hook.fhir_pts_instruments.spec.argnames == ()
+    assert not pm.hook.fhir_pts_instruments.spec.opts["firstresult"]
+
+    class Toy:
+        @hookimpl
+        def fhir_pts_instruments(self) -> list[Instrument]:
+            return [
+                Instrument(
+                    id="toy",
+                    title="Toy",
+                    questionnaires=("https://example.org/Questionnaire/toy",),
+                    items=("a", "b"),
+                    item_range=(0, 2),
+                    score=SummedScore("Toy", ("a", "b"), (0, 4)),
+                    total_range=(0, 4),
+                )
+            ]
+
+    pm.register(Toy(), name="toy-plugin")
+    assert [(i.id, name) for i, name in list_instruments(pm)] == [
+        ("villalta", "instruments"),
+        ("civiq20", "instruments"),
+        ("toy", "toy-plugin"),
+    ]
 
 
 def test_hook_fhir_pts_run_analysis() -> None:

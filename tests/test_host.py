@@ -358,7 +358,9 @@ def test_raw_pluggy_host_lists_and_runs_every_analysis(cohort_file: Path, host_r
     pm = pluggy.PluginManager("fhir_pts")
     pm.add_hookspecs(specs)
     assert pm.load_setuptools_entrypoints("fhir_pts") >= 5
-    infos = [info for infos in pm.hook.fhir_pts_describe_analyses() for info in infos]
+    instruments = [i for declared in pm.hook.fhir_pts_instruments() for i in declared]
+    assert [i.id for i in instruments] == ["villalta", "civiq20"]  # the built-in entry point `instruments`
+    infos = [info for infos in pm.hook.fhir_pts_describe_analyses(instruments=instruments) for info in infos]
     assert {info.id for info in infos} == {*ALL_BUILTIN, CLASS_SHIFT_ID}
     cohort = load_cohort([cohort_file])
     for info in infos:

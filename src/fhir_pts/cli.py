@@ -252,7 +252,7 @@ def _parameters(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from fhir_pts.cohort.model import TimePointWindows
-    from fhir_pts.pipeline import analyse, load_cohort, write_run
+    from fhir_pts.pipeline import analyse, installed_instruments, load_cohort, write_run
 
     started = time.time()
     server_config = None
@@ -281,7 +281,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from fhir_pts.sources.server import ServerSource
 
         source = ServerSource.open(server_config)
-        vocabulary = source.vocabulary(args.concept_map)  # one vocabulary for the server and the files door
+        # one vocabulary (ConceptMaps, installed instruments) for the server and the files door
+        vocabulary = source.vocabulary(args.concept_map).with_instruments(installed_instruments())
         fetched = source.fetch(args.out / "raw", vocabulary)
         inputs = fetched.paths
     else:

@@ -11,14 +11,20 @@ registered through the ``fhir_pts`` entry-point group, exactly as the built-in a
     from fhir_pts import hookimpl
 
     @hookimpl
+    def fhir_pts_instruments():
+        return [Instrument(id="vcss", title="VCSS", questionnaires=(...,), items=(...), ...)]
+
+    @hookimpl
     def fhir_pts_describe_analyses():
-        return [AnalysisInfo(id="vcss", title="VCSS", description="...")]
+        return [AnalysisInfo(id="my-measure", title="...", description="...")]
 
     @hookimpl
     def fhir_pts_run_analysis(analysis, cohort, parameters):
-        if analysis.id != "vcss":
+        if analysis.id != "my-measure":
             return None
         return AnalysisResult(statistics=[...])
+
+An implementation may take any subset of a hook's arguments, by name (as in pytest).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import pluggy
 if TYPE_CHECKING:
     from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult
     from fhir_pts.cohort.model import Cohort
+    from fhir_pts.instruments.model import Instrument
 
 PROJECT_NAME = "fhir_pts"
 #: Entry-point group through which built-in and third-party plugins are found.
@@ -41,12 +48,35 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def fhir_pts_describe_analyses() -> list[AnalysisInfo]:
+def fhir_pts_instruments() -> list[Instrument]:
+    """Declare the clinical instruments (scored questionnaires) this plugin provides.
+
+    Return one :class:`~fhir_pts.instruments.model.Instrument` per instrument: its id, Questionnaire
+    canonical(s) and resource, scored linkIds and answer values, scoring function and missing-item rule,
+    ranges and classes, the total-score Observation code(s) that may stand in for a response, and its
+    assessment windows (the contract's baseline and 3-month windows by default). Everything downstream
+    follows: the adapters read its responses and totals, the cohort gets ``baseline_<id>`` / ``followup_<id>``
+    / ``<id>_gain`` (and the declared extra columns), and the analyses ``<id>`` and ``<id>-gain-regression``
+    exist for it. The built-in Villalta and CIVIQ-20 are declared through this hook too
+    (:mod:`fhir_pts.instruments.builtin`).
+
+    The instrument id (and each questionnaire canonical) must be unique across installed plugins; a plugin
+    whose implementation raises, or returns something that is not an ``Instrument``, is left out with a
+    warning naming it, and the others are kept.
+    """
+
+
+@hookspec
+def fhir_pts_describe_analyses(instruments: list[Instrument]) -> list[AnalysisInfo]:
     """Describe the analyses this plugin provides.
 
-    Called once when the host lists or selects analyses. Return one :class:`AnalysisInfo` per analysis
+    Called when the host lists or selects analyses. Return one :class:`AnalysisInfo` per analysis
     (its measure id, title, FHIR scoring type, improvement notation, version and default parameters). The
     measure id must be unique across all installed plugins.
+
+    :param instruments: every instrument declared through :func:`fhir_pts_instruments` (built-ins first),
+        for plugins whose analyses follow the instruments (the built-in ``scores`` and ``regression``
+        describe ``<id>`` and ``<id>-gain-regression`` for each). Most plugins do not take it.
     """
 
 

@@ -328,7 +328,7 @@ class FhirPtsHost:
         Raises :class:`HostInputError` when the input cannot be used at all; problems in single records are
         not errors, they are in the cohort's ``problems``.
         """
-        from fhir_pts.pipeline import add_source_findings, cohort_from_resources, load_cohort
+        from fhir_pts.pipeline import add_source_findings, cohort_from_resources, installed_instruments, load_cohort
         from fhir_pts.sources.files import InputError
         from fhir_pts.vocabulary import Vocabulary
 
@@ -337,17 +337,19 @@ class FhirPtsHost:
         if len(given) != 1:
             raise HostError(f"give exactly one of resources, files or server (got {', '.join(given) or 'none'})")
         chosen = _windows(windows) or self._windows
+        instruments = installed_instruments(self._pm)  # this host's plugins (allow / block) declare them
         try:
             if resources is not None:
                 vocabulary = Vocabulary.build(self._concept_maps)
-                return cohort_from_resources(resources, concepts=vocabulary, windows=chosen)
+                return cohort_from_resources(resources, concepts=vocabulary, windows=chosen, instruments=instruments)
             if files is not None:
                 return load_cohort(list(files), vocabulary=Vocabulary.build(self._concept_maps), windows=chosen,
-                                   workers=self._workers)  # fmt: skip
+                                   workers=self._workers, instruments=instruments)  # fmt: skip
             assert server is not None
             with tempfile.TemporaryDirectory(prefix="fhir-pts-host-") as raw:
-                paths, vocabulary, fetched = _fetch(server, Path(raw), self._concept_maps)
-                cohort = load_cohort(paths, vocabulary=vocabulary, windows=chosen, workers=self._workers)
+                paths, vocabulary, fetched = _fetch(server, Path(raw), self._concept_maps, instruments)
+                cohort = load_cohort(paths, vocabulary=vocabulary, windows=chosen, workers=self._workers,
+                                     instruments=instruments)  # fmt: skip
                 return add_source_findings(cohort, fetched.problems, fetched.gaps)
         except InputError as exc:  # ConceptMap files that cannot be used raise it too
             raise HostInputError(str(exc)) from exc
@@ -444,7 +446,7 @@ class FhirPtsHost:
 
 
 def _fetch(
-    server: ServerConfig, raw_dir: Path, concept_maps: Sequence[Path | str]
+    server: ServerConfig, raw_dir: Path, concept_maps: Sequence[Path | str], instruments: Sequence[Any] = ()
 ) -> tuple[list[Path], Any, FetchResult]:
     """Fetch the cohort from a hospital FHIR server into ``raw_dir`` (NDJSON files) with the server source;
     returns the files, the run's vocabulary (ConceptMap canonicals read from the server) and the fetch
@@ -454,6 +456,8 @@ def _fetch(
     try:
         connection = source.ServerSource.open(server)
         vocabulary = connection.vocabulary(concept_maps)
+        if instruments:
+            vocabulary = vocabulary.with_instruments(instruments)
         fetched = connection.fetch(raw_dir, vocabulary)
     except source.ServerError as exc:
         raise HostInputError(f"server {server.base_url}: {exc}") from exc

@@ -19,10 +19,19 @@ from fhir_pts.analyses.result import AnalysisOutcome
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines.base import Engine, cohort_from_facts
 from fhir_pts.engines.local import LocalEngine, collect_from_resources
+from fhir_pts.instruments.model import Instrument
 from fhir_pts.problems import Problem
 from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
-__all__ = ["add_source_findings", "analyse", "cohort_from_facts", "cohort_from_resources", "load_cohort", "write_run"]
+__all__ = [
+    "add_source_findings",
+    "analyse",
+    "cohort_from_facts",
+    "cohort_from_resources",
+    "installed_instruments",
+    "load_cohort",
+    "write_run",
+]
 
 
 def add_source_findings(cohort: Cohort, problems: Sequence[Problem], data_gaps: Sequence[str]) -> Cohort:
@@ -31,6 +40,15 @@ def add_source_findings(cohort: Cohort, problems: Sequence[Problem], data_gaps: 
     cohort.problems = [*problems, *cohort.problems]
     cohort.data_gaps = [*cohort.data_gaps, *data_gaps]
     return cohort
+
+
+def installed_instruments(plugin_manager: pluggy.PluginManager | None = None) -> tuple[Instrument, ...]:
+    """The instruments of the plugins of ``plugin_manager`` (default: the installed ones, as ``analyse`` finds
+    them): Villalta and CIVIQ-20, then the plugins'. A plugin that cannot declare its instruments is left out
+    with a warning naming it."""
+    from fhir_pts.plugin_manager import get_plugin_manager, instruments_of
+
+    return instruments_of(plugin_manager or get_plugin_manager())
 
 
 def load_cohort(
@@ -42,15 +60,18 @@ def load_cohort(
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
     engine: Engine | None = None,
+    instruments: Sequence[Instrument] | None = None,
 ) -> Cohort:
     """Read FHIR files / folders and build the cohort (raises ``InputError`` for unusable inputs).
 
     ``vocabulary``: the run's vocabulary, built once (:meth:`Vocabulary.build`) and shared with the other doors;
     else it is built here from the ConceptMap files ``concept_maps``. ``engine`` runs the reading (default: the
-    embedded :class:`~fhir_pts.engines.local.LocalEngine` with ``workers`` processes).
+    embedded :class:`~fhir_pts.engines.local.LocalEngine` with ``workers`` processes). ``instruments``: those
+    read and scored (default: :func:`installed_instruments`).
     """
     if vocabulary is None:
         vocabulary = Vocabulary.build(list(concept_maps))
+    vocabulary = vocabulary.with_instruments(installed_instruments() if instruments is None else instruments)
     chosen = engine if engine is not None else LocalEngine(workers=workers)
     cohort = chosen.load_cohort(list(inputs), vocabulary, windows, progress)
     cohort.concept_maps = vocabulary.sources
@@ -62,10 +83,13 @@ def cohort_from_resources(
     *,
     concepts: Vocabulary | ConceptMapTranslator | None = None,
     windows: TimePointWindows | None = None,
+    instruments: Sequence[Instrument] | None = None,
 ) -> Cohort:
-    """Build the cohort from resources already held as dicts (an embedding host's data)."""
+    """Build the cohort from resources already held as dicts (an embedding host's data); ``instruments`` as
+    for :func:`load_cohort`."""
     vocabulary = Vocabulary.of(concepts)
-    cohort = cohort_from_facts(collect_from_resources(resources, vocabulary), windows)
+    vocabulary = vocabulary.with_instruments(installed_instruments() if instruments is None else instruments)
+    cohort = cohort_from_facts(collect_from_resources(resources, vocabulary), windows, vocabulary.instruments)
     cohort.concept_maps = vocabulary.sources
     return cohort
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -34,6 +34,8 @@ from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResu
 from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
+from fhir_pts.instruments import builtin as builtin_instruments
+from fhir_pts.instruments.model import Instrument
 
 #: Measure ids of contract §4, in the order of its table: listed (and run) first, in this order.
 CONTRACT_ORDER: tuple[str, ...] = CONTRACT_MEASURES
@@ -41,6 +43,9 @@ CONTRACT_ORDER: tuple[str, ...] = CONTRACT_MEASURES
 ALLOW_ENV = "FHIR_PTS_PLUGINS"
 #: Environment variable: comma-separated denylist of plugin (entry-point) names.
 BLOCK_ENV = "FHIR_PTS_DISABLE_PLUGINS"
+#: Plugins registered by import in every manager (as pytest registers its own): never blocked, whatever the
+#: allow and block lists say. Their entry points (declared too, as a third party would) are then skipped.
+BUILTIN_PLUGINS: dict[str, Any] = {builtin_instruments.PLUGIN_NAME: builtin_instruments}
 
 
 class PluginError(Exception):
@@ -101,6 +106,8 @@ def get_plugin_manager(
     """
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
+    for name, module in BUILTIN_PLUGINS.items():
+        pm.register(module, name=name)
     blocked = set(block or ())
     blocked |= _split_names(os.environ.get(BLOCK_ENV, ""))
     if allow is not None:
@@ -111,10 +118,11 @@ def get_plugin_manager(
         allowed = None
     if allowed is not None and load_entry_points:
         blocked |= set(_entry_point_names(ENTRY_POINT_GROUP)) - allowed
+    blocked -= set(BUILTIN_PLUGINS)
     for name in sorted(blocked):
         pm.set_blocked(name)
     if load_entry_points:
-        for name in [n for n in _entry_point_names(ENTRY_POINT_GROUP) if n not in blocked]:
+        for name in [n for n in _entry_point_names(ENTRY_POINT_GROUP) if n not in blocked | set(BUILTIN_PLUGINS)]:
             try:  # one plugin that cannot be imported must not take the host down
                 pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
             except Exception as exc:
@@ -130,15 +138,87 @@ def _plugin_name(pm: pluggy.PluginManager, impl: Any) -> str:
     return str(impl.plugin_name if impl.plugin_name is not None else pm.get_name(impl.plugin))
 
 
+def _each_plugin(
+    pm: pluggy.PluginManager, hook_name: str, **kwargs: Any
+) -> Iterator[tuple[str, Any, Exception | None]]:
+    """Call hook ``hook_name`` once per plugin implementing it, in registration order, through pluggy (a
+    :meth:`~pluggy.PluginManager.subset_hook_caller` holding that plugin only, so wrappers and tracing apply):
+    ``(plugin name, its answer or None, the exception it raised or None)``. One plugin's failure does not
+    stop the others."""
+    impls = getattr(pm.hook, hook_name).get_hookimpls()  # registration order (pluggy calls in reverse)
+    plugins = [impl.plugin for impl in impls]
+    for impl in impls:
+        caller = pm.subset_hook_caller(hook_name, remove_plugins=[p for p in plugins if p is not impl.plugin])
+        try:
+            answers = caller(**kwargs)
+        except Exception as exc:  # a broken plugin must not hide the others
+            yield _plugin_name(pm, impl), None, exc
+            continue
+        yield _plugin_name(pm, impl), answers[0] if answers else None, None
+
+
+def list_instruments(pm: pluggy.PluginManager, *, warn: bool = True) -> list[tuple[Instrument, str]]:
+    """Every instrument the registered plugins declare (``fhir_pts_instruments``), with the plugin's name.
+
+    Built-ins (Villalta, CIVIQ-20) first, then by plugin in registration order. Left out with a
+    :class:`PluginWarning` naming the plugin: a plugin whose hook raises or returns something that is not an
+    :class:`~fhir_pts.instruments.model.Instrument` (all its instruments), and an instrument whose id, or one
+    of whose questionnaire canonicals or total codes, another plugin declared first. ``warn=False``: left out
+    silently (for callers that only need the list; the run reports them).
+    """
+    found: list[tuple[Instrument, str]] = []
+    owner: dict[Any, str] = {}
+    for name, answer, error in _each_plugin(pm, "fhir_pts_instruments"):
+        try:
+            if error is not None:
+                raise error
+            declared = list(answer) if answer is not None else []
+            for instrument in declared:
+                if not isinstance(instrument, Instrument):
+                    raise TypeError(f"fhir_pts_instruments returned {type(instrument).__name__}, not Instrument")
+        except Exception as exc:
+            if warn:
+                warnings.warn(
+                    f"plugin {name!r} left out, it cannot declare its instruments: {type(exc).__name__}: {exc}",
+                    PluginWarning,
+                    stacklevel=2,
+                )
+            continue
+        for instrument in declared:
+            keys = [("id", instrument.id), *(("questionnaire", q) for q in instrument.questionnaires)]
+            keys += [("total code", "|".join(c)) for c in instrument.total_codes]
+            taken = [
+                f"{kind} {value!r} (declared by {owner[(kind, value)]!r})"
+                for kind, value in keys
+                if (kind, value) in owner
+            ]
+            if taken and warn:
+                warnings.warn(
+                    f"instrument {instrument.id!r} of plugin {name!r} left out: {'; '.join(taken)}",
+                    PluginWarning,
+                    stacklevel=2,
+                )
+            if taken:
+                continue
+            owner.update(dict.fromkeys(keys, name))
+            found.append((instrument, name))
+    return found
+
+
+def instruments_of(pm: pluggy.PluginManager, *, warn: bool = True) -> tuple[Instrument, ...]:
+    """The instruments of :func:`list_instruments`, without the plugin names."""
+    return tuple(instrument for instrument, _ in list_instruments(pm, warn=warn))
+
+
 def _describe_all(pm: pluggy.PluginManager) -> tuple[list[tuple[AnalysisInfo, str]], list[str]]:
     """Call each plugin's ``fhir_pts_describe_analyses`` on its own; return the analyses and the failures."""
     found: list[tuple[AnalysisInfo, str]] = []
     errors: list[str] = []
-    # get_hookimpls() lists in registration order (pluggy calls them in reverse).
-    for impl in pm.hook.fhir_pts_describe_analyses.get_hookimpls():
-        name = _plugin_name(pm, impl)
+    instruments = list(instruments_of(pm, warn=False))  # a broken instrument plugin is reported where it is used
+    for name, raw, error in _each_plugin(pm, "fhir_pts_describe_analyses", instruments=instruments):
         try:
-            raw: Any = impl.function()
+            if error is not None:
+                raise error
             infos: list[Any] = list(raw) if raw is not None else []
             for info in infos:
                 if not isinstance(info, AnalysisInfo):

@@ -35,6 +35,8 @@ import orjson
 from fhir_pts import codes
 from fhir_pts.codes import Coding
 from fhir_pts.errors import InputError
+from fhir_pts.instruments.builtin import BUILTIN_INDEX, BUILTIN_INSTRUMENTS
+from fhir_pts.instruments.model import Instrument, InstrumentIndex
 
 #: R4 equivalences (and the R5 relationship) that do *not* map.
 NON_MAPPING: frozenset[str] = frozenset({"unmatched", "disjoint", "not-related-to"})
@@ -233,13 +235,25 @@ class Vocabulary:
     A coding matches a contract coding if it *is* one, or if a loaded ConceptMap maps it to one. Build it once
     (:meth:`from_files`, :meth:`from_resources`, or ``Vocabulary()`` for the contract's codes alone) and pass
     the same object to every door. It is picklable (worker processes, Spark executors).
+
+    ``instruments``: the clinical instruments whose responses and totals are read (Villalta and CIVIQ-20 by
+    default; a run adds the plugins', :meth:`with_instruments`); ``instrument_index`` is the adapters' view.
     """
 
-    __slots__ = ("_reverse", "concepts", "sources")
+    __slots__ = ("_reverse", "concepts", "instrument_index", "instruments", "sources")
 
-    def __init__(self, concepts: ConceptMapTranslator | None = None, sources: Sequence[MapSource] = ()) -> None:
+    def __init__(
+        self,
+        concepts: ConceptMapTranslator | None = None,
+        sources: Sequence[MapSource] = (),
+        instruments: Sequence[Instrument] = BUILTIN_INSTRUMENTS,
+    ) -> None:
         self.concepts = concepts if concepts is not None and len(concepts) else None
         self.sources: tuple[MapSource, ...] = tuple(sources)
+        self.instruments: tuple[Instrument, ...] = tuple(instruments)
+        self.instrument_index = (
+            BUILTIN_INDEX if self.instruments == BUILTIN_INSTRUMENTS else InstrumentIndex.of(self.instruments)
+        )
         reverse: dict[Coding, set[Coding]] = {}
         if self.concepts is not None:
             for source, targets in self.concepts.items():
@@ -247,11 +261,19 @@ class Vocabulary:
                     reverse.setdefault(target, set()).add(source)
         self._reverse = reverse
 
-    def __getstate__(self) -> tuple[ConceptMapTranslator | None, tuple[MapSource, ...]]:
-        return self.concepts, self.sources
+    def __getstate__(self) -> tuple[ConceptMapTranslator | None, tuple[MapSource, ...], tuple[Instrument, ...]]:
+        return self.concepts, self.sources, self.instruments
 
-    def __setstate__(self, state: tuple[ConceptMapTranslator | None, tuple[MapSource, ...]]) -> None:
+    def __setstate__(
+        self, state: tuple[ConceptMapTranslator | None, tuple[MapSource, ...], tuple[Instrument, ...]]
+    ) -> None:
         self.__init__(*state)  # type: ignore[misc]
+
+    def with_instruments(self, instruments: Sequence[Instrument]) -> Vocabulary:
+        """The same vocabulary reading ``instruments`` (e.g. the installed plugins')."""
+        if tuple(instruments) == self.instruments:
+            return self
+        return Vocabulary(self.concepts, self.sources, instruments)
 
     # --- building ---------------------------------------------------------------------------------
     @classmethod
@@ -314,7 +336,7 @@ class Vocabulary:
                         mapped = translator._map.setdefault(source, [])
                         if target not in mapped:
                             mapped.append(target)
-        return Vocabulary(translator, (*self.sources, *other.sources))
+        return Vocabulary(translator, (*self.sources, *other.sources), self.instruments)
 
     # --- reading (forwards) -----------------------------------------------------------------------
     def expand(self, coding: Coding) -> Iterator[Coding]:
@@ -353,9 +375,15 @@ class Vocabulary:
         return self.codings_for(codes.VENOUS_STENTING)
 
     @property
+    def observation_codes(self) -> frozenset[Coding]:
+        """The ``Observation.code`` codings read: the contract's (patency, score totals) and the total codes of
+        the vocabulary's other instruments."""
+        return codes.OBSERVATION_CODES | frozenset(self.instrument_index.totals)
+
+    @property
     def observation_codings(self) -> frozenset[Coding]:
-        """Every ``Observation.code`` the contract reads (patency, score totals), local ones included."""
-        return self.codings_for(codes.OBSERVATION_CODES)
+        """Every ``Observation.code`` the run reads (patency, score totals), local ones included."""
+        return self.codings_for(self.observation_codes)
 
     @property
     def source_codes(self) -> frozenset[str]:

@@ -118,7 +118,7 @@ def test_other_observations_are_irrelevant_and_silent():
 def test_score_totals(code, value, instrument):
     [fact] = adapt_resource(observation(code=code, valueInteger=value)).facts
     assert fact == ScoreAssessmentFact(
-        "obs1", "pat1", dt.date(2020, 4, 15), instrument, (), value, None, resource_type="Observation"
+        "obs1", "pat1", dt.date(2020, 4, 15), instrument, (), value, resource_type="Observation"
     )
 
 

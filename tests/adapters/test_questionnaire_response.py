@@ -23,7 +23,9 @@ def test_flat_villalta_response():
     output = adapt_resource(questionnaire_response(items=villalta_items(scores, ulcer=True)))
     assert output.problems == []
     assert output.facts == [
-        ScoreAssessmentFact("qr1", "pat1", dt.date(2020, 1, 10), "villalta", tuple(scores.items()), None, True)
+        ScoreAssessmentFact(
+            "qr1", "pat1", dt.date(2020, 1, 10), "villalta", tuple(scores.items()), None, (("ulcer", True),)
+        )
     ]
 
 
@@ -62,7 +64,7 @@ def test_items_nested_in_groups_and_under_answers_are_read():
         **dict.fromkeys(codes.VILLALTA_ITEMS[:5], 2),
         **dict.fromkeys(codes.VILLALTA_ITEMS[5:], 1),
     }
-    assert fact.ulcer is False
+    assert fact.flags == (("ulcer", False),)
     # the two answered items that are not Villalta items are named, as warnings
     assert sorted((p.severity, p.reason.split("'")[1]) for p in output.problems) == [
         ("warning", "deeper"),
@@ -80,7 +82,7 @@ def test_civiq20_response():
     output = adapt_resource(questionnaire_response(questionnaire=CIVIQ, items=civiq_items(scores)))
     assert output.problems == []
     [fact] = output.facts
-    assert fact.instrument == "civiq20" and fact.items == tuple(scores.items()) and fact.ulcer is None
+    assert fact.instrument == "civiq20" and fact.items == tuple(scores.items()) and fact.flags == ()
 
 
 @pytest.mark.parametrize("value", [0, 6, -1])
@@ -113,7 +115,7 @@ def test_villalta_bad_answers_are_left_out_and_reported(value, kind):
 
 def test_missing_ulcer_is_no_ulcer_with_a_warning():
     output = adapt_resource(questionnaire_response(items=villalta_items(ulcer=None)))
-    assert output.facts[0].ulcer is False
+    assert output.facts[0].flags == (("ulcer", False),)
     [problem] = output.problems
     assert (problem.field, problem.severity) == ("item[ulcer]", "warning")
 
@@ -121,7 +123,7 @@ def test_missing_ulcer_is_no_ulcer_with_a_warning():
 def test_ulcer_not_boolean_is_no_ulcer_with_a_warning():
     items = [*villalta_items(ulcer=None), answer_item("ulcer", "yes", "valueString")]
     output = adapt_resource(questionnaire_response(items=items))
-    assert output.facts[0].ulcer is False and [p.field for p in output.problems] == ["item[ulcer]"]
+    assert output.facts[0].flags == (("ulcer", False),) and [p.field for p in output.problems] == ["item[ulcer]"]
 
 
 def test_missing_items_are_reported_once():

@@ -9,6 +9,7 @@ from cohort_frames import make_cohort
 
 from fhir_pts.analyses import scores
 from fhir_pts.analyses.result import AnalysisResult
+from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
 
 CONTRACT_STATS = (
     "n_pairs",
@@ -90,7 +91,7 @@ def test_empty_cohort_gives_every_row(info) -> None:  # type: ignore[no-untyped-
 
 
 def test_hook_dispatch() -> None:
-    infos = scores.fhir_pts_describe_analyses()
+    infos = scores.fhir_pts_describe_analyses(list(BUILTIN_INSTRUMENTS))
     assert [i.id for i in infos] == ["villalta", "civiq20"]
     assert all(i.improvement_notation == "decrease" for i in infos)
     villalta = scores.fhir_pts_run_analysis(infos[0], make_cohort(*villalta_rows()), {})

@@ -114,7 +114,7 @@ def villalta_qr(
         instrument="villalta",
         items=tuple((villalta_items() if items is None else items).items()),
         total=None,
-        ulcer=ulcer,
+        flags=() if ulcer is None else (("ulcer", ulcer),),
     )
 
 
@@ -126,7 +126,6 @@ def villalta_obs(rid: str, pid: str = "p1", on: int = -10, total: int | None = 1
         instrument="villalta",
         items=(),
         total=total,
-        ulcer=None,
         resource_type="Observation",
     )
 
@@ -139,7 +138,6 @@ def civiq_qr(rid: str, pid: str = "p1", on: int = -10, items: Mapping[str, int] 
         instrument="civiq20",
         items=tuple((civiq_items() if items is None else items).items()),
         total=None,
-        ulcer=None,
     )
 
 
@@ -151,7 +149,6 @@ def civiq_obs(rid: str, pid: str = "p1", on: int = -10, total: int | None = 50) 
         instrument="civiq20",
         items=(),
         total=total,
-        ulcer=None,
         resource_type="Observation",
     )
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fhir_pts.codes import CIVIQ20_DIMENSIONS, CIVIQ20_ITEMS, VILLALTA_ITEMS
-from fhir_pts.cohort.scoring import (
+from fhir_pts.instruments.scoring import (
     Civiq20Score,
     civiq20_from_total,
     civiq20_gis,

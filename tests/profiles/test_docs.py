@@ -12,7 +12,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_pts import codes, conformance
 from fhir_pts.adapters.concept_map import ConceptMapTranslator
-from fhir_pts.cohort.scoring import score_civiq20, villalta_class, villalta_total
+from fhir_pts.instruments.scoring import score_civiq20, villalta_class, villalta_total
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "profiles.md"
 

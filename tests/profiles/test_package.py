@@ -16,7 +16,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_pts import codes, conformance
 from fhir_pts.analyses import descriptive, patency, regression, scores
-from fhir_pts.cohort.scoring import VillaltaClass
+from fhir_pts.instruments.scoring import VillaltaClass
 
 BASE = codes.CANONICAL_BASE
 #: The measure ids of contract §4, in its order.

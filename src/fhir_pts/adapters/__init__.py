@@ -27,7 +27,9 @@ _ADAPTERS: dict[str, Callable[[dict[str, Any], Vocabulary, ProblemSink], Adapter
     "Patient": lambda resource, _vocabulary, sink: adapt_patient(resource, sink),
     "Procedure": adapt_procedure,
     "Observation": adapt_observation,
-    "QuestionnaireResponse": lambda resource, _vocabulary, sink: adapt_questionnaire_response(resource, sink),
+    "QuestionnaireResponse": lambda resource, vocabulary, sink: adapt_questionnaire_response(
+        resource, sink, vocabulary
+    ),
     "AdverseEvent": adapt_adverse_event,
 }
 #: Resource types the adapters read; every other type is irrelevant.

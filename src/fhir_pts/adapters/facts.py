@@ -16,7 +16,8 @@ from fhir_pts.problems import Problem
 
 PatencyStatus = Literal["patent", "stenosis", "occluded"]
 Outcome = Literal["success", "failure"]
-Instrument = Literal["villalta", "civiq20"]
+#: An instrument id (``villalta``, ``civiq20``, or a plugin's, see :mod:`fhir_pts.instruments`).
+Instrument = str
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +78,14 @@ class PatencyFindingFact:
 
 @dataclass(frozen=True, slots=True)
 class ScoreAssessmentFact:
-    """One Villalta or CIVIQ-20 assessment, from a ``QuestionnaireResponse`` or a total ``Observation``.
+    """One assessment of an instrument (Villalta, CIVIQ-20, a plugin's), from a ``QuestionnaireResponse`` or a
+    total ``Observation``.
 
     For a questionnaire, ``items`` maps every linkId that had a valid answer to its value (items missing or
     out of range are absent and were reported); ``total`` is ``None``. For an Observation total, ``items`` is
-    empty and ``total`` holds the value. ``ulcer``: Villalta ulcer flag (``None`` when not recorded).
-    Scoring (sum, class, imputation) is done by :mod:`fhir_pts.cohort.scoring`, not here.
+    empty and ``total`` holds the value. ``flags``: the instrument's boolean items (Villalta ``ulcer``), empty
+    for an Observation (not recorded).
+    Scoring (sum, class, imputation) is done by :mod:`fhir_pts.instruments.scoring`, not here.
     """
 
     resource_id: str
@@ -91,7 +94,7 @@ class ScoreAssessmentFact:
     instrument: Instrument
     items: tuple[tuple[str, int], ...]
     total: int | float | None
-    ulcer: bool | None
+    flags: tuple[tuple[str, bool], ...] = ()
     resource_type: str = "QuestionnaireResponse"
 
 

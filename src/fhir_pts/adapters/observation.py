@@ -1,7 +1,8 @@
-"""``Observation`` → patency findings and Villalta / CIVIQ-20 totals.
+"""``Observation`` → patency findings and instrument totals.
 
 - ``pts#stent-patency`` → :class:`~fhir_pts.adapters.facts.PatencyFindingFact`;
-- ``pts#villalta-total`` (0–33) / ``pts#civiq20-total`` (20–100, raw sum) →
+- an instrument's total code (``pts#villalta-total`` 0–33, ``pts#civiq20-total`` 20–100 raw sum, a plugin's,
+  from the :class:`~fhir_pts.vocabulary.Vocabulary`'s instruments) →
   :class:`~fhir_pts.adapters.facts.ScoreAssessmentFact` with ``total`` set and no items.
 """
 
@@ -23,16 +24,15 @@ from fhir_pts.adapters.common import (
     reference_id,
     show,
 )
-from fhir_pts.adapters.facts import Instrument, PatencyFindingFact, PatencyStatus, ScoreAssessmentFact
+from fhir_pts.adapters.facts import PatencyFindingFact, PatencyStatus, ScoreAssessmentFact
+from fhir_pts.instruments.builtin import BUILTIN_INDEX
+from fhir_pts.instruments.model import TotalSpec
 from fhir_pts.vocabulary import Vocabulary
 
 ImagingMethod = Literal["ultrasound", "ct"]
 
-#: Instrument, inclusive range of the total, per total code.
-TOTALS: dict[tuple[str, str], tuple[Instrument, int, int]] = {
-    codes.VILLALTA_TOTAL: ("villalta", 0, 33),
-    codes.CIVIQ20_TOTAL: ("civiq20", 20, 100),
-}
+#: The contract's total codes and their instruments.
+TOTALS = BUILTIN_INDEX.totals
 
 
 #: ``codes.PATENCY_VALUE`` with the fact's literal type.
@@ -65,15 +65,16 @@ def adapt_observation(resource: dict[str, Any], vocabulary: Vocabulary, sink: Pr
     or ``valueQuantity`` in ``%`` diameter reduction, 0–100 (100 → occluded, > 50 → stenosis, else patent).
     ``method`` SNOMED 16310003 → ultrasound, 77477000 → CT (else ``None``; an unknown method is a warning).
 
-    Totals: ``valueInteger`` (or a ``valueQuantity``), Villalta a whole number 0–33, CIVIQ-20 20–100 (the raw
-    sum, fractional when items were imputed).
+    Totals: ``valueInteger`` (or a ``valueQuantity``) in the instrument's range, a whole number when its score
+    is (Villalta a whole number 0–33, CIVIQ-20 20–100: the raw sum, fractional when items were imputed).
 
     Reported and skipped: status other than final/amended/corrected, no patient, no full date, a value
     missing, of the wrong type, out of range or not a known code.
     """
     code_codings = vocabulary.expanded(resource.get("code"))
     is_patency = codes.STENT_PATENCY in code_codings
-    total = next((TOTALS[c] for c in code_codings if c in TOTALS), None)
+    totals = vocabulary.instrument_index.totals
+    total = next((totals[c] for c in code_codings if c in totals), None)
     if not is_patency and total is None:
         fault = concept_fault(resource.get("code"))
         if fault is None:
@@ -102,7 +103,7 @@ def adapt_observation(resource: dict[str, Any], vocabulary: Vocabulary, sink: Pr
     if is_patency:
         return _patency(resource, vocabulary, sink, patient_id, day)
     assert total is not None
-    return _total(resource, sink, patient_id, day, *total)
+    return _total(resource, sink, patient_id, day, total)
 
 
 def _patency(
@@ -154,15 +155,19 @@ def _patency(
     return AdapterOutput([fact], sink.problems)
 
 
+def _show(bound: float) -> int | float:
+    """A range bound as written in messages (``33``, not ``33.0``)."""
+    return int(bound) if float(bound).is_integer() else bound
+
+
 def _total(
     resource: dict[str, Any],
     sink: ProblemSink,
     patient_id: str,
     day: dt.date,
-    instrument: Instrument,
-    low: int,
-    high: int,
+    spec: TotalSpec,
 ) -> AdapterOutput:
+    low, high = _show(spec.low), _show(spec.high)
     if "valueInteger" in resource:
         field_name, written = "valueInteger", resource["valueInteger"]
     elif "valueQuantity" in resource and isinstance(resource["valueQuantity"], dict):
@@ -172,8 +177,8 @@ def _total(
         return AdapterOutput([], sink.problems)
     value = _number(written)
     # Villalta: "value integer 0–33"; CIVIQ-20: "value 20–100 (raw sum)", fractional after imputation (§1, §2)
-    whole = instrument == "villalta"
-    if value is None or (whole and not value.is_integer()) or not low <= value <= high:
+    whole = spec.integer
+    if value is None or (whole and not value.is_integer()) or not spec.low <= value <= spec.high:
         expected = "a whole number" if whole else "a number"
         sink.add(field_name, f"{written!r}: expected {expected} {low}–{high}; assessment skipped")
         return AdapterOutput([], sink.problems)
@@ -181,10 +186,9 @@ def _total(
         resource_id=str(sink.resource_id),
         patient_id=patient_id,
         day=day,
-        instrument=instrument,
+        instrument=spec.instrument,
         items=(),
         total=int(value) if value.is_integer() else value,
-        ulcer=None,
         resource_type="Observation",
     )
     return AdapterOutput([fact], sink.problems)

@@ -1,15 +1,18 @@
-"""Built-in analyses ``villalta-gain-regression`` and ``civiq20-gain-regression`` (contract §4).
+"""Built-in analyses ``<id>-gain-regression`` for every instrument (``villalta-gain-regression``,
+``civiq20-gain-regression`` of contract §4, a plugin's ``vcss-gain-regression`` ...).
 
-Registered through the ``fhir_pts`` entry point ``regression``.
+Registered through the ``fhir_pts`` entry point ``regression``; one analysis per instrument declared through the
+``fhir_pts_instruments`` hook.
 
-OLS with intercept of the score gain (baseline − 3 months) on ``baseline_villalta``, ``baseline_civiq20``,
-``age`` and ``stented_segments`` (the default ``terms``), complete cases only, as R ``lm`` + ``confint``:
+OLS with intercept of the score gain (baseline − 3 months) on the instrument's regression terms (for Villalta and
+CIVIQ-20 ``baseline_villalta``, ``baseline_civiq20``, ``age`` and ``stented_segments``; by default
+``baseline_<id>``, ``age``, ``stented_segments``), complete cases only, as R ``lm`` + ``confint``:
 ``n``, ``r_squared``, ``coef:<term>`` (value = estimate, 95 % CI, two-sided t-test p) for ``intercept`` and
 each term; extra ``excluded`` (patients left out for a missing value).
 
 Parameters (``--param`` / ``run_analyses(parameters=...)``):
 
-- ``outcome``: the response column (default ``villalta_gain`` / ``civiq20_gain``);
+- ``outcome``: the response column (default ``<id>_gain``: ``villalta_gain`` / ``civiq20_gain``);
 - ``terms``: the predictor columns, in model order (a list, or one comma-separated string);
 - ``formula``: a patsy formula (``"villalta_gain ~ age + C(sex)"``) used instead of ``outcome`` / ``terms``
   when set; its term names are patsy's (``coef:C(sex)[T.male]``).
@@ -25,23 +28,39 @@ from fhir_pts.analyses._common import count
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.hookspecs import hookimpl
+from fhir_pts.instruments.builtin import CIVIQ20, VILLALTA
+from fhir_pts.instruments.model import Instrument
 
-DEFAULT_TERMS: tuple[str, ...] = ("baseline_villalta", "baseline_civiq20", "age", "stented_segments")
+DEFAULT_TERMS: tuple[str, ...] = VILLALTA.terms
+_TERM_LABELS = {"age": "age", "stented_segments": "number of stented segments"}
 
 
-def _info(measure_id: str, title: str, outcome: str) -> AnalysisInfo:
+def _term_label(term: str, instruments: Sequence[Instrument]) -> str:
+    for instrument in instruments:
+        if term == f"baseline_{instrument.id}":
+            return f"baseline {instrument.title}"
+    return _TERM_LABELS.get(term, term)
+
+
+def regression_info(instrument: Instrument, instruments: Sequence[Instrument] = ()) -> AnalysisInfo:
+    """The gain regression ``<id>-gain-regression`` of an instrument (``instruments``: to name the terms)."""
+    known = [*instruments, instrument]
+    labels = [_term_label(t, known) for t in instrument.terms]
+    on = f"{', '.join(labels[:-1])} and {labels[-1]}" if len(labels) > 1 else "".join(labels)
+    outcome = instrument.gain_column
     return AnalysisInfo(
-        id=measure_id,
-        title=title,
-        description=f"OLS with intercept of {outcome} (baseline - 3 months) on baseline Villalta, baseline CIVIQ-20, "
-        "age and number of stented segments; complete cases; coefficients with 95 % CI and p-values.",
+        id=instrument.measure_ids[1],
+        title=f"Regression of the {instrument.title} gain",
+        description=f"OLS with intercept of {outcome} (baseline - 3 months) on {on}; complete cases; coefficients "
+        "with 95 % CI and p-values.",
         scoring="cohort",
-        default_parameters={"outcome": outcome, "terms": DEFAULT_TERMS, "formula": None},
+        default_parameters={"outcome": outcome, "terms": instrument.terms, "formula": None},
     )
 
 
-VILLALTA_GAIN_REGRESSION = _info("villalta-gain-regression", "Regression of the Villalta gain", "villalta_gain")
-CIVIQ20_GAIN_REGRESSION = _info("civiq20-gain-regression", "Regression of the CIVIQ-20 gain", "civiq20_gain")
+VILLALTA_GAIN_REGRESSION = regression_info(VILLALTA, (VILLALTA, CIVIQ20))
+CIVIQ20_GAIN_REGRESSION = regression_info(CIVIQ20, (VILLALTA, CIVIQ20))
+#: The contract's two gain regressions (those of the built-in instruments).
 ANALYSES: tuple[AnalysisInfo, ...] = (VILLALTA_GAIN_REGRESSION, CIVIQ20_GAIN_REGRESSION)
 
 
@@ -86,17 +105,17 @@ def gain_regression(
 
 
 @hookimpl
-def fhir_pts_describe_analyses() -> list[AnalysisInfo]:
-    """The two gain regressions."""
-    return list(ANALYSES)
+def fhir_pts_describe_analyses(instruments: Sequence[Instrument]) -> list[AnalysisInfo]:
+    """One gain regression per instrument."""
+    return [regression_info(instrument, instruments) for instrument in instruments]
 
 
 @hookimpl
 def fhir_pts_run_analysis(
     analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]
 ) -> AnalysisResult | None:
-    """Run one of the gain regressions with its parameters; None for any other analysis."""
-    if analysis.id not in {a.id for a in ANALYSES}:
+    """Run the gain regression of one of the cohort's instruments with its parameters; None for any other."""
+    if analysis.id not in {i.measure_ids[1] for i in cohort.instruments}:
         return None
     params = {**analysis.default_parameters, **parameters}
     return gain_regression(cohort, params["outcome"], params["terms"], params["formula"])

@@ -1,18 +1,20 @@
-"""Built-in analyses ``villalta`` and ``civiq20``: scores at baseline and 3 months (contract §2 and §4).
+"""Built-in analyses ``<id>`` for every instrument (``villalta``, ``civiq20``, a plugin's ``vcss`` ...): scores at
+baseline and 3 months (contract §2 and §4).
 
-Registered through the ``fhir_pts`` entry point ``scores``.
+Registered through the ``fhir_pts`` entry point ``scores``; one analysis per instrument declared through the
+``fhir_pts_instruments`` hook (:mod:`fhir_pts.instruments`).
 
 Complete pairs only (both the baseline and the 3-month score known): ``n_pairs``; ``baseline_median`` /
 ``_q1`` / ``_q3`` and ``followup_median`` / ``_q1`` / ``_q3`` (R type 7); ``gain_mean`` (baseline − 3 months,
 positive = improvement); ``wilcoxon`` (value = R's V, p_value as R ``wilcox.test(paired = TRUE)``).
-Extra statistics: ``excluded`` (patients without a complete pair), ``wilcoxon_n_nonzero`` and, for Villalta,
-the class distribution among the pairs ``baseline_class_none`` … ``followup_class_severe``.
-CIVIQ-20 uses the raw sum (20–100).
+Extra statistics: ``excluded`` (patients without a complete pair), ``wilcoxon_n_nonzero`` and, for an instrument
+with classes (Villalta), the class distribution among the pairs ``baseline_class_none`` …
+``followup_class_severe``. CIVIQ-20 uses the raw sum (20–100).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,33 +24,37 @@ from fhir_pts.analyses._common import as_float, column, count
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.hookspecs import hookimpl
+from fhir_pts.instruments.builtin import CIVIQ20 as CIVIQ20_INSTRUMENT
+from fhir_pts.instruments.builtin import VILLALTA as VILLALTA_INSTRUMENT
+from fhir_pts.instruments.model import Instrument
 
-VILLALTA_CLASSES: tuple[str, ...] = ("none", "mild", "moderate", "severe")
+VILLALTA_CLASSES: tuple[str, ...] = VILLALTA_INSTRUMENT.classes
 
-VILLALTA = AnalysisInfo(
-    id="villalta",
-    title="Villalta score, baseline and 3 months",
-    description="Villalta total (0-33) at baseline and 3 months on complete pairs: medians (IQR), mean gain and "
-    "the paired Wilcoxon signed-rank test; Villalta classes at both times.",
-    scoring="continuous-variable",
-    improvement_notation="decrease",
-)
-CIVIQ20 = AnalysisInfo(
-    id="civiq20",
-    title="CIVIQ-20 score, baseline and 3 months",
-    description="CIVIQ-20 raw sum (20-100) at baseline and 3 months on complete pairs: medians (IQR), mean gain "
-    "and the paired Wilcoxon signed-rank test.",
-    scoring="continuous-variable",
-    improvement_notation="decrease",
-)
+
+def paired_info(instrument: Instrument) -> AnalysisInfo:
+    """The paired before/after measure ``<id>`` of an instrument."""
+    classes = f"; {instrument.title} classes at both times" if instrument.classes else ""
+    return AnalysisInfo(
+        id=instrument.id,
+        title=f"{instrument.title} score, baseline and 3 months",
+        description=f"{instrument.title} {instrument.score_label} at baseline and 3 months on complete pairs: "
+        f"medians (IQR), mean gain and the paired Wilcoxon signed-rank test{classes}.",
+        scoring="continuous-variable",
+        improvement_notation=instrument.improvement_notation,
+    )
+
+
+VILLALTA = paired_info(VILLALTA_INSTRUMENT)
+CIVIQ20 = paired_info(CIVIQ20_INSTRUMENT)
+#: The contract's two before/after measures (those of the built-in instruments).
 ANALYSES: tuple[AnalysisInfo, ...] = (VILLALTA, CIVIQ20)
 
-#: measure id -> cohort column stem (``baseline_<stem>``, ``followup_<stem>``)
-SCORE_STEMS: dict[str, str] = {VILLALTA.id: "villalta", CIVIQ20.id: "civiq20"}
 
-
-def paired_scores(cohort: Cohort, stem: str, *, with_classes: bool = False) -> AnalysisResult:
-    """Baseline vs 3-month scores of one instrument (``stem`` = ``villalta`` or ``civiq20``), complete pairs."""
+def paired_scores(
+    cohort: Cohort, stem: str, *, with_classes: bool = False, classes: Sequence[str] = ()
+) -> AnalysisResult:
+    """Baseline vs 3-month scores of one instrument (``stem`` = its id: ``villalta``, ``civiq20``, ``vcss``),
+    complete pairs; with ``with_classes``, the distribution of ``classes`` (default Villalta's) at both times."""
     frame = cohort.patients
     total = len(frame)
     baseline = as_float(column(frame, f"baseline_{stem}"))
@@ -74,10 +80,11 @@ def paired_scores(cohort: Cohort, stem: str, *, with_classes: bool = False) -> A
         count("excluded", total - n_pairs, n=total),
     ]
     if with_classes:
+        names = tuple(classes) or VILLALTA_CLASSES
         for when in ("baseline", "followup"):
-            classes = column(frame, f"{when}_{stem}_class").astype("string")[pair]
+            found = column(frame, f"{when}_{stem}_class").astype("string")[pair]
             statistics.extend(
-                count(f"{when}_class_{c}", int((classes == c).fillna(False).sum()), n=n_pairs) for c in VILLALTA_CLASSES
+                count(f"{when}_class_{c}", int((found == c).fillna(False).sum()), n=n_pairs) for c in names
             )
     notes: list[str] = []
     if total - n_pairs:
@@ -98,17 +105,17 @@ def paired_scores(cohort: Cohort, stem: str, *, with_classes: bool = False) -> A
 
 
 @hookimpl
-def fhir_pts_describe_analyses() -> list[AnalysisInfo]:
-    """The Villalta and CIVIQ-20 before/after measures."""
-    return list(ANALYSES)
+def fhir_pts_describe_analyses(instruments: Sequence[Instrument]) -> list[AnalysisInfo]:
+    """One before/after measure per instrument (Villalta, CIVIQ-20, then the plugins')."""
+    return [paired_info(instrument) for instrument in instruments]
 
 
 @hookimpl
 def fhir_pts_run_analysis(
     analysis: AnalysisInfo, cohort: Cohort, parameters: Mapping[str, Any]
 ) -> AnalysisResult | None:
-    """Run ``villalta`` or ``civiq20``; None for any other analysis."""
-    stem = SCORE_STEMS.get(analysis.id)
-    if stem is None:
+    """Run the before/after measure of one of the cohort's instruments; None for any other analysis."""
+    instrument = next((i for i in cohort.instruments if paired_info(i) == analysis), None)
+    if instrument is None:
         return None
-    return paired_scores(cohort, stem, with_classes=stem == "villalta")
+    return paired_scores(cohort, instrument.id, with_classes=bool(instrument.classes), classes=instrument.classes)

@@ -21,8 +21,8 @@ Rules (each documented column by column in ``docs/cohort.md``):
   follow-up and are reported. Patency itself: :mod:`fhir_pts.cohort.patency`.
 - **Age**: whole years at the index date, birthday-exact (a 29 February birthday is reached on 1 March in
   common years).
-- **Scores**: :mod:`fhir_pts.cohort.scoring`, time points :mod:`fhir_pts.cohort.timepoints`;
-  gain = baseline − 3 months.
+- **Scores**: per instrument (:mod:`fhir_pts.instruments`: Villalta, CIVIQ-20 and the plugins'), scored by
+  its declared function, time points :mod:`fhir_pts.cohort.timepoints`; gain = baseline − 3 months.
 
 Facts about a patient that has no ``Patient`` resource are reported and not used. :attr:`Cohort.problems`
 holds the problems met *here*; those of the adapters stay in :attr:`FactSet.problems` (a run reports both).
@@ -48,20 +48,12 @@ from fhir_pts.adapters.facts import (
     ProcedureFact,
     ScoreAssessmentFact,
 )
-from fhir_pts.codes import BELOW_INGUINAL_SEGMENTS, DAYS_PER_MONTH, SEGMENTS, VILLALTA_ITEMS
-from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, TimePointWindows, empty_patients_frame
+from fhir_pts.codes import BELOW_INGUINAL_SEGMENTS, DAYS_PER_MONTH, SEGMENTS
+from fhir_pts.cohort.model import Cohort, Column, TimePointWindows, cohort_columns, empty_patients_frame
 from fhir_pts.cohort.patency import Finding, Reintervention, derive_patency
-from fhir_pts.cohort.scoring import (
-    VILLALTA_TOTAL_MAX,
-    VILLALTA_TOTAL_MIN,
-    Civiq20Score,
-    VillaltaClass,
-    civiq20_from_total,
-    score_civiq20,
-    villalta_class,
-    villalta_total,
-)
 from fhir_pts.cohort.timepoints import Candidate, choose_time_points
+from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
+from fhir_pts.instruments.model import Answers, Instrument, Scored
 from fhir_pts.problems import Problem
 
 #: The contract's default windows (baseline [−90, 0], 3 months closest to day 91 in [60, 150]).
@@ -78,13 +70,6 @@ class _PatientFacts:
     findings: list[PatencyFindingFact] = field(default_factory=list)
     assessments: list[tuple[int, ScoreAssessmentFact]] = field(default_factory=list)
     adverse_events: list[AdverseEventFact] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _VillaltaScore:
-    total: int
-    klass: VillaltaClass | None
-    ulcer: bool | None
 
 
 def _problem(
@@ -109,72 +94,18 @@ def age_in_years(birth_date: dt.date, on: dt.date) -> int:
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
-def _score_villalta(fact: ScoreAssessmentFact, problems: list[Problem]) -> _VillaltaScore | None:
+def _score(instrument: Instrument, fact: ScoreAssessmentFact, problems: list[Problem]) -> Scored | None:
+    """Score one assessment with its instrument; an unscorable one is reported (on ``item`` for a response,
+    ``valueInteger`` for a total Observation) and gives ``None``; the scoring's warnings are reported."""
     is_questionnaire = fact.resource_type == "QuestionnaireResponse"
+    answers = Answers(dict(fact.items), dict(fact.flags), None if is_questionnaire else fact.total)
     try:
-        if is_questionnaire:
-            items = dict(fact.items)
-            total = villalta_total(items)
-            if total is None:
-                missing = [name for name in VILLALTA_ITEMS if items.get(name) is None]
-                problems.append(
-                    _problem(
-                        fact,
-                        "item",
-                        f"Villalta items missing '{', '.join(missing)}': no total (all 11 items 0-3 are needed)",
-                    )
-                )
-                return None
-        else:
-            written = fact.total
-            if not isinstance(written, int) or not VILLALTA_TOTAL_MIN <= written <= VILLALTA_TOTAL_MAX:
-                problems.append(
-                    _problem(fact, "valueInteger", f"Villalta total: expected an integer 0-33, got {written!r}")
-                )
-                return None
-            total = written
-        return _VillaltaScore(total, villalta_class(total, fact.ulcer), fact.ulcer)
-    except ValueError as error:
-        problems.append(_problem(fact, "item", str(error)))
+        scored = instrument.score(answers)
+    except ValueError as error:  # Unscorable included
+        problems.append(_problem(fact, "item" if is_questionnaire else "valueInteger", str(error)))
         return None
-
-
-def _score_civiq20(fact: ScoreAssessmentFact, problems: list[Problem]) -> Civiq20Score | None:
-    try:
-        if fact.resource_type != "QuestionnaireResponse":
-            if fact.total is None:
-                problems.append(_problem(fact, "valueInteger", "CIVIQ-20 total: expected a number 20-100, got None"))
-                return None
-            return civiq20_from_total(fact.total)
-        score = score_civiq20(dict(fact.items))
-    except ValueError as error:
-        problems.append(
-            _problem(fact, "valueInteger" if fact.resource_type != "QuestionnaireResponse" else "item", str(error))
-        )
-        return None
-    if score is None:
-        answered = {name for name, _ in fact.items}
-        missing = [f"q{i}" for i in range(1, 21) if f"q{i}" not in answered]
-        problems.append(
-            _problem(
-                fact,
-                "item",
-                f"CIVIQ-20: {len(missing)} items missing '{', '.join(missing)}': no score "
-                "(3 or more missing, or a dimension without any answer)",
-            )
-        )
-        return None
-    if score.imputed:
-        problems.append(
-            _problem(
-                fact,
-                "item",
-                f"CIVIQ-20 items '{', '.join(score.imputed_items)}' missing: imputed by the mean of the answered "
-                "items of their dimension",
-                "warning",
-            )
-        )
-    return score
+    problems.extend(_problem(fact, "item", warning, "warning") for warning in scored.warnings)
+    return scored
 
 
 def _group_by_patient(facts: FactSet, problems: list[Problem]) -> tuple[dict[str, _PatientFacts], int]:
@@ -208,15 +139,14 @@ def _group_by_patient(facts: FactSet, problems: list[Problem]) -> tuple[dict[str
 
 
 class _Columns:
-    """The rows of the patients frame, kept as tuples in :data:`COHORT_COLUMNS` order (missing = ``None``) and
-    transposed into typed columns once, at the end."""
+    """The rows of the patients frame, kept as tuples in column order (missing = ``None``) and transposed into
+    typed columns once, at the end."""
 
-    _NAMES = tuple(c.name for c in COHORT_COLUMNS)
-    _EMPTY_ROW: dict[str, Any] = dict.fromkeys(_NAMES)
-
-    def __init__(self) -> None:
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.columns = tuple(columns)
+        self._EMPTY_ROW: dict[str, Any] = dict.fromkeys(c.name for c in self.columns)
         self.rows: list[tuple[Any, ...]] = []
-        self._pick = operator.itemgetter(*self._NAMES)
+        self._pick = operator.itemgetter(*self._EMPTY_ROW)
 
     def add(self, row: dict[str, Any]) -> None:
         unknown = row.keys() - self._EMPTY_ROW.keys()
@@ -226,10 +156,10 @@ class _Columns:
 
     def frame(self) -> pd.DataFrame:
         if not self.rows:
-            return empty_patients_frame()
+            return empty_patients_frame(self.columns)
         columns = zip(*self.rows, strict=True)
         return pd.DataFrame(
-            {c.name: pd.array(list(values), dtype=c.dtype) for c, values in zip(COHORT_COLUMNS, columns, strict=True)}
+            {c.name: pd.array(list(values), dtype=c.dtype) for c, values in zip(self.columns, columns, strict=True)}
         )
 
 
@@ -413,63 +343,57 @@ def _score_rows(
     index_date: dt.date,
     assessments: Sequence[tuple[int, ScoreAssessmentFact]],
     windows: TimePointWindows,
+    instruments: Sequence[Instrument],
     problems: list[Problem],
     used_dates: list[dt.date],
 ) -> dict[str, Any]:
-    """The score columns of a patient's row: baseline and 3-month Villalta and CIVIQ-20, and gains."""
+    """The score columns of a patient's row: per instrument, baseline and 3-month scores and the gain."""
     row: dict[str, Any] = {}
-    villalta: list[Candidate[tuple[ScoreAssessmentFact, _VillaltaScore]]] = []
-    civiq: list[Candidate[tuple[ScoreAssessmentFact, Civiq20Score]]] = []
+    candidates: dict[str, list[Candidate[tuple[ScoreAssessmentFact, Scored]]]] = {i.id: [] for i in instruments}
+    by_id = {i.id: i for i in instruments}
     for order, fact in assessments:
-        day = (fact.day - index_date).days
-        is_questionnaire = fact.resource_type == "QuestionnaireResponse"
-        if fact.instrument == "villalta":
-            score = _score_villalta(fact, problems)
-            if score is not None:
-                villalta.append(Candidate(day, is_questionnaire, order, (fact, score)))
-        else:
-            civiq_score = _score_civiq20(fact, problems)
-            if civiq_score is not None:
-                civiq.append(Candidate(day, is_questionnaire, order, (fact, civiq_score)))
-
-    for prefix, chosen in zip(("baseline", "followup"), choose_time_points(villalta, windows), strict=True):
-        if chosen is None:
-            continue
-        fact, score = chosen.payload
-        used_dates.append(fact.day)
-        row[f"{prefix}_villalta_day"] = chosen.day
-        row[f"{prefix}_villalta_resource_id"] = fact.resource_id
-        row[f"{prefix}_villalta"] = score.total
-        row[f"{prefix}_villalta_class"] = score.klass
-        row[f"{prefix}_ulcer"] = score.ulcer
-    if row.get("baseline_villalta") is not None and row.get("followup_villalta") is not None:
-        row["villalta_gain"] = row["baseline_villalta"] - row["followup_villalta"]
-
-    for prefix, chosen_civiq in zip(("baseline", "followup"), choose_time_points(civiq, windows), strict=True):
-        if chosen_civiq is None:
-            continue
-        civiq_fact, civiq_score = chosen_civiq.payload
-        used_dates.append(civiq_fact.day)
-        row[f"{prefix}_civiq20_day"] = chosen_civiq.day
-        row[f"{prefix}_civiq20_resource_id"] = civiq_fact.resource_id
-        row[f"{prefix}_civiq20"] = civiq_score.raw
-        row[f"{prefix}_civiq20_gis"] = civiq_score.gis
-        # a total-only Observation does not say whether items were imputed: unknown, not False
-        row[f"{prefix}_civiq20_imputed"] = civiq_score.imputed if chosen_civiq.is_questionnaire else None
-        for dimension in ("pain", "physical", "social", "psychological"):
-            row[f"{prefix}_civiq20_{dimension}"] = getattr(civiq_score, dimension)
-    if row.get("baseline_civiq20") is not None and row.get("followup_civiq20") is not None:
-        row["civiq20_gain"] = row["baseline_civiq20"] - row["followup_civiq20"]
+        instrument = by_id.get(fact.instrument)
+        if instrument is None:
+            continue  # read by a reader that knew more instruments than this cohort is built with
+        scored = _score(instrument, fact, problems)
+        if scored is not None:
+            day = (fact.day - index_date).days
+            candidates[instrument.id].append(
+                Candidate(day, fact.resource_type == "QuestionnaireResponse", order, (fact, scored))
+            )
+    for instrument in instruments:
+        stem = instrument.id
+        chosen_pair = choose_time_points(candidates[stem], instrument.windows or windows)
+        for prefix, chosen in zip(("baseline", "followup"), chosen_pair, strict=True):
+            if chosen is None:
+                continue
+            fact, scored = chosen.payload
+            used_dates.append(fact.day)
+            row[f"{prefix}_{stem}_day"] = chosen.day
+            row[f"{prefix}_{stem}_resource_id"] = fact.resource_id
+            row[f"{prefix}_{stem}"] = scored.total
+            for extra in instrument.extra_columns:
+                row[extra.name.format(when=prefix)] = scored.values.get(extra.key)
+        if row.get(f"baseline_{stem}") is not None and row.get(f"followup_{stem}") is not None:
+            row[instrument.gain_column] = row[f"baseline_{stem}"] - row[f"followup_{stem}"]
     return row
 
 
-def build_cohort(facts: FactSet, windows: TimePointWindows = DEFAULT_WINDOWS) -> Cohort:
+def build_cohort(
+    facts: FactSet,
+    windows: TimePointWindows = DEFAULT_WINDOWS,
+    instruments: Sequence[Instrument] = BUILTIN_INSTRUMENTS,
+) -> Cohort:
     """Build the analysable cohort from the de-duplicated facts of a run.
 
     :param facts: the run's facts (one winning version per resource).
-    :param windows: baseline and 3-month assessment windows, in days from day 0.
-    :returns: a :class:`Cohort` whose ``patients`` frame has exactly :data:`COHORT_COLUMNS` (in order, at their
-        dtypes), one row per patient with an index stenting procedure, in the order of ``facts.patients``;
+    :param windows: baseline and 3-month assessment windows, in days from day 0 (for every instrument that does
+        not declare its own).
+    :param instruments: the instruments to score (Villalta and CIVIQ-20 by default; a run adds the plugins').
+    :returns: a :class:`Cohort` whose ``patients`` frame has exactly the columns of
+        :func:`~fhir_pts.cohort.model.cohort_columns` of ``instruments`` (:data:`COHORT_COLUMNS` by default, in
+        order, at their dtypes), one row per patient with an index stenting procedure, in the order of
+        ``facts.patients``;
         ``problems`` = the problems met here; ``period_start`` = earliest index date, ``period_end`` = latest
         date used (index dates, follow-up findings, reinterventions, chosen assessments); ``flow`` = patient
         counts (see ``docs/cohort.md``).
@@ -479,16 +403,16 @@ def build_cohort(facts: FactSet, windows: TimePointWindows = DEFAULT_WINDOWS) ->
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build(facts, windows)
+        return _build(facts, windows, tuple(instruments))
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _build(facts: FactSet, windows: TimePointWindows) -> Cohort:
+def _build(facts: FactSet, windows: TimePointWindows, instruments: tuple[Instrument, ...]) -> Cohort:
     problems: list[Problem] = []
     grouped, orphan_facts = _group_by_patient(facts, problems)
-    columns = _Columns()
+    columns = _Columns(cohort_columns(instruments))
     index_dates: list[dt.date] = []
     used_dates: list[dt.date] = []
     empty = _PatientFacts()
@@ -499,7 +423,7 @@ def _build(facts: FactSet, windows: TimePointWindows) -> Cohort:
             continue
         index_date = dt.date.fromisoformat(row["index_date"])
         index_dates.append(index_date)
-        row.update(_score_rows(index_date, patient_facts.assessments, windows, problems, used_dates))
+        row.update(_score_rows(index_date, patient_facts.assessments, windows, instruments, problems, used_dates))
         columns.add(row)
 
     frame = columns.frame()
@@ -518,13 +442,11 @@ def _build(facts: FactSet, windows: TimePointWindows) -> Cohort:
         "with_stented_segments": known("stented_segments"),
         "with_patency_finding": int((frame["patency_findings"] > 0).sum()),
         "with_reintervention": int((frame["reinterventions"] > 0).sum()),
-        "with_baseline_villalta": known("baseline_villalta"),
-        "with_followup_villalta": known("followup_villalta"),
-        "villalta_pairs": known("villalta_gain"),
-        "with_baseline_civiq20": known("baseline_civiq20"),
-        "with_followup_civiq20": known("followup_civiq20"),
-        "civiq20_pairs": known("civiq20_gain"),
     }
+    for instrument in instruments:
+        flow[f"with_baseline_{instrument.id}"] = known(f"baseline_{instrument.id}")
+        flow[f"with_followup_{instrument.id}"] = known(f"followup_{instrument.id}")
+        flow[f"{instrument.id}_pairs"] = known(instrument.gain_column)
     return Cohort(
         patients=frame,
         problems=problems,
@@ -532,4 +454,5 @@ def _build(facts: FactSet, windows: TimePointWindows) -> Cohort:
         period_end=max(used_dates, default=None),
         windows=windows,
         flow=flow,
+        instruments=instruments,
     )

@@ -1,7 +1,8 @@
 """The cohort model: one row per patient with an index stenting procedure.
 
 :class:`Cohort` is what every analysis receives. Its ``patients`` DataFrame has exactly the columns of
-:data:`COHORT_COLUMNS` (documented here, and column by column in ``docs/cohort.md``), so an analysis can run
+:data:`COHORT_COLUMNS` (documented here, and column by column in ``docs/cohort.md``), followed by those of the
+plugins' instruments when any is installed (:func:`cohort_columns`), so an analysis can run
 on a cohort that another engine (e.g. Spark) produced, as long as it has these columns.
 
 Conventions: day numbers are whole days from the index procedure day (day 0); months = days / 30.4375;
@@ -11,10 +12,13 @@ missing values are ``<NA>`` (pandas nullable dtypes), never 0.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
+from fhir_pts.instruments.model import Instrument
 from fhir_pts.problems import Problem
 from fhir_pts.vocabulary import MapSource
 
@@ -45,7 +49,8 @@ def _score_columns(prefix: str, title: str) -> list[Column]:
     ]
 
 
-COHORT_COLUMNS: tuple[Column, ...] = (
+#: The columns before the instruments' (demographics, index procedure, patency).
+BASE_COLUMNS: tuple[Column, ...] = (
     Column("patient_id", "string", "Patient resource id"),
     Column("sex", "string", "Patient.gender as written (female, male, other, unknown); <NA> when absent"),
     Column("birth_date", "string", "Patient.birthDate (ISO date)"),
@@ -64,39 +69,54 @@ COHORT_COLUMNS: tuple[Column, ...] = (
     *_patency_columns("primary_patency", "Primary patency"),
     *_patency_columns("primary_assisted_patency", "Primary-assisted patency"),
     *_patency_columns("secondary_patency", "Secondary patency"),
-    *_score_columns("baseline_villalta", "Baseline Villalta"),
-    Column("baseline_villalta", "Int64", "baseline Villalta total (sum of 11 items, 0-33; ulcer not added)"),
-    Column("baseline_villalta_class", "string", "baseline Villalta class: none, mild, moderate, severe"),
-    Column("baseline_ulcer", "boolean", "baseline venous ulcer flag; <NA> when not recorded"),
-    *_score_columns("followup_villalta", "3-month Villalta"),
-    Column("followup_villalta", "Int64", "3-month Villalta total (0-33)"),
-    Column("followup_villalta_class", "string", "3-month Villalta class"),
-    Column("followup_ulcer", "boolean", "3-month venous ulcer flag"),
-    Column("villalta_gain", "Int64", "baseline - 3-month Villalta total (positive = improvement)"),
-    *_score_columns("baseline_civiq20", "Baseline CIVIQ-20"),
-    Column("baseline_civiq20", "Float64", "baseline CIVIQ-20 raw sum (20-100); fractional only when imputed"),
-    Column("baseline_civiq20_gis", "Float64", "baseline CIVIQ-20 Global Index Score, (raw - 20) / 80 x 100"),
-    Column("baseline_civiq20_imputed", "boolean", "baseline CIVIQ-20 had 1-2 items imputed"),
-    Column("baseline_civiq20_pain", "Float64", "baseline CIVIQ-20 pain dimension raw sum (4-20)"),
-    Column("baseline_civiq20_physical", "Float64", "baseline CIVIQ-20 physical dimension raw sum (4-20)"),
-    Column("baseline_civiq20_social", "Float64", "baseline CIVIQ-20 social dimension raw sum (3-15)"),
-    Column("baseline_civiq20_psychological", "Float64", "baseline CIVIQ-20 psychological dimension raw sum (9-45)"),
-    *_score_columns("followup_civiq20", "3-month CIVIQ-20"),
-    Column("followup_civiq20", "Float64", "3-month CIVIQ-20 raw sum (20-100)"),
-    Column("followup_civiq20_gis", "Float64", "3-month CIVIQ-20 Global Index Score"),
-    Column("followup_civiq20_imputed", "boolean", "3-month CIVIQ-20 had 1-2 items imputed"),
-    Column("followup_civiq20_pain", "Float64", "3-month CIVIQ-20 pain dimension raw sum"),
-    Column("followup_civiq20_physical", "Float64", "3-month CIVIQ-20 physical dimension raw sum"),
-    Column("followup_civiq20_social", "Float64", "3-month CIVIQ-20 social dimension raw sum"),
-    Column("followup_civiq20_psychological", "Float64", "3-month CIVIQ-20 psychological dimension raw sum"),
-    Column("civiq20_gain", "Float64", "baseline - 3-month CIVIQ-20 raw sum (positive = improvement)"),
 )
+
+
+def instrument_columns(instrument: Instrument) -> list[Column]:
+    """The cohort columns of one instrument: per time point day, resource id, score and the declared extra
+    columns; then the gain (baseline − 3 months)."""
+    columns: list[Column] = []
+    for when, title, which in (("baseline", "Baseline", 0), ("followup", "3-month", 1)):
+        stem = f"{when}_{instrument.id}"
+        columns += _score_columns(stem, f"{title} {instrument.title}")
+        columns.append(
+            Column(
+                stem,
+                instrument.dtype,
+                instrument.descriptions.get(stem, f"{title.lower()} {instrument.title} {instrument.score_label}"),
+            )
+        )
+        columns += [
+            Column(extra.name.format(when=when), extra.dtype, extra.descriptions[which])
+            for extra in instrument.extra_columns
+        ]
+    gain = instrument.gain_column
+    better = "improvement" if instrument.improvement_notation == "decrease" else "worsening"
+    columns.append(
+        Column(
+            gain,
+            instrument.dtype,
+            instrument.descriptions.get(
+                gain, f"baseline - 3-month {instrument.title} {instrument.score_label} (positive = {better})"
+            ),
+        )
+    )
+    return columns
+
+
+def cohort_columns(instruments: Sequence[Instrument] = BUILTIN_INSTRUMENTS) -> tuple[Column, ...]:
+    """The columns of a cohort scored with ``instruments`` (the contract's, Villalta and CIVIQ-20, by default)."""
+    return (*BASE_COLUMNS, *(column for instrument in instruments for column in instrument_columns(instrument)))
+
+
+#: The columns of the contract's cohort (``cohort.csv``): :data:`BASE_COLUMNS` then Villalta's and CIVIQ-20's.
+COHORT_COLUMNS: tuple[Column, ...] = cohort_columns()
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COHORT_COLUMNS)
 
 
-def empty_patients_frame() -> pd.DataFrame:
+def empty_patients_frame(columns: Sequence[Column] = COHORT_COLUMNS) -> pd.DataFrame:
     """A zero-row patients frame with every column at its dtype."""
-    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in COHORT_COLUMNS})
+    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in columns})
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,7 @@ class Cohort:
     marked incomplete (report, MeasureReports) and ``fhir-pts run`` exits 3 unless ``--allow-partial``.
     ``concept_maps``: the ConceptMaps whose site-local codes were read (provenance for the report and every
     MeasureReport).
+    ``instruments``: the instruments it was scored with (their columns follow :data:`BASE_COLUMNS`).
     """
 
     patients: pd.DataFrame
@@ -137,6 +158,7 @@ class Cohort:
     flow: dict[str, int] = field(default_factory=dict)
     data_gaps: list[str] = field(default_factory=list)
     concept_maps: tuple[MapSource, ...] = ()
+    instruments: tuple[Instrument, ...] = BUILTIN_INSTRUMENTS
 
     def __len__(self) -> int:
         return len(self.patients)

@@ -16,6 +16,8 @@ from typing import Protocol
 from fhir_pts.adapters.facts import FactSet
 from fhir_pts.cohort.build import build_cohort
 from fhir_pts.cohort.model import Cohort, TimePointWindows
+from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
+from fhir_pts.instruments.model import Instrument
 from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
 
@@ -42,9 +44,14 @@ class Engine(Protocol):
         ...
 
 
-def cohort_from_facts(facts: FactSet, windows: TimePointWindows | None = None) -> Cohort:
-    """Build the cohort; its ``problems`` are the reading/adapter problems followed by the cohort's own."""
-    cohort = build_cohort(facts, windows or TimePointWindows())
+def cohort_from_facts(
+    facts: FactSet, windows: TimePointWindows | None = None, instruments: Sequence[Instrument] = BUILTIN_INSTRUMENTS
+) -> Cohort:
+    """Build the cohort; its ``problems`` are the reading/adapter problems followed by the cohort's own.
+
+    ``instruments``: those scored — the run's vocabulary's (:attr:`Vocabulary.instruments`), so that every
+    instrument the adapters read is scored."""
+    cohort = build_cohort(facts, windows or TimePointWindows(), instruments)
     cohort.problems = [*facts.problems, *cohort.problems]
     cohort.flow.setdefault("resources_read", facts.resources_read)
     return cohort

@@ -86,7 +86,8 @@ class _Reader:
     @classmethod
     def for_concepts(cls, concepts: Vocabulary | ConceptMapTranslator | None) -> _Reader:
         vocabulary = Vocabulary.of(concepts)
-        return cls(vocabulary, CandidateFilter.for_contract(vocabulary.source_codes))
+        hosts = vocabulary.instrument_index.hosts()
+        return cls(vocabulary, CandidateFilter.for_contract(vocabulary.source_codes, instrument_hosts=hosts))
 
 
 #: The reader of a worker process, set once by :func:`_init_worker`.
@@ -289,5 +290,6 @@ class LocalEngine:
         windows: TimePointWindows | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Cohort:
-        facts = collect_facts(list(inputs), concepts, workers=self.workers, progress=progress)
-        return cohort_from_facts(facts, windows)
+        vocabulary = Vocabulary.of(concepts)
+        facts = collect_facts(list(inputs), vocabulary, workers=self.workers, progress=progress)
+        return cohort_from_facts(facts, windows, vocabulary.instruments)

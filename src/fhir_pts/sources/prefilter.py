@@ -11,7 +11,8 @@ adapters, which see the parsed resource, have the last word):
   (``fhir-pts.org``, ``www.ama-assn.org`` for CPT, ``www.cms.gov`` for ICD-10-PCS) or a source code of a loaded
   ConceptMap (``"code"``, JSON-quoted);
 - ``Observation`` and ``QuestionnaireResponse`` lines only when they contain ``fhir-pts.org`` (every code,
-  questionnaire canonical of ours) or a ConceptMap source code;
+  questionnaire canonical of ours), the host of a plugin instrument's questionnaire canonical or total-code
+  system, or (Observation) a ConceptMap source code;
 - every other resource type is skipped;
 - a line whose type cannot be read from its start (it does not begin with ``{"resourceType":"``) is parsed,
   so that malformed lines are reported.
@@ -70,15 +71,17 @@ class CandidateFilter:
     always: frozenset[bytes] = ALWAYS_CANDIDATES
 
     @classmethod
-    def for_contract(cls, extra_codes: Iterable[str] = ()) -> CandidateFilter:
-        """The filter for the contract's codes, plus ``extra_codes`` (ConceptMap source codes) as quoted strings."""
+    def for_contract(cls, extra_codes: Iterable[str] = (), instrument_hosts: Iterable[str] = ()) -> CandidateFilter:
+        """The filter for the contract's codes, plus ``extra_codes`` (ConceptMap source codes) as quoted strings
+        and ``instrument_hosts`` (hosts of the plugins' questionnaire canonicals and total-code systems)."""
         pts = _host(codes.CANONICAL_BASE)
         extra = tuple(sorted({orjson.dumps(code) for code in extra_codes}))
+        hosts = tuple(sorted({host.encode() for host in instrument_hosts} - {pts}))
         return cls(
             needles={
                 b"Procedure": (pts, _host(codes.CPT), _host(codes.ICD10PCS), *extra),
-                b"Observation": (pts, *extra),
-                b"QuestionnaireResponse": (pts,),
+                b"Observation": (pts, *hosts, *extra),
+                b"QuestionnaireResponse": (pts, *hosts),
             }
         )
 

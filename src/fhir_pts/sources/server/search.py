@@ -364,7 +364,7 @@ def keep(resource_type: str, resource: dict, patients: set[str], vocabulary: Voc
     patient = patient_of(resource)  # unreadable (``Patient/``): kept, the file pipeline reports it
     if patient is not None and patient not in patients:
         return False
-    return resource_type != "Observation" or vocabulary.matches(resource.get("code"), codes.OBSERVATION_CODES)
+    return resource_type != "Observation" or vocabulary.matches(resource.get("code"), vocabulary.observation_codes)
 
 
 def fetch_by_search(
