@@ -34,5 +34,18 @@ if command -v npm >/dev/null 2>&1 && ! cmp -s profiles/package-lock.json profile
 fi
 
 "$BIN/python" -m pip install --quiet --disable-pip-version-check --no-deps -e plugins/fhir-pts-class-shift && "$BIN/python" -m pytest -q plugins/fhir-pts-class-shift/tests  # the out-of-tree plugin (plugins/README.md): installed by entry point, its own tests
+
+# plugins/fhir-pts-vcss adds an instrument, hence cohort columns and measures to every run: it is installed in an
+# environment of its own layered over this venv (a venv whose .pth adds this venv's site-packages), where its
+# tests run; the main suite below keeps seeing the contract's outputs only.
+VCSS_ENV=.ci/vcss-venv
+SITE=$("$BIN/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ ! -x "$VCSS_ENV/bin/python" ]; then
+    "$BIN/python" -m venv "$VCSS_ENV"
+fi
+VCSS_SITE=$("$VCSS_ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "import site; site.addsitedir('$SITE')" > "$VCSS_SITE/fhir-pts-venv.pth"
+"$VCSS_ENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e plugins/fhir-pts-vcss \
+    && "$VCSS_ENV/bin/python" -m pytest -q -p no:cacheprovider plugins/fhir-pts-vcss/tests
 "$BIN/ruff" check src tests plugins benchmarks
 "$BIN/python" -m pytest "$@"

@@ -364,9 +364,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     if args.patients is not None and args.patients < 0:
         raise UsageError("--patients must be 0 or more")
-    extra = {} if args.noise is None else {"noise_per_patient": args.noise}
+    extra: dict[str, Any] = {} if args.noise is None else {"noise_per_patient": args.noise}
     if args.noise is not None and args.noise < 0:
         raise UsageError("--noise must be 0 or more")
+    if args.patients is not None:  # a random cohort answers the installed plugins' instruments too
+        from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
+        from fhir_pts.pipeline import installed_instruments
+
+        plugins = [i for i in installed_instruments() if i.id not in {b.id for b in BUILTIN_INSTRUMENTS}]
+        if plugins:
+            extra["instruments"] = plugins
     summary = synthesize(args.out, patients=args.patients, seed=args.seed, fmt=args.format,
                          site_codes=args.site_codes, **extra)  # fmt: skip
     if not args.quiet:

@@ -13,10 +13,11 @@ optionally with site-local codes and the ConceptMap that maps them (:mod:`fhir_p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from fhir_pts.instruments.model import Instrument
 from fhir_pts.synth.paper import paper_cohort_resources
 from fhir_pts.synth.random_cohort import DEFAULT_NOISE_PER_PATIENT, random_cohort_resources
 from fhir_pts.synth.site_codes import SiteCoder
@@ -31,6 +32,7 @@ def synthesize(
     fmt: Format | None = None,
     noise_per_patient: float = DEFAULT_NOISE_PER_PATIENT,
     site_codes: Path | None = None,
+    instruments: Sequence[Instrument] = (),
 ) -> SynthSummary:
     """Write a synthetic cohort to ``out`` and return what was written.
 
@@ -50,6 +52,8 @@ def synthesize(
         When given, about half of the coded resources carry site-local codes instead of the contract's, and the
         ConceptMap mapping them back (read it with ``fhir-pts run --concept-map``) is written to this file. With
         it, the cohort gives the same numbers as without ``site_codes``.
+    instruments:
+        Random cohort only: further instruments (the plugins') whose Questionnaires are answered too.
 
     Returns
     -------
@@ -64,7 +68,7 @@ def synthesize(
     resources: Iterator[dict[str, Any]] = (
         paper_cohort_resources()
         if patients is None
-        else random_cohort_resources(patients, seed, noise_per_patient=noise_per_patient)
+        else random_cohort_resources(patients, seed, noise_per_patient=noise_per_patient, instruments=instruments)
     )
     if fmt not in ("bundle", "ndjson", "ndjson.gz"):
         raise ValueError(f"unknown format {fmt!r}: expected 'bundle', 'ndjson' or 'ndjson.gz'")

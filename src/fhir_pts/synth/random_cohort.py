@@ -23,10 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from fhir_pts import codes
+from fhir_pts.instruments.model import Instrument
 from fhir_pts.synth import resources as r
 
 DEFAULT_NOISE_PER_PATIENT = 20.0
@@ -91,23 +92,31 @@ REINTERVENTION_CODES = ("37248", "37249", "37187", "37188", "37212", "37214")
 
 
 def random_cohort_resources(
-    n: int, seed: int, *, noise_per_patient: float = DEFAULT_NOISE_PER_PATIENT
+    n: int,
+    seed: int,
+    *,
+    noise_per_patient: float = DEFAULT_NOISE_PER_PATIENT,
+    instruments: Sequence[Instrument] = (),
 ) -> Iterator[dict[str, Any]]:
     """Stream ``n`` random patients' resources (Patient first, then that patient's other resources).
 
     Reproducible: the same ``(n, seed, noise_per_patient)`` gives the same resources in the same order, and
     patient ``i`` is the same whatever ``n``. Ids are ``s<seed>-p<i>`` plus a suffix per resource.
+    ``instruments``: further instruments (the plugins') whose Questionnaires are answered too, around the
+    baseline and 3 months, from a random stream of their own (the contract's resources are unchanged).
     """
     for i in range(n):
-        yield from _Patient(i, seed, noise_per_patient).resources()
+        yield from _Patient(i, seed, noise_per_patient, tuple(instruments)).resources()
 
 
 class _Patient:
-    def __init__(self, i: int, seed: int, noise: float) -> None:
+    def __init__(self, i: int, seed: int, noise: float, instruments: tuple[Instrument, ...] = ()) -> None:
         self.rng = random.Random(f"fhir-pts:{seed}:{i}")
         self.pid = f"s{seed}-p{i:07d}"
         self.noise = noise
         self.n = 0
+        self.instruments = instruments
+        self.stream = f"fhir-pts:{seed}:{i}"
 
     def next_id(self, tag: str) -> str:
         self.n += 1
@@ -129,7 +138,33 @@ class _Patient:
             yield from self.index_and_follow_up(day0)
         elif rng.random() < 0.4:  # no stenting, but assessed (e.g. conservative management)
             yield from self.assessments(day0, rng.randint(5, 20), rng.randint(35, 80), improve=False)
+        for instrument in self.instruments:
+            yield from self.instrument_assessments(instrument, day0)
         yield from self.noise_resources(birth, day0)
+
+    # -- a plugin's instrument -----------------------------------------------------------------
+    def instrument_assessments(self, instrument: Instrument, day0: dt.date) -> Iterator[dict[str, Any]]:
+        """Baseline (90 %) and 3-month (85 %) responses to ``instrument``'s Questionnaire, improving by about
+        a third; 5 % of responses miss one item. Drawn from a stream of its own (the others are unchanged)."""
+        rng = random.Random(f"{self.stream}:{instrument.id}")
+        low, high = instrument.item_range
+        better = -1 if instrument.improvement_notation == "decrease" else 1
+        baseline = {item: rng.randint(low, high) for item in instrument.items}
+        follow = {
+            item: min(high, max(low, value + (better if rng.random() < 0.4 else 0)))
+            for item, value in baseline.items()
+        }
+        plan: list[tuple[int, dict[str, int]]] = []
+        if rng.random() < 0.9:
+            plan.append((-rng.randint(0, 80), baseline))
+        if rng.random() < 0.85:
+            plan.append((min(150, max(60, round(rng.gauss(91, 12)))), follow))
+        for k, (day, values) in enumerate(plan):
+            answered = [(item, values[item]) for item in instrument.items]
+            if rng.random() < 0.05:
+                answered.pop(rng.randrange(len(answered)))
+            when = day0 + dt.timedelta(days=day)
+            yield r.instrument_response(instrument, f"{self.pid}-{instrument.id}{k}", self.pid, when, answered)
 
     # -- index procedure -----------------------------------------------------------------------
     def index_and_follow_up(self, day0: dt.date) -> Iterator[dict[str, Any]]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from fhir_pts import codes
+from fhir_pts.instruments.model import Instrument
 
 Resource = dict[str, Any]
 AnswerEncoding = Literal["integer", "coding"]
@@ -272,6 +273,63 @@ def questionnaire_response(
         "subject": ref("Patient", patient_id),
         "authored": date_time(day, "11:20"),
         "item": top,
+    }
+
+
+def instrument_response(
+    instrument: Instrument,
+    response_id: str,
+    patient_id: str,
+    day: dt.date,
+    values: Sequence[tuple[str, int]],
+    *,
+    status: str = "completed",
+) -> Resource:
+    """A ``QuestionnaireResponse`` to an instrument's Questionnaire (any instrument, a plugin's included).
+
+    ``values``: ``(linkId, score)`` of the answered items. Each answer is the ``answerOption`` coding that the
+    instrument's answer values (by default the Questionnaire's ``itemWeight`` extensions) map to that score, else
+    a ``valueInteger``.
+    """
+    by_score: dict[str, dict[int, tuple[str, str]]] = {}
+    for link_id, mapping in instrument.answer_map().items():
+        for (system, code), score in mapping.items():
+            by_score.setdefault(link_id, {}).setdefault(score, (system, code))
+    items: list[Resource] = []
+    for link_id, value in values:
+        coded = by_score.get(link_id, by_score.get("*", {})).get(value)
+        if coded is None:
+            answer: Resource = {"valueInteger": value}
+        else:
+            answer = {"valueCoding": {"system": coded[0], "code": coded[1]} if coded[0] else {"code": coded[1]}}
+        items.append({"linkId": link_id, "answer": [answer]})
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": response_id,
+        "meta": meta(day),
+        "questionnaire": instrument.questionnaires[0],
+        "status": status,
+        "subject": ref("Patient", patient_id),
+        "authored": date_time(day, "11:20"),
+        "item": items,
+    }
+
+
+def total_observation(
+    instrument: Instrument, observation_id: str, patient_id: str, day: dt.date, value: int | float
+) -> Resource:
+    """An instrument's total score as an ``Observation`` coded with its first total code."""
+    system, code = instrument.total_codes[0]
+    return {
+        "resourceType": "Observation",
+        "id": observation_id,
+        "meta": meta(day),
+        "status": "final",
+        "category": [concept(coding("http://terminology.hl7.org/CodeSystem/observation-category", "survey"))],
+        "code": concept(coding(system, code)),
+        "subject": ref("Patient", patient_id),
+        "effectiveDateTime": date_time(day, "11:20"),
+        **({"valueInteger": value} if isinstance(value, int) else {"valueQuantity": {"value": value}}),
     }
 
 
