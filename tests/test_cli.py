@@ -175,3 +175,37 @@ def test_analysis_selection_and_listing(
     listing = capsys.readouterr().out
     for measure in ("cohort", "primary-assisted-patency", "civiq20-gain-regression"):
         assert measure in listing
+
+
+HEAVY_MODULES = ("pandas", "numpy", "scipy", "lifelines", "statsmodels", "matplotlib", "requests", "fhir.resources")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["analyses"], ["serve", "--help"]])
+def test_help_and_listing_do_not_import_the_heavy_libraries(argv: list[str]) -> None:
+    """``--help`` and ``analyses`` only parse and list: the statistics, plotting and HTTP stacks stay unloaded.
+
+    (What keeps them fast; times themselves are measured in ``benchmarks/bench_startup.py``, never asserted.)
+    """
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from fhir_pts.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"loaded = sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)\n"
+        "print('LOADED', ','.join(loaded))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "LOADED \n" in done.stdout, done.stdout[-300:]
+
+
+def test_the_parser_built_for_one_command_still_accepts_every_command() -> None:
+    from fhir_pts.cli import build_parser
+
+    assert build_parser("serve").parse_args(["serve", "--port", "0"]).port == 0
+    assert build_parser().parse_args(["analyses"]).command == "analyses"
+    assert build_parser("run").parse_args(["run", "x", "--out", "o"]).workers >= 1

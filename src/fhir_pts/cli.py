@@ -61,7 +61,12 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-v", "--verbose", action="count", default=0, help="more detail (repeatable)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``fhir-pts`` parser; with ``command``, only that sub-command gets its full options.
+
+    The other sub-commands are still listed (``--help``), but their options are not built: ``serve``'s come
+    from :mod:`fhir_pts.serve`, whose HTTP server imports are not needed to run or list anything else.
+    """
     parser = argparse.ArgumentParser(
         prog="fhir-pts",
         description="Outcome analyses of venous stenting for post-thrombotic syndrome, from FHIR R4 to MeasureReports.",
@@ -193,12 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     analyses = sub.add_parser("analyses", help="list the installed analyses (built-in and plugins)")
     _add_verbosity(analyses)
 
-    from fhir_pts.serve import add_serve_arguments
-
     serve = sub.add_parser("serve", help="serve the analyses as a FHIR R4 server ($evaluate-measure; docs/serve.md)")
-    add_serve_arguments(serve)
-    _add_verbosity(serve)
+    if command in (None, "serve"):
+        from fhir_pts.serve import add_serve_arguments
+
+        add_serve_arguments(serve)
+        _add_verbosity(serve)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command word of ``argv`` (the first argument that is not an option), if any."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -220,13 +231,14 @@ def _configure(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv) or "")
     args = parser.parse_args(argv)
     _configure(args)
     handlers = {"run": cmd_run, "synth": cmd_synth, "demo": cmd_demo, "analyses": cmd_analyses, "serve": cmd_serve}
     handlers["validate"] = cmd_validate
     from fhir_pts.sources.files import InputError
-    from fhir_pts.sources.server.http import ServerError
+    from fhir_pts.sources.server.errors import ServerError
 
     try:
         return handlers[args.command](args)

@@ -25,17 +25,19 @@ import importlib.metadata
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from fhir_pts import hookspecs
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult
 from fhir_pts.codes import CONTRACT_MEASURES
-from fhir_pts.cohort.model import Cohort
 from fhir_pts.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 from fhir_pts.instruments import builtin as builtin_instruments
 from fhir_pts.instruments.model import Instrument
+
+if TYPE_CHECKING:  # pandas is not needed to list the analyses
+    from fhir_pts.cohort.model import Cohort
 
 #: Measure ids of contract §4, in the order of its table: listed (and run) first, in this order.
 CONTRACT_ORDER: tuple[str, ...] = CONTRACT_MEASURES

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fhir_pts.analyses.result import Statistic
+
+if TYPE_CHECKING:  # imported where used: listing the analyses must not load numpy / pandas
+    import numpy as np
+    import pandas as pd
 
 #: Fixed times (months) at which Kaplan–Meier estimates and numbers at risk are reported.
 KM_TIMES_MONTHS: tuple[int, ...] = (6, 12, 24, 36)
@@ -22,6 +25,9 @@ def column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def as_float(series: pd.Series) -> np.ndarray:
     """A nullable numeric column as a float array with NaN for missing values."""
+    import numpy as np
+    import pandas as pd
+
     if series.dtype == "boolean" or pd.api.types.is_bool_dtype(series.dtype):
         series = series.astype("Float64")
     return pd.to_numeric(series, errors="raise").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
@@ -47,7 +53,7 @@ def none_if_nan(x: float | None) -> float | None:
     if x is None:
         return None
     x = float(x)
-    return None if np.isnan(x) else x
+    return None if math.isnan(x) else x
 
 
 def excluded_note(n_excluded: int, total: int, why: str) -> list[str]:

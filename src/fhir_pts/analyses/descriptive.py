@@ -14,15 +14,14 @@ Registered through the ``fhir_pts`` entry point ``descriptive``, as a third-part
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from fhir_pts.analyses import stats
 from fhir_pts.analyses._common import as_float, column, count, excluded_note
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
-from fhir_pts.cohort.model import Cohort
 from fhir_pts.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
+    from fhir_pts.cohort.model import Cohort
 
 COHORT = AnalysisInfo(
     id="cohort",
@@ -55,6 +54,8 @@ def cohort_demographics(cohort: Cohort) -> AnalysisResult:
     Age statistics are over the patients whose age is known (their ``n``); the others are counted in
     ``age_missing``. ``age_sd`` needs two ages.
     """
+    import numpy as np
+
     frame = cohort.patients
     total = len(frame)
     sex = column(frame, "sex").astype("string")
@@ -81,6 +82,8 @@ def cohort_demographics(cohort: Cohort) -> AnalysisResult:
 
 
 def _proportion(successes: int, trials: int) -> list[Statistic]:
+    from fhir_pts.analyses import stats
+
     low, high = stats.clopper_pearson(successes, trials)
     return [
         count("numerator", successes, n=trials),
@@ -117,6 +120,8 @@ def major_complications(cohort: Cohort) -> AnalysisResult:
     ``major_complication`` is 1/0 per patient; a missing value (not expected from the cohort builder) is
     left out and counted as ``denominator-exclusion``.
     """
+    import numpy as np
+
     frame = cohort.patients
     total = len(frame)
     values = as_float(column(frame, "major_complication"))

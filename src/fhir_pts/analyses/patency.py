@@ -21,15 +21,16 @@ Imaging follow-up: quartiles (R type 7) of ``imaging_follow_up_months`` and the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from fhir_pts.analyses import stats
 from fhir_pts.analyses._common import KM_TIMES_MONTHS, as_float, column, count, excluded_note
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
-from fhir_pts.cohort.model import Cohort
 from fhir_pts.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
+    import numpy as np
+
+    from fhir_pts.cohort.model import Cohort
 
 IMAGING_FOLLOW_UP = AnalysisInfo(
     id="imaging-follow-up",
@@ -67,6 +68,8 @@ ANALYSES: tuple[AnalysisInfo, ...] = (IMAGING_FOLLOW_UP, *PATENCY_ANALYSES)
 
 def _times(cohort: Cohort, prefix: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Months and lost flags of the patients with both known; and how many were left out."""
+    import numpy as np
+
     months = as_float(column(cohort.patients, f"{prefix}_months"))
     lost = column(cohort.patients, f"{prefix}_lost").astype("boolean")
     ok = ~np.isnan(months) & lost.notna().to_numpy()
@@ -75,6 +78,8 @@ def _times(cohort: Cohort, prefix: str) -> tuple[np.ndarray, np.ndarray, int]:
 
 def patency(cohort: Cohort, prefix: str) -> AnalysisResult:
     """One patency definition (``prefix`` = ``primary_patency`` etc.): crude and Kaplan–Meier figures."""
+    from fhir_pts.analyses import stats
+
     total = len(cohort.patients)
     months, lost, excluded = _times(cohort, prefix)
     analysed = int(months.size)
@@ -115,6 +120,10 @@ def patency(cohort: Cohort, prefix: str) -> AnalysisResult:
 
 def imaging_follow_up(cohort: Cohort) -> AnalysisResult:
     """Median (IQR) imaging follow-up in months, and the reverse Kaplan–Meier median follow-up."""
+    import numpy as np
+
+    from fhir_pts.analyses import stats
+
     total = len(cohort.patients)
     follow_up = as_float(column(cohort.patients, "imaging_follow_up_months"))
     follow_up = follow_up[~np.isnan(follow_up)]

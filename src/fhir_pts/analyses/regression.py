@@ -21,15 +21,16 @@ Parameters (``--param`` / ``run_analyses(parameters=...)``):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fhir_pts.analyses import stats
 from fhir_pts.analyses._common import count
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
-from fhir_pts.cohort.model import Cohort
 from fhir_pts.hookspecs import hookimpl
 from fhir_pts.instruments.builtin import CIVIQ20, VILLALTA
 from fhir_pts.instruments.model import Instrument
+
+if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
+    from fhir_pts.cohort.model import Cohort
 
 DEFAULT_TERMS: tuple[str, ...] = VILLALTA.terms
 _TERM_LABELS = {"age": "age", "stented_segments": "number of stented segments"}
@@ -73,6 +74,8 @@ def gain_regression(
     freedom (complete cases ≤ coefficients) the estimates are R's exact fit and the CI and p are None; with no
     complete case everything is None.
     """
+    from fhir_pts.analyses import stats
+
     frame = cohort.patients
     total = len(frame)
     if formula:

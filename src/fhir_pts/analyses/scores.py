@@ -15,18 +15,17 @@ with classes (Villalta), the class distribution among the pairs ``baseline_class
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from fhir_pts.analyses import stats
 from fhir_pts.analyses._common import as_float, column, count
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
-from fhir_pts.cohort.model import Cohort
 from fhir_pts.hookspecs import hookimpl
 from fhir_pts.instruments.builtin import CIVIQ20 as CIVIQ20_INSTRUMENT
 from fhir_pts.instruments.builtin import VILLALTA as VILLALTA_INSTRUMENT
 from fhir_pts.instruments.model import Instrument
+
+if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
+    from fhir_pts.cohort.model import Cohort
 
 VILLALTA_CLASSES: tuple[str, ...] = VILLALTA_INSTRUMENT.classes
 
@@ -55,6 +54,10 @@ def paired_scores(
 ) -> AnalysisResult:
     """Baseline vs 3-month scores of one instrument (``stem`` = its id: ``villalta``, ``civiq20``, ``vcss``),
     complete pairs; with ``with_classes``, the distribution of ``classes`` (default Villalta's) at both times."""
+    import numpy as np
+
+    from fhir_pts.analyses import stats
+
     frame = cohort.patients
     total = len(frame)
     baseline = as_float(column(frame, f"baseline_{stem}"))

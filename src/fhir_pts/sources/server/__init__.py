@@ -7,11 +7,49 @@ What is fetched is written to a raw directory the file pipeline reads (``fhir-pt
 be repeated offline and nothing the server filtered is trusted.
 """
 
-from .bulk import BulkStats, fetch_by_bulk
-from .config import ServerConfig, add_server_arguments, connect, load_server_config, server_config_from_args
-from .fetch import FetchResult, ServerSource, fetch_from_server, fetch_to_raw, packaged_measures, write_back_run
-from .http import AuthenticationError, AuthorizationError, RequestRefused, ServerError
-from .search import SearchStats, fetch_by_search
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .bulk import BulkStats, fetch_by_bulk
+    from .config import ServerConfig, add_server_arguments, connect, load_server_config, server_config_from_args
+    from .fetch import FetchResult, ServerSource, fetch_from_server, fetch_to_raw, packaged_measures, write_back_run
+    from .http import AuthenticationError, AuthorizationError, RequestRefused, ServerError
+    from .search import SearchStats, fetch_by_search
+
+#: Public name -> submodule. Submodules are imported on first use (PEP 562), so that building the CLI parser
+#: (which needs only ``config``) does not import the Bulk, search and auth layers (requests, joserfc).
+_SUBMODULE = {
+    "BulkStats": "bulk",
+    "fetch_by_bulk": "bulk",
+    "ServerConfig": "config",
+    "add_server_arguments": "config",
+    "connect": "config",
+    "load_server_config": "config",
+    "server_config_from_args": "config",
+    "FetchResult": "fetch",
+    "ServerSource": "fetch",
+    "fetch_from_server": "fetch",
+    "fetch_to_raw": "fetch",
+    "packaged_measures": "fetch",
+    "write_back_run": "fetch",
+    "AuthenticationError": "errors",
+    "AuthorizationError": "errors",
+    "RequestRefused": "errors",
+    "ServerError": "errors",
+    "SearchStats": "search",
+    "fetch_by_search": "search",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SUBMODULE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AuthenticationError",

@@ -26,11 +26,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .auth import BearerTokenAuth, SmartBackendAuth, choose_scopes
-from .discovery import ServerCapabilities, discover
-from .http import FhirSession, RetryPolicy, ServerError, make_session
+from .errors import ServerError
+
+if TYPE_CHECKING:  # auth (joserfc), discovery and http (requests) are imported by connect(): the CLI parser stays fast
+    from .discovery import ServerCapabilities
+    from .http import FhirSession
 
 AuthKind = Literal["none", "bearer", "smart"]
 ExportLevel = Literal["system", "patient", "group"]
@@ -263,6 +265,10 @@ def connect(config: ServerConfig, write: bool | None = None) -> tuple[FhirSessio
 
     ``write`` (default: ``config.write_back``) asks SMART for write scopes as well.
     """
+    from .auth import BearerTokenAuth, SmartBackendAuth, choose_scopes
+    from .discovery import discover
+    from .http import RetryPolicy, make_session
+
     write = config.write_back if write is None else write
     common: dict[str, Any] = {
         "verify": config.verify_tls,

@@ -34,34 +34,17 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from .errors import AuthenticationError, AuthorizationError, RequestRefused, ServerError
+
 log = logging.getLogger(__name__)
+
+__all__ = ["AuthenticationError", "AuthorizationError", "RequestRefused", "ServerError"]
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: OperationOutcome issue codes that mean "the same request may succeed later" (on a 500 answer).
 TRANSIENT_ISSUE_CODES = frozenset({"transient", "throttled", "timeout", "lock-error"})
 DEFAULT_TIMEOUT = (10.0, 120.0)  # connect, read (seconds)
-
-
-class ServerError(Exception):
-    """The FHIR server could not be used; the message says what was refused and why (never a secret)."""
-
-
-class AuthenticationError(ServerError):
-    """401 or a refused token request: the client is not who the server accepts."""
-
-
-class AuthorizationError(ServerError):
-    """403: the client is known but its scopes do not allow the request."""
-
-
-class RequestRefused(ServerError):
-    """Another 4xx/5xx answer (after retries), with the server's diagnostics."""
-
-    def __init__(self, message: str, status: int, diagnostics: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.diagnostics = diagnostics  # the server's own explanation (OperationOutcome text), for callers
 
 
 def retry_after(response: requests.Response) -> float | None:
