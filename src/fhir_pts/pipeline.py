@@ -122,7 +122,8 @@ def write_run(
     """Write the contract's four files, then ``report.html`` and ``figures/`` (unless ``report`` is False).
 
     Returns file name → path. The four data files are moved into place together once all are rendered; the
-    report (which fingerprints ``inputs``) follows, so a report never describes files that were not written.
+    report follows, so a report never describes files that were not written. It names ``inputs`` with the
+    fingerprints the engine computed while reading them (``cohort.input_fingerprints``; others are read here).
     """
     import datetime as dt
 
@@ -141,7 +142,7 @@ def write_run(
 
         files = expand_inputs(list(inputs)) if inputs else []
         run_info = RunInfo(
-            inputs=fingerprint_inputs(files),
+            inputs=fingerprint_inputs(files, known=cohort.input_fingerprints),
             parameters=dict(parameters or {}),
             versions=default_versions(),
             started=dt.datetime.now(dt.UTC),

@@ -217,11 +217,16 @@ def test_two_workers_give_the_same_result_as_one(tmp_path, monkeypatch):
         write_ndjson(tmp_path / "c.ndjson", resources[3:]),
     ]
     (tmp_path / "c.ndjson").write_text((tmp_path / "c.ndjson").read_text() + "not json\n")
-    monkeypatch.setattr(collect, "MIN_PART_BYTES", 50_000)  # split a.ndjson into several parts
-    assert len(collect._tasks(files, 2)) > 4
+    from fhir_pts.sources import fingerprint
+
+    monkeypatch.setattr(fingerprint, "PIECE_BYTES", 16_384)
+    monkeypatch.setattr(collect, "PART_BYTES", 50_000)  # split a.ndjson into several parts
+    assert len(collect._tasks(files)) > 4
     one = collect_facts(files, workers=1)
     two = collect_facts(files, workers=2)
-    assert one == two  # problems' files and lines included
+    assert one == two  # problems' files and lines included, and the input fingerprints
+    # hashed in the reading pass, split or not, as the whole file read alone
+    assert one.input_fingerprints == {str(f): fingerprint.fingerprint_file(f) for f in files}
     [proc1] = [p for p in one.procedures if p.resource_id == "proc1"]
     assert proc1.day.month == 5  # the tie went to the copy read last (b.ndjson.gz)
     assert [(p.field, p.file, p.line) for p in one.problems if p.field == "json"] == [

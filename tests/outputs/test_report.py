@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import xxhash
 
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult, Statistic
 from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, empty_patients_frame
@@ -31,7 +32,6 @@ from fhir_pts.outputs.report import (
     write_report,
 )
 from fhir_pts.outputs.report import context as report_context
-from fhir_pts.outputs.report import provenance as report_provenance
 from fhir_pts.problems import Problem
 
 # --- factories --------------------------------------------------------------------------------
@@ -497,19 +497,29 @@ def test_problems_summary_and_provenance(written: tuple[Path, str]) -> None:
 
 
 def test_fingerprint_inputs_streams_files_and_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = bytes(range(256)) * 9000  # > 2 read chunks
+    from fhir_pts.sources import fingerprint
+
+    monkeypatch.setattr(fingerprint, "PIECE_BYTES", 1000)
+    data = bytes(range(256)) * 9  # > 2 pieces
     (tmp_path / "d" / "sub").mkdir(parents=True)
     (tmp_path / "d" / "sub" / "b.ndjson").write_bytes(data)
     (tmp_path / "d" / "a.json").write_bytes(b"{}")
     single = tmp_path / "single.json"
     single.write_bytes(b"abc")
-    monkeypatch.setattr(report_provenance, "READ_CHUNK", 1000)
+
+    def tree(content: bytes) -> str:
+        pieces = [content[i : i + 1000] for i in range(0, len(content), 1000)]
+        return xxhash.xxh3_128(b"".join(xxhash.xxh3_128(p).digest() for p in pieces)).hexdigest()
+
     result = fingerprint_inputs([single, tmp_path / "d"])
     assert result == [
-        (str(single), hashlib.sha256(b"abc").hexdigest()),
-        (str(tmp_path / "d" / "a.json"), hashlib.sha256(b"{}").hexdigest()),
-        (str(tmp_path / "d" / "sub" / "b.ndjson"), hashlib.sha256(data).hexdigest()),
+        (str(single), tree(b"abc")),
+        (str(tmp_path / "d" / "a.json"), tree(b"{}")),
+        (str(tmp_path / "d" / "sub" / "b.ndjson"), tree(data)),
     ]
+    # fingerprints the engine computed while reading are used as they are (no second read)
+    known = {str(single): "computed-while-reading"}
+    assert fingerprint_inputs([single], known=known) == [(str(single), "computed-while-reading")]
     with pytest.raises(FileNotFoundError):
         fingerprint_inputs([tmp_path / "missing.json"])
 

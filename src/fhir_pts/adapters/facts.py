@@ -9,7 +9,7 @@ Every fact carries the ``resource_type`` / ``resource_id`` it came from and the 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from fhir_pts.problems import Problem
@@ -127,3 +127,6 @@ class FactSet:
     adverse_events: list[AdverseEventFact]
     problems: list[Problem]
     resources_read: int = 0
+    #: Input file → fingerprint, when the engine hashed the files while reading them
+    #: (:mod:`fhir_pts.sources.fingerprint`); empty otherwise.
+    input_fingerprints: dict[str, str] = field(default_factory=dict)

@@ -159,6 +159,8 @@ class Cohort:
     data_gaps: list[str] = field(default_factory=list)
     concept_maps: tuple[MapSource, ...] = ()
     instruments: tuple[Instrument, ...] = BUILTIN_INSTRUMENTS
+    #: Input file → fingerprint, when the engine hashed the inputs while reading them (the report uses them).
+    input_fingerprints: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.patients)

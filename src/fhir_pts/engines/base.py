@@ -54,4 +54,5 @@ def cohort_from_facts(
     cohort = build_cohort(facts, windows or TimePointWindows(), instruments)
     cohort.problems = [*facts.problems, *cohort.problems]
     cohort.flow.setdefault("resources_read", facts.resources_read)
+    cohort.input_fingerprints = dict(facts.input_fingerprints)
     return cohort

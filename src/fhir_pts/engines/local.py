@@ -42,15 +42,18 @@ from fhir_pts.sources.files import (
     iter_json_file,
     iter_ndjson_file,
     not_fhir_file_problem,
-    split_ndjson,
+    split_at_pieces,
 )
+from fhir_pts.sources.fingerprint import PieceHasher, combine, fingerprint_file
 from fhir_pts.sources.prefilter import CandidateFilter
 from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
 log = logging.getLogger(__name__)
 
-#: A plain NDJSON file is split across workers in parts of at least this many bytes.
-MIN_PART_BYTES = 8 * 1024 * 1024
+#: Plain NDJSON files are read in parts of about this many bytes (aligned to the fingerprint's pieces), whatever
+#: the number of workers: every worker has work on one big file (a Bulk export is mostly Observation.ndjson),
+#: and since the parts do not depend on the worker count, neither does anything read from them.
+PART_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class _Task:
     end: int | None = None
     #: Named on the command line (else found in a folder, where non-FHIR JSON files are skipped and reported).
     explicit: bool = True
+    #: The bytes whose fingerprint pieces this task hashes (see :func:`~fhir_pts.sources.files.split_at_pieces`).
+    hash_start: int = 0
+    hash_end: int | None = None
 
 
 @dataclass
@@ -73,6 +79,8 @@ class _TaskResult:
     read_problems: list[Problem] = field(default_factory=list)
     resources_read: int = 0
     physical_lines: int = 0
+    #: Digests of the fingerprint pieces of the task's hash range; ``None`` when it was not read to its end.
+    piece_digests: list[bytes] | None = None
 
 
 # --- reading (runs in the worker processes, or in-process) ------------------------------------------
@@ -111,6 +119,7 @@ def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None, reader
         if on_lines is not None:
             on_lines(n)
 
+    hasher = PieceHasher(task.hash_start, task.hash_end)
     raws: Iterator[RawResource]
     if is_ndjson(path):
         raws = iter_ndjson_file(
@@ -122,15 +131,18 @@ def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None, reader
             end=task.end,
             on_physical=lambda n: setattr(result, "physical_lines", result.physical_lines + n),
             skip_non_fhir=not task.explicit,
+            hasher=hasher,
         )
     else:
-        raws = _counted(iter_json_file(path, result.read_problems), count)
+        raws = _counted(iter_json_file(path, result.read_problems, hasher), count)
     try:
         _adapt_all(raws, reader, result)
     except NotFhirError:
         if task.explicit:
             raise
         result.read_problems.append(not_fhir_file_problem(task.path))
+    hashed_to = task.hash_end if task.hash_end is not None else os.path.getsize(path)
+    result.piece_digests = hasher.digests() if hasher.position >= hashed_to else None
     return result
 
 
@@ -149,13 +161,14 @@ def _counted(raws: Iterator[RawResource], count: Callable[[int], None]) -> Itera
     count(n)
 
 
-def _tasks(files: Sequence[Path], workers: int, explicit: frozenset[Path] | None = None) -> list[_Task]:
+def _tasks(files: Sequence[Path], explicit: frozenset[Path] | None = None) -> list[_Task]:
+    """The reading tasks: whole files, and parts of plain NDJSON files (the same for any number of workers)."""
     tasks: list[_Task] = []
     for index, path in enumerate(files):
         named = explicit is None or path.resolve() in explicit
-        if workers > 1 and is_ndjson(path) and not path.name.lower().endswith(".gz"):
-            for start, end in split_ndjson(path, workers * 4, MIN_PART_BYTES):
-                tasks.append(_Task(index, str(path), start, end, named))
+        if is_ndjson(path) and not path.name.lower().endswith(".gz"):
+            for start, end, hash_start, hash_end in split_at_pieces(path, PART_BYTES):
+                tasks.append(_Task(index, str(path), start, end, named, hash_start, hash_end))
         else:
             tasks.append(_Task(index, str(path), explicit=named))
     return tasks
@@ -183,25 +196,27 @@ def collect_facts(
     files = expand_inputs(paths)
     concepts = Vocabulary.of(concepts)
     workers = max(1, min(workers, os.cpu_count() or 1)) if workers > 1 else 1
-    tasks = _tasks(files, workers, frozenset(Path(p).resolve() for p in paths if Path(p).is_file()))
+    tasks = _tasks(files, frozenset(Path(p).resolve() for p in paths if Path(p).is_file()))
     merger = Merger()
     if workers == 1 or len(tasks) == 1:
         reader = _Reader.for_concepts(concepts)
         results: Iterable[_TaskResult] = (_run_task(task, progress, reader) for task in tasks)
-        _merge(tasks, results, merger, progress=None)
+        fingerprints = _merge(tasks, results, merger, progress=None)
     else:
         context = _context()
         try:
             with ProcessPoolExecutor(
                 workers, mp_context=context, initializer=_init_worker, initargs=(concepts,)
             ) as pool:
-                _merge(tasks, pool.map(_run_task, tasks), merger, progress)
+                fingerprints = _merge(tasks, pool.map(_run_task, tasks), merger, progress)
         except BrokenProcessPool as error:
             # Worker processes could not start or died (e.g. a __main__ read from stdin cannot be re-imported
             # by spawned workers): read everything again in this process rather than fail the run.
             log.warning("worker processes failed (%s); reading again in one process", error)
             return collect_facts(paths, concepts, workers=1, progress=progress)
-    return merger.fact_set()
+    facts = merger.fact_set()
+    facts.input_fingerprints = fingerprints
+    return facts
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -226,13 +241,23 @@ def _merge(
     results: Iterable[_TaskResult],
     merger: Merger,
     progress: Callable[[int], None] | None,
-) -> None:
-    """Feed task results (in task order) to the merger, turning task-local line numbers into file lines."""
+) -> dict[str, str]:
+    """Feed task results (in task order) to the merger, turning task-local line numbers into file lines.
+
+    Returns path → input fingerprint, from the piece digests the tasks hashed while reading (a file not read to
+    its end, e.g. a non-FHIR file skipped in a folder, is hashed here).
+    """
     line_offset = 0
     previous_file = -1
+    pieces: dict[str, list[bytes] | None] = {}
     for task, result in zip(tasks, results, strict=True):
         if task.file_index != previous_file:
             line_offset, previous_file = 0, task.file_index
+        known = pieces.setdefault(task.path, [])
+        if known is not None and result.piece_digests is not None:
+            known.extend(result.piece_digests)
+        else:
+            pieces[task.path] = None
         merger.resources_read += result.resources_read
         if progress is not None:
             progress(result.resources_read)
@@ -241,6 +266,7 @@ def _merge(
         for line, output in result.records:
             merger.add(output, task.path, line + line_offset, task.file_index, by_line=True)
         line_offset += result.physical_lines
+    return {path: combine(found) if found is not None else fingerprint_file(path) for path, found in pieces.items()}
 
 
 def _shifted(problem: Problem, offset: int) -> Problem:

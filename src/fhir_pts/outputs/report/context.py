@@ -621,7 +621,7 @@ class ReportContext:
         ]
         inputs = (
             Table(
-                ["Input file", "SHA-256"],
+                ["Input file", "Fingerprint (XXH3-128 tree, python -m fhir_pts.sources.fingerprint)"],
                 [[self.scrub(path), Mono(h)] for path, h in ri.inputs],
                 cls="text",
                 caption=f"Input fingerprints ({len(ri.inputs)} file(s))",

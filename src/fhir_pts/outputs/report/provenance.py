@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-#: Bytes read at a time when fingerprinting an input (inputs are never held whole in memory).
-READ_CHUNK = 1 << 20
 #: Packages whose behaviour shapes the numbers, in the order the report lists them.
 VERSIONED_PACKAGES: tuple[str, ...] = (
     "fhir-pts",
@@ -29,7 +26,7 @@ VERSIONED_PACKAGES: tuple[str, ...] = (
 class RunInfo:
     """What the report says about the run: input fingerprints, parameters, versions, start time, command line.
 
-    ``inputs`` are ``(path, sha256 hex)`` pairs (see :func:`fingerprint_inputs`); ``parameters`` the analysis
+    ``inputs`` are ``(path, fingerprint hex)`` pairs (see :func:`fingerprint_inputs`); ``parameters`` the analysis
     and time-window parameters actually used; ``versions`` package → version (see :func:`default_versions`).
     """
 
@@ -40,31 +37,31 @@ class RunInfo:
     command: str
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def fingerprint_inputs(
+    paths: Iterable[str | Path], known: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """The fingerprint of every input file (:mod:`fhir_pts.sources.fingerprint`: an XXH3-128 tree of 16 MiB
+    pieces, ``python -m fhir_pts.sources.fingerprint FILE`` recomputes it).
 
-
-def fingerprint_inputs(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
-    """SHA-256 of every input file, read in 1 MiB chunks (never whole in memory).
-
-    A folder stands for every file under it (recursively, sorted, hidden files included as the sources
-    read them). Returns ``(path, hex digest)`` pairs in the order given. A missing path raises
-    :class:`FileNotFoundError`.
+    ``known`` maps files to the fingerprints the engine computed while reading them (the usual case: no
+    second read); other files are read here, in pieces (never whole in memory). A folder stands for every
+    file under it (recursively, sorted, hidden files included as the sources read them). Returns
+    ``(path, hex digest)`` pairs in the order given. A missing path raises :class:`FileNotFoundError`.
     """
+    from fhir_pts.sources.fingerprint import fingerprint_file
+
+    known = known or {}
     result: list[tuple[str, str]] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                result.append((str(child), _sha256_file(child)))
-        elif path.is_file():
-            result.append((str(path), _sha256_file(path)))
-        else:
-            raise FileNotFoundError(str(path))
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if str(file) in known:
+                result.append((str(file), known[str(file)]))
+            elif file.is_file():
+                result.append((str(file), fingerprint_file(file)))
+            else:
+                raise FileNotFoundError(str(file))
     return result
 
 
