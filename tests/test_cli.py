@@ -209,3 +209,48 @@ def test_the_parser_built_for_one_command_still_accepts_every_command() -> None:
     assert build_parser("serve").parse_args(["serve", "--port", "0"]).port == 0
     assert build_parser().parse_args(["analyses"]).command == "analyses"
     assert build_parser("run").parse_args(["run", "x", "--out", "o"]).workers >= 1
+
+
+def test_every_output_is_byte_identical_whatever_the_worker_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One big NDJSON file is read in parts by both workers; problems.csv (files, lines), cohort.csv and
+    results.csv come out byte for byte as with one worker, measure-reports.json too except what names the run
+    itself (its uuids and its time), and the report names the inputs with the same fingerprints."""
+    import json
+    import re
+    from fhir_pts.engines import local
+    from fhir_pts.sources import fingerprint
+
+    export = tmp_path / "export"
+    synthesize(export, patients=60, seed=4, fmt="ndjson", noise_per_patient=40)
+    observations = export / "Observation.ndjson"
+    lines = observations.read_bytes().splitlines(keepends=True)
+    # malformed lines and a duplicate spread through the file, so that problems come from several parts
+    for at in (len(lines) // 5, len(lines) // 2, len(lines) - 3):
+        lines.insert(at, b'{"resourceType":"Observation","id":"broken"\n')
+    lines.insert(len(lines) // 3, b"not json at all\n")
+    observations.write_bytes(b"".join(lines))
+    monkeypatch.setattr(fingerprint, "PIECE_BYTES", 8192)
+    monkeypatch.setattr(local, "PART_BYTES", 3 * 8192)
+    assert len(local._tasks([observations])) > 8
+    outputs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}"
+        assert main(["run", str(export), "--out", str(out), "--workers", workers, "-q"]) == 0
+        outputs[workers] = {name: (out / name).read_bytes() for name in sorted(OUTPUT_FILES)}
+        reports = json.loads(outputs[workers]["measure-reports.json"])
+        run_identity = {reports["id"], reports["timestamp"]}
+        for entry in reports["entry"]:
+            run_identity |= {entry["fullUrl"], entry["resource"]["id"], entry["resource"]["date"]}
+        masked = outputs[workers]["measure-reports.json"].decode()
+        for value in sorted(run_identity, key=len, reverse=True):
+            masked = masked.replace(value, "RUN")
+        assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", masked)  # nothing else varies from run to run
+        outputs[workers]["measure-reports.json"] = masked.encode()
+        outputs[workers]["fingerprints"] = b"".join(
+            line for line in (out / "report.html").read_bytes().splitlines() if str(observations).encode() in line
+        )
+    assert outputs["1"] == outputs["2"]
+    assert outputs["1"]["problems.csv"].count(b"Observation.ndjson") >= 4
+    assert fingerprint.fingerprint_file(observations).encode() in outputs["1"]["fingerprints"]

@@ -34,6 +34,7 @@ from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines.base import cohort_from_facts
 from fhir_pts.engines.resolve import Merger, adapt_safely, expand_bundle
 from fhir_pts.problems import Problem
+from fhir_pts.sources import fingerprint
 from fhir_pts.sources.files import (
     NotFhirError,
     RawResource,
@@ -69,6 +70,8 @@ class _Task:
     #: The bytes whose fingerprint pieces this task hashes (see :func:`~fhir_pts.sources.files.split_at_pieces`).
     hash_start: int = 0
     hash_end: int | None = None
+    #: The fingerprint's piece size (bytes), fixed when the tasks are made.
+    piece: int = 0
 
 
 @dataclass
@@ -119,7 +122,7 @@ def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None, reader
         if on_lines is not None:
             on_lines(n)
 
-    hasher = PieceHasher(task.hash_start, task.hash_end)
+    hasher = PieceHasher(task.hash_start, task.hash_end, task.piece or None)
     raws: Iterator[RawResource]
     if is_ndjson(path):
         raws = iter_ndjson_file(
@@ -164,13 +167,14 @@ def _counted(raws: Iterator[RawResource], count: Callable[[int], None]) -> Itera
 def _tasks(files: Sequence[Path], explicit: frozenset[Path] | None = None) -> list[_Task]:
     """The reading tasks: whole files, and parts of plain NDJSON files (the same for any number of workers)."""
     tasks: list[_Task] = []
+    piece = fingerprint.PIECE_BYTES
     for index, path in enumerate(files):
         named = explicit is None or path.resolve() in explicit
         if is_ndjson(path) and not path.name.lower().endswith(".gz"):
-            for start, end, hash_start, hash_end in split_at_pieces(path, PART_BYTES):
-                tasks.append(_Task(index, str(path), start, end, named, hash_start, hash_end))
+            for start, end, hash_start, hash_end in split_at_pieces(path, PART_BYTES, piece):
+                tasks.append(_Task(index, str(path), start, end, named, hash_start, hash_end, piece))
         else:
-            tasks.append(_Task(index, str(path), explicit=named))
+            tasks.append(_Task(index, str(path), explicit=named, piece=piece))
     return tasks
 
 

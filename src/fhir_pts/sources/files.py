@@ -470,19 +470,22 @@ def iter_resources(
         on_lines(count)
 
 
-def split_at_pieces(path: Path, part_bytes: int) -> list[tuple[int, int | None, int, int | None]]:
+def split_at_pieces(
+    path: Path, part_bytes: int, piece: int | None = None
+) -> list[tuple[int, int | None, int, int | None]]:
     """Parts of an uncompressed NDJSON file for parallel reading, aligned to the fingerprint's pieces.
 
     Returns ``(start, end, hash_start, hash_end)`` per part, in file order: the part reads the lines of
     ``[start, end)`` (``end`` ``None``: to the end of the file) and hashes the pieces of
-    ``[hash_start, hash_end)`` (:class:`~fhir_pts.sources.fingerprint.PieceHasher`). Each part starts at the
+    ``[hash_start, hash_end)`` (:class:`~fhir_pts.sources.fingerprint.PieceHasher`, pieces of ``piece`` bytes,
+    default :data:`~fhir_pts.sources.fingerprint.PIECE_BYTES`). Each part starts at the
     first line start at or after a piece boundary, about every ``part_bytes``; the hash ranges tile the file.
     The parts depend on the file only (not on the number of workers), so every reading gives the same results.
     """
     from fhir_pts.sources import fingerprint
 
     size = os.path.getsize(path)
-    piece = fingerprint.PIECE_BYTES
+    piece = piece or fingerprint.PIECE_BYTES
     step = max(1, part_bytes // piece)
     bounds: list[tuple[int, int]] = [(0, 0)]  # (line start, piece boundary at or before it)
     with open(path, "rb") as stream:

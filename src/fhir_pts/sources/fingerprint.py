@@ -33,14 +33,15 @@ PIECE_BYTES = 16 * 1024 * 1024
 class PieceHasher:
     """Hashes the bytes ``[start, end)`` of a file, fed in file order, piece by piece.
 
-    ``start`` must be a piece boundary (a multiple of :data:`PIECE_BYTES`); ``end`` a piece boundary or
-    ``None`` (the end of the file). Bytes fed outside ``[start, end)`` are ignored, so a reader may feed
+    ``start`` must be a piece boundary (a multiple of ``piece``, default :data:`PIECE_BYTES`); ``end`` a piece
+    boundary or ``None`` (the end of the file). Bytes fed outside ``[start, end)`` are ignored, so a reader may feed
     everything it reads. :meth:`digests` gives the digests of the pieces of the range, in order.
     """
 
-    def __init__(self, start: int = 0, end: int | None = None) -> None:
-        if start % PIECE_BYTES:
-            raise ValueError(f"start {start} is not a multiple of the piece size {PIECE_BYTES}")
+    def __init__(self, start: int = 0, end: int | None = None, piece: int | None = None) -> None:
+        self.piece = piece or PIECE_BYTES
+        if start % self.piece:
+            raise ValueError(f"start {start} is not a multiple of the piece size {self.piece}")
         self.start, self.end = start, end
         self.position = start  # next byte expected, as a file offset
         self._digests: list[bytes] = []
@@ -61,13 +62,13 @@ class PieceHasher:
         if self.end is not None:
             view = view[: max(0, self.end - self.position)]
         while len(view):
-            room = PIECE_BYTES - self._piece_fill
+            room = self.piece - self._piece_fill
             part = view[:room]
             self._piece.update(part)
             self._piece_fill += len(part)
             self.position += len(part)
             view = view[len(part) :]
-            if self._piece_fill == PIECE_BYTES:
+            if self._piece_fill == self.piece:
                 self._digests.append(self._piece.digest())
                 self._piece = xxhash.xxh3_128()
                 self._piece_fill = 0
