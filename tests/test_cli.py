@@ -219,6 +219,7 @@ def test_every_output_is_byte_identical_whatever_the_worker_count(
     itself (its uuids and its time), and the report names the inputs with the same fingerprints."""
     import json
     import re
+
     from fhir_pts.engines import local
     from fhir_pts.sources import fingerprint
 
