@@ -264,7 +264,7 @@ def _parameters(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from fhir_pts.cohort.model import TimePointWindows
-    from fhir_pts.pipeline import analyse, installed_instruments, load_cohort, write_run
+    from fhir_pts.pipeline import analyse, installed_instruments, load_cohort, warm_up, write_run
 
     started = time.time()
     server_config = None
@@ -305,7 +305,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     with progress(desc="Reading FHIR", unit=" resources") as bar:
         cohort = load_cohort(inputs, vocabulary=vocabulary, windows=windows, workers=args.workers,
-                             progress=bar.update)  # fmt: skip
+                             progress=bar.update, while_reading=lambda: warm_up(report=not args.no_report))  # fmt: skip
     if fetched is not None:
         from fhir_pts.pipeline import add_source_findings
 

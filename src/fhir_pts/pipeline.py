@@ -61,21 +61,43 @@ def load_cohort(
     progress: Callable[[int], None] | None = None,
     engine: Engine | None = None,
     instruments: Sequence[Instrument] | None = None,
+    while_reading: Callable[[], None] | None = None,
 ) -> Cohort:
     """Read FHIR files / folders and build the cohort (raises ``InputError`` for unusable inputs).
 
     ``vocabulary``: the run's vocabulary, built once (:meth:`Vocabulary.build`) and shared with the other doors;
     else it is built here from the ConceptMap files ``concept_maps``. ``engine`` runs the reading (default: the
-    embedded :class:`~fhir_pts.engines.local.LocalEngine` with ``workers`` processes). ``instruments``: those
+    embedded :class:`~fhir_pts.engines.local.LocalEngine` with ``workers`` processes, which runs
+    ``while_reading`` in this process while its workers read, e.g. :func:`warm_up`). ``instruments``: those
     read and scored (default: :func:`installed_instruments`).
     """
     if vocabulary is None:
         vocabulary = Vocabulary.build(list(concept_maps))
     vocabulary = vocabulary.with_instruments(installed_instruments() if instruments is None else instruments)
-    chosen = engine if engine is not None else LocalEngine(workers=workers)
+    chosen = engine if engine is not None else LocalEngine(workers=workers, while_reading=while_reading)
     cohort = chosen.load_cohort(list(inputs), vocabulary, windows, progress)
     cohort.concept_maps = vocabulary.sources
     return cohort
+
+
+def warm_up(report: bool = True) -> None:
+    """Import what the analyses and the outputs will need (statistics, FHIR models, plotting).
+
+    Meant to run while worker processes read the input (``load_cohort(..., while_reading=...)``): these
+    imports take ~2 s of one core that would otherwise follow the reading. Nothing is computed; a library
+    that cannot be imported is left for the step that needs it to report.
+    """
+    import importlib
+
+    modules = ["fhir_pts.plugin_manager", "fhir_pts.analyses.stats", "lifelines", "statsmodels.api",
+               "fhir.resources.R4B.bundle", "fhir.resources.R4B.measurereport", "fhir_pts.outputs"]  # fmt: skip
+    if report:
+        modules += ["fhir_pts.outputs.report", "fhir_pts.outputs.figures"]
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
 
 
 def cohort_from_resources(

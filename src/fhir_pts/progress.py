@@ -15,6 +15,10 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+# No tqdm monitor thread: with a thread running, the reading pool cannot fork its workers and must start them
+# through a fork server, ~1 s slower (fhir_pts.engines.local._context). Bars refresh on update() anyway.
+tqdm.monitor_interval = 0
+
 __all__ = ["configure_logging", "progress", "set_quiet"]
 
 T = TypeVar("T")

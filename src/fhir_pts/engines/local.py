@@ -183,6 +183,7 @@ def collect_facts(
     concepts: Vocabulary | ConceptMapTranslator | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    while_reading: Callable[[], None] | None = None,
 ) -> FactSet:
     """Read FHIR files and folders and return their de-duplicated facts.
 
@@ -193,6 +194,8 @@ def collect_facts(
     :param workers: processes to read with. With more than one, files — and parts of big plain NDJSON files
         — are read in parallel; the result is identical to ``workers=1``.
     :param progress: called with the number of resources read since its previous call (e.g. ``tqdm.update``).
+    :param while_reading: called once in this process while worker processes read (not with one worker):
+        work that would otherwise wait for the reading, e.g. imports for the analyses.
     :returns: a :class:`FactSet`: facts in reading order, problems of the winning copies and of reading
         (each with ``file`` and ``line``), ``resources_read`` = every resource / non-blank line read.
     :raises InputError: an INPUT is missing or unusable (see :mod:`fhir_pts.sources.files`).
@@ -212,7 +215,10 @@ def collect_facts(
             with ProcessPoolExecutor(
                 workers, mp_context=context, initializer=_init_worker, initargs=(concepts,)
             ) as pool:
-                fingerprints = _merge(tasks, pool.map(_run_task, tasks), merger, progress)
+                results = pool.map(_run_task, tasks)  # every worker is started (forked) by now
+                if while_reading is not None:
+                    while_reading()
+                fingerprints = _merge(tasks, results, merger, progress)
         except BrokenProcessPool as error:
             # Worker processes could not start or died (e.g. a __main__ read from stdin cannot be re-imported
             # by spawned workers): read everything again in this process rather than fail the run.
@@ -312,6 +318,8 @@ class LocalEngine:
 
     workers: int = 1
     name: str = "local"
+    #: Run in this process while the worker processes read (e.g. importing what the analyses will need).
+    while_reading: Callable[[], None] | None = None
 
     def load_cohort(
         self,
@@ -321,5 +329,7 @@ class LocalEngine:
         progress: Callable[[int], None] | None = None,
     ) -> Cohort:
         vocabulary = Vocabulary.of(concepts)
-        facts = collect_facts(list(inputs), vocabulary, workers=self.workers, progress=progress)
+        facts = collect_facts(
+            list(inputs), vocabulary, workers=self.workers, progress=progress, while_reading=self.while_reading
+        )
         return cohort_from_facts(facts, windows, vocabulary.instruments)
