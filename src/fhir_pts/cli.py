@@ -332,7 +332,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if server_config is not None and getattr(args, "write_back", False):
         from fhir_pts.sources.server import write_back_run
 
-        write_back_run(server_config, written["measure-reports.json"])
+        shipped = [m for instrument in cohort.instruments for m in instrument.measures]
+        write_back_run(server_config, written["measure-reports.json"], extra_measures=shipped)
     _summary(cohort, outcomes, written, started, quiet=args.quiet)
     if fetched is not None and (fetched.incomplete or cohort.data_gaps):
         for gap in cohort.data_gaps:

@@ -266,15 +266,18 @@ def parse_evaluate_parameters(pairs: Sequence[tuple[str, str]]) -> EvaluateReque
     return EvaluateRequest(start, end, subject, seen.get("measure"))
 
 
-def measure_resource(info: AnalysisInfo) -> dict[str, Any]:
-    """The FHIR Measure of an analysis: the packaged one (:mod:`fhir_pts.conformance`) when there is one,
-    else built from its :class:`~fhir_pts.analyses.result.AnalysisInfo` (a plugin's measure)."""
+def measure_resource(info: AnalysisInfo, shipped: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The FHIR Measure of an analysis: the packaged one (:mod:`fhir_pts.conformance`) when there is one, else
+    the one a plugin's instrument ships (``shipped``: url → Measure), else built from its
+    :class:`~fhir_pts.analyses.result.AnalysisInfo` (a plugin's measure)."""
     try:
         from fhir_pts.conformance import measure
 
         return measure(info.id)
     except (ImportError, KeyError):
         pass
+    if shipped and info.measure_url in shipped:
+        return dict(shipped[info.measure_url])
     resource: dict[str, Any] = {
         "resourceType": "Measure",
         "id": info.id,
@@ -317,7 +320,8 @@ class FhirPtsServer(HTTPServer):
         self.fhir_host = host
         self.cohort = cohort
         self.analyses = {info.id: info for info in host.analyses()}
-        self.measures = {measure_id: measure_resource(info) for measure_id, info in self.analyses.items()}
+        shipped = {m["url"]: m for i in getattr(cohort, "instruments", ()) for m in i.measures if "url" in m}
+        self.measures = {measure_id: measure_resource(info, shipped) for measure_id, info in self.analyses.items()}
         self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
         dates = [dt.date.fromisoformat(str(d)[:10]) for d in cohort.patients["index_date"] if isinstance(d, str) and d]
         self._index_dates = sorted(dates)

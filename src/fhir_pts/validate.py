@@ -42,6 +42,8 @@ from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.build import build_cohort
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines.local import collect_facts
+from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
+from fhir_pts.instruments.model import Instrument, InstrumentIndex
 from fhir_pts.problems import Problem
 from fhir_pts.sources.files import expand_inputs, iter_resources
 from fhir_pts.sources.prefilter import CandidateFilter
@@ -61,13 +63,18 @@ __all__ = [
 Json = dict[str, Any]
 Status = Literal["in", "out"]
 
-#: The analyses of the contract (§4), in report order.
+#: The analyses of the contract (§4), in report order (a run with plugin instruments adds theirs after them).
 ANALYSES: tuple[str, ...] = CONTRACT_MEASURES
-#: The default regression terms (``fhir_pts.analyses.regression.DEFAULT_TERMS``), and the outcome per measure.
+#: The default regression terms (``fhir_pts.analyses.regression.DEFAULT_TERMS``).
 REGRESSION_TERMS: tuple[str, ...] = ("baseline_villalta", "baseline_civiq20", "age", "stented_segments")
-_REGRESSION_OUTCOME = {"villalta-gain-regression": "villalta_gain", "civiq20-gain-regression": "civiq20_gain"}
-_INSTRUMENT_TITLE = {"villalta": "Villalta", "civiq20": "CIVIQ-20"}
 _QUESTIONNAIRE_NAME = {codes.VILLALTA_QUESTIONNAIRE: "villalta", codes.CIVIQ20_QUESTIONNAIRE: "civiq-20"}
+
+
+def analyses_of(instruments: Sequence[Instrument]) -> tuple[str, ...]:
+    """The analyses a validation explains: the contract's, then ``<id>`` and ``<id>-gain-regression`` of every
+    other instrument (the plugins')."""
+    extra = [m for i in instruments if i.id not in {b.id for b in BUILTIN_INSTRUMENTS} for m in i.measure_ids]
+    return (*ANALYSES, *extra)
 
 #: Columns of :meth:`ValidationReport.to_rows` (and of ``--format csv``).
 ROW_COLUMNS: tuple[str, ...] = (
@@ -294,6 +301,8 @@ class ValidationReport:
     expected: list[Problem]
     flow: dict[str, int]
     windows: TimePointWindows
+    #: The analyses explained per patient: :data:`ANALYSES`, then the plugins' instruments' measures.
+    analyses: tuple[str, ...] = ANALYSES
 
     # -- verdict ---------------------------------------------------------------------------------
     @property
@@ -331,7 +340,7 @@ class ValidationReport:
     # -- summary ---------------------------------------------------------------------------------
     def analysis_counts(self) -> dict[str, dict[str, int]]:
         """Per analysis: patients ``in`` and ``out`` (out of every Patient in the data)."""
-        counts = {a: {"in": 0, "out": 0} for a in ANALYSES}
+        counts = {a: {"in": 0, "out": 0} for a in self.analyses}
         for patient in self.patients:
             for status in patient.statuses:
                 counts[status.analysis][status.status] += 1
@@ -371,10 +380,10 @@ class ValidationReport:
             index = f"index {patient.index_date}" if patient.index_date else "no index procedure"
             add(f"patient {patient.patient_id} ({index})")
             included = [s.analysis for s in patient.statuses if s.status == "in"]
-            shown = "every analysis" if len(included) == len(ANALYSES) else ", ".join(included) or "-"
+            shown = "every analysis" if len(included) == len(self.analyses) else ", ".join(included) or "-"
             add(f"  in:  {shown}")
             outs = [s for s in patient.statuses if s.status == "out"]
-            if len(outs) == len(ANALYSES) and len({s.reasons for s in outs}) == 1:
+            if len(outs) == len(self.analyses) and len({s.reasons for s in outs}) == 1:
                 add(f"  out: every analysis: {'; '.join(outs[0].reasons)}")
             else:
                 for status in outs:
@@ -402,7 +411,7 @@ class ValidationReport:
         add("== Summary ==")
         add(f"patients in the data: {len(self.patients)}; with an index procedure: "
             f"{self.flow.get('with_index_procedure', 0)}")  # fmt: skip
-        width = max(len(a) for a in ANALYSES)
+        width = max(len(a) for a in self.analyses)
         for analysis, count in self.analysis_counts().items():
             add(f"  {analysis:<{width}}  in {count['in']:>6}  out {count['out']:>6}")
         if self.violations:
@@ -535,23 +544,19 @@ class _Record:
     resource_type: str
     resource_id: str
     patient_id: str | None
-    instrument: str | None  # villalta / civiq20 for score resources
+    instrument: str | None  # the instrument id (villalta, civiq20, a plugin's) of score resources
     day: dt.date | None
     file: str | None = None
     line: int | None = None
 
 
-def _instrument(resource: Json) -> str | None:
+def _instrument(resource: Json, index: InstrumentIndex) -> str | None:
     kind = resource.get("resourceType")
     if kind == "QuestionnaireResponse":
-        canonical = questionnaire_canonical(resource.get("questionnaire"))
-        return {codes.VILLALTA_QUESTIONNAIRE: "villalta", codes.CIVIQ20_QUESTIONNAIRE: "civiq20"}.get(canonical or "")
+        spec = index.questionnaires.get(questionnaire_canonical(resource.get("questionnaire")) or "")
+        return spec.instrument if spec is not None else None
     if kind == "Observation":
-        found = set(codings(resource.get("code")))
-        if codes.VILLALTA_TOTAL in found:
-            return "villalta"
-        if codes.CIVIQ20_TOTAL in found:
-            return "civiq20"
+        return next((index.totals[c].instrument for c in codings(resource.get("code")) if c in index.totals), None)
     return None
 
 
@@ -566,17 +571,24 @@ def _resource_day(resource: Json) -> dt.date | None:
     return None
 
 
-def _check(resource: Json, file: str, line: int) -> list[ResourceViolation] | None:
-    """The check failures of one resource; ``None`` when no input profile or packaged Questionnaire applies."""
+def _check(
+    resource: Json, file: str, line: int, plugin_questionnaires: Mapping[str, Json] | None = None
+) -> list[ResourceViolation] | None:
+    """The check failures of one resource; ``None`` when no input profile or packaged Questionnaire applies.
+
+    ``plugin_questionnaires``: canonical → the Questionnaire a plugin's instrument ships (checked the same way)."""
     from fhir_pts import conformance
 
     kind = str(resource.get("resourceType"))
     found: list[tuple[str, str]]
     if kind == "QuestionnaireResponse":
-        name = _QUESTIONNAIRE_NAME.get(questionnaire_canonical(resource.get("questionnaire")) or "")
-        if name is None:
+        canonical = questionnaire_canonical(resource.get("questionnaire")) or ""
+        name = _QUESTIONNAIRE_NAME.get(canonical)
+        shipped = (plugin_questionnaires or {}).get(canonical)
+        if name is None and shipped is None:
             return None
-        questionnaire = _packaged_questionnaire(name)
+        questionnaire = _packaged_questionnaire(name) if name is not None else shipped
+        name = name or str(shipped.get("name") or shipped.get("id") or canonical)  # type: ignore[union-attr]
         found = [(f"questionnaire:{name}", m) for m in check_questionnaire_response(resource, questionnaire)]
     elif kind in ("Procedure", "Observation"):
         profile = conformance.infer_profile(resource)
@@ -605,9 +617,18 @@ def _packaged_questionnaire(name: str) -> Json:
 
 
 def _scan(
-    files: Sequence[Path], candidates: CandidateFilter
+    files: Sequence[Path],
+    candidates: CandidateFilter,
+    instruments: Sequence[Instrument] = BUILTIN_INSTRUMENTS,
 ) -> tuple[list[ResourceViolation], dict[str, _Record], int]:
     """Check every candidate resource of the files; remember the score resources and procedures by id."""
+    index = InstrumentIndex.of(list(instruments))
+    shipped = {
+        canonical: dict(i.questionnaire)
+        for i in instruments
+        if i.questionnaire is not None and i.id not in {b.id for b in BUILTIN_INSTRUMENTS}
+        for canonical in i.questionnaires
+    }
     violations: list[ResourceViolation] = []
     records: dict[str, _Record] = {}
     versions: dict[str, VersionKey] = {}
@@ -618,7 +639,7 @@ def _scan(
             kind = resource.get("resourceType")
             if kind not in ("Procedure", "Observation", "QuestionnaireResponse"):
                 continue
-            found = _check(resource, raw.file, raw.line)
+            found = _check(resource, raw.file, raw.line, shipped)
             if found is not None:
                 checked += 1
                 violations.extend(found)
@@ -631,7 +652,7 @@ def _scan(
                     str(kind),
                     str(resource_id),
                     reference_id(resource.get("subject"), "Patient"),
-                    _instrument(resource),
+                    _instrument(resource, index),
                     _resource_day(resource),
                     raw.file,
                     raw.line,
@@ -656,6 +677,7 @@ class _Explainer:
     records: dict[str, _Record]
     problems_by_resource: dict[str, list[Problem]]
     unscorable: dict[str, list[Problem]]
+    instruments: tuple[Instrument, ...] = BUILTIN_INSTRUMENTS
     _assessments: dict[str, list[Any]] = field(default_factory=dict, init=False)
     _records: dict[str, list[tuple[str, _Record]]] = field(default_factory=dict, init=False)
     _procedure_problems: dict[str, list[Problem]] = field(default_factory=dict, init=False)
@@ -679,7 +701,7 @@ class _Explainer:
     def statuses(self, patient_id: str, row: Mapping[str, Any] | None) -> list[AnalysisStatus]:
         if row is None:
             reason = self._no_index(patient_id)
-            return [AnalysisStatus(a, "out", (reason,)) for a in ANALYSES]
+            return [AnalysisStatus(a, "out", (reason,)) for a in analyses_of(self.instruments)]
         result: list[AnalysisStatus] = [AnalysisStatus("cohort", "in", self._cohort_notes(row))]
         if _present(row, "technical_success"):
             result.append(AnalysisStatus("technical-success", "in"))
@@ -699,21 +721,24 @@ class _Explainer:
         ):
             result.append(AnalysisStatus(analysis, "in", self._patency_note(row, prefix, findings)))
         index_date = dt.date.fromisoformat(str(row["index_date"]))
-        for instrument in ("villalta", "civiq20"):
+        regressions = []
+        for instrument in self.instruments:
             reasons: list[str] = []
             for when in ("baseline", "followup"):
-                if not _present(row, f"{when}_{instrument}"):
+                if not _present(row, f"{when}_{instrument.id}"):
                     reasons.append(self._score_missing(patient_id, index_date, instrument, when))
-            result.append(AnalysisStatus(instrument, "out" if reasons else "in", tuple(reasons)))
-        for analysis, outcome in _REGRESSION_OUTCOME.items():
-            missing = [name for name in (outcome, *REGRESSION_TERMS) if not _present(row, name)]
+            result.append(AnalysisStatus(instrument.id, "out" if reasons else "in", tuple(reasons)))
+            regressions.append((instrument.measure_ids[1], instrument.gain_column, instrument.terms))
+        for analysis, outcome, terms in regressions:
+            missing = [name for name in (outcome, *terms) if not _present(row, name)]
             if not missing:
                 result.append(AnalysisStatus(analysis, "in"))
                 continue
             reasons = [f"not a complete case: missing {', '.join(missing)}"]
             reasons.extend(self._covariate_reason(name) for name in missing)
             result.append(AnalysisStatus(analysis, "out", tuple(r for r in reasons if r)))
-        return result
+        order = {a: k for k, a in enumerate(analyses_of(self.instruments))}  # the contract's, then the plugins'
+        return sorted(result, key=lambda s: order.get(s.analysis, len(order)))
 
     # -- reasons -----------------------------------------------------------------------------------
     def _no_index(self, patient_id: str) -> str:
@@ -744,11 +769,11 @@ class _Explainer:
             return (f"patency lost at day {days}",)
         return ()
 
-    def _score_missing(self, patient_id: str, index_date: dt.date, instrument: str, when: str) -> str:
-        w = self.windows
+    def _score_missing(self, patient_id: str, index_date: dt.date, instrument: Instrument, when: str) -> str:
+        w = instrument.windows or self.windows
         start, end = (w.baseline_start, w.baseline_end) if when == "baseline" else (w.followup_start, w.followup_end)
-        title = f"{'baseline' if when == 'baseline' else '3-month'} {_INSTRUMENT_TITLE[instrument]} missing"
-        facts = [f for f in self._assessments.get(patient_id, []) if f.instrument == instrument]
+        title = f"{'baseline' if when == 'baseline' else '3-month'} {instrument.title} missing"
+        facts = [f for f in self._assessments.get(patient_id, []) if f.instrument == instrument.id]
         in_window = [f for f in facts if start <= (f.day - index_date).days <= end]
         details: list[str] = []
         for fact in in_window:
@@ -765,7 +790,7 @@ class _Explainer:
         # Resources of this instrument that gave no fact at all (status, date, subject ...).
         fact_keys = {f"{f.resource_type}/{f.resource_id}" for f in facts}
         for key, record in self._records.get(patient_id, []):
-            if record.instrument != instrument or key in fact_keys:
+            if record.instrument != instrument.id or key in fact_keys:
                 continue
             skipped = [p for p in self.problems_by_resource.get(key, []) if p.severity == "skipped"]
             if skipped:
@@ -809,6 +834,7 @@ def validate(
     windows: TimePointWindows | None = None,
     workers: int = 1,
     vocabulary: Vocabulary | None = None,
+    instruments: Sequence[Instrument] | None = None,
 ) -> ValidationReport:
     """Validate FHIR input files / folders (as ``fhir-pts run`` reads them) and explain every patient.
 
@@ -817,14 +843,22 @@ def validate(
     :param windows: assessment windows (default: the contract's).
     :param workers: processes reading the input for the facts.
     :param vocabulary: the run's vocabulary when already built (then ``concept_maps`` is not read).
+    :param instruments: the instruments read and explained (default: the installed ones, as ``fhir-pts run``).
     :raises InputError: an INPUT is missing or unusable (exit status 2 on the command line).
     """
     windows = windows or TimePointWindows()
     vocabulary = vocabulary if vocabulary is not None else Vocabulary.build(list(concept_maps))
+    if instruments is None:
+        from fhir_pts.plugin_manager import get_plugin_manager, instruments_of
+
+        instruments = instruments_of(get_plugin_manager())
+    vocabulary = vocabulary.with_instruments(instruments)
     files = expand_inputs(list(inputs))
     facts = collect_facts(files, vocabulary, workers=workers)
-    cohort: Cohort = build_cohort(facts, windows)
-    violations, records, checked = _scan(files, CandidateFilter.for_contract(vocabulary.source_codes))
+    cohort: Cohort = build_cohort(facts, windows, vocabulary.instruments)
+    hosts = vocabulary.instrument_index.hosts()
+    candidates = CandidateFilter.for_contract(vocabulary.source_codes, instrument_hosts=hosts)
+    violations, records, checked = _scan(files, candidates, vocabulary.instruments)
 
     # The cohort's problems name resources but not where they were read: locate them (the copy the run used).
     for i, problem in enumerate(cohort.problems):
@@ -845,7 +879,7 @@ def validate(
     for problem in cohort.problems:
         if problem.resource_id and problem.resource_type in ("QuestionnaireResponse", "Observation"):
             unscorable[f"{problem.resource_type}/{problem.resource_id}"].append(problem)
-    explainer = _Explainer(facts, windows, records, by_resource, unscorable)
+    explainer = _Explainer(facts, windows, records, by_resource, unscorable, vocabulary.instruments)
 
     problems_by_patient: dict[str, list[Problem]] = defaultdict(list)
     for problem in problems:
@@ -878,6 +912,7 @@ def validate(
         expected=expected,
         flow=flow,
         windows=windows,
+        analyses=analyses_of(vocabulary.instruments),
     )
 
 
@@ -909,8 +944,10 @@ def run_validate(
             from fhir_pts.sources.server import ServerError, ServerSource
 
             try:
-                source = ServerSource.open(server_config)
-                vocabulary = source.vocabulary(concept_maps)
+                from fhir_pts.plugin_manager import get_plugin_manager, instruments_of
+
+                source = ServerSource.open(server_config)  # asked for the installed instruments' codes too
+                vocabulary = source.vocabulary(concept_maps).with_instruments(instruments_of(get_plugin_manager()))
                 fetched = source.fetch(Path(tmp) / "raw", vocabulary)
             except ServerError as error:
                 raise InputError(f"server {server_config.base_url}: {error}") from error

@@ -175,7 +175,7 @@ def cohort_resources() -> list[dict]:
 def run_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("vcss")
     write_ndjson(cohort_resources(), base / "in")
-    assert cli.main(["run", str(base / "in"), "--out", str(base / "out"), "--no-report", "-q"]) == 0
+    assert cli.main(["run", str(base / "in"), "--out", str(base / "out"), "-q"]) == 0
     return base / "out"
 
 
@@ -262,6 +262,20 @@ def test_gain_regression_against_numpy_least_squares(run_out: Path) -> None:
     entries = json.loads((run_out / "measure-reports.json").read_text())["entry"]
     measures = [e["resource"]["measure"] for e in entries]
     assert "https://fhir-pts.org/fhir/Measure/vcss-gain-regression|0.1.0" in measures
+
+
+def test_the_report_shows_vcss(run_out: Path) -> None:
+    html = (run_out / "report.html").read_text(encoding="utf-8")
+    assert "Villalta, CIVIQ-20 and VCSS before and 3 months after stenting" in html
+    assert "VCSS gain" in html and "Baseline VCSS (per point)" in html
+
+
+def test_validate_explains_vcss_inclusions(run_out: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["validate", str(run_out.parent / "in"), "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    text = json.dumps(report)
+    assert "vcss-gain-regression" in text
+    assert "3-month VCSS missing" in text and "venous-edema" in text  # v9's 3-month response
 
 
 def test_synth_answers_the_vcss_questionnaire(tmp_path: Path) -> None:

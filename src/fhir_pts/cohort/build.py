@@ -372,7 +372,7 @@ def _score_rows(
             row[f"{prefix}_{stem}_day"] = chosen.day
             row[f"{prefix}_{stem}_resource_id"] = fact.resource_id
             row[f"{prefix}_{stem}"] = scored.total
-            for extra in instrument.extra_columns:
+            for extra in instrument.time_point_columns:
                 row[extra.name.format(when=prefix)] = scored.values.get(extra.key)
         if row.get(f"baseline_{stem}") is not None and row.get(f"followup_{stem}") is not None:
             row[instrument.gain_column] = row[f"baseline_{stem}"] - row[f"followup_{stem}"]

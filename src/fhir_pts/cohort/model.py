@@ -88,7 +88,7 @@ def instrument_columns(instrument: Instrument) -> list[Column]:
         )
         columns += [
             Column(extra.name.format(when=when), extra.dtype, extra.descriptions[which])
-            for extra in instrument.extra_columns
+            for extra in instrument.time_point_columns
         ]
     gain = instrument.gain_column
     better = "improvement" if instrument.improvement_notation == "decrease" else "worsening"

@@ -117,7 +117,8 @@ class Instrument:
     questionnaire: the Questionnaire resource itself (JSON), for ``synth``, the FHIR package and validation.
     measures: the FHIR ``Measure`` resources of ``<id>`` and ``<id>-gain-regression`` (JSON); built from the
         analysis description when not given.
-    extra_columns: further cohort columns at each time point (see :class:`ExtraColumn`).
+    extra_columns: further cohort columns at each time point (see :class:`ExtraColumn`); with ``classes``, the
+        column ``{when}_<id>_class`` is added unless declared here.
     descriptions: cohort column name → description, overriding the generic ones.
     regression_terms: predictors of ``<id>-gain-regression`` (default: ``baseline_<id>``, ``age``,
         ``stented_segments``).
@@ -185,6 +186,21 @@ class Instrument:
         if self.regression_terms is not None:
             return tuple(self.regression_terms)
         return (f"baseline_{self.id}", "age", "stented_segments")
+
+    @property
+    def time_point_columns(self) -> tuple[ExtraColumn, ...]:
+        """The extra columns of each time point: :attr:`extra_columns`, and ``{when}_<id>_class`` (key ``class``)
+        when the instrument has classes and does not declare that column itself."""
+        if not self.classes or any(c.key == "class" for c in self.extra_columns):
+            return tuple(self.extra_columns)
+        names = ", ".join(self.classes)
+        klass = ExtraColumn(
+            f"{{when}}_{self.id}_class",
+            "class",
+            "string",
+            (f"baseline {self.title} class: {names}", f"3-month {self.title} class"),
+        )
+        return (*self.extra_columns, klass)
 
     def answer_map(self) -> dict[str, dict[Coding, int]]:
         """linkId (or ``"*"``) → coding → value: :attr:`answer_values`, else read from the Questionnaire."""

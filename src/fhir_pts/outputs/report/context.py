@@ -433,9 +433,20 @@ class ReportContext:
             "table": Table(header, rows, caption="Kaplan–Meier estimates (95 % CI, log-log) and number at risk"),
         }
 
+    @property
+    def plugin_instruments(self) -> list[Any]:
+        """The cohort's instruments besides the contract's two (a plugin's VCSS ...), in declaration order."""
+        return [i for i in getattr(self.cohort, "instruments", ()) if i.id not in ("villalta", "civiq20")]
+
+    @property
+    def special_measures(self) -> frozenset[str]:
+        """Measures laid out in their own sections: the contract's and those of the plugins' instruments."""
+        return SPECIAL_MEASURES | {m for i in self.plugin_instruments for m in i.measure_ids}
+
     def scores(self) -> dict[str, Any]:
+        extra = self.plugin_instruments
         annotations = {}
-        for measure in ("villalta", "civiq20"):
+        for measure in ("villalta", "civiq20", *(i.id for i in extra)):
             w = self.stat(measure, "wilcoxon")
             n = self.value(measure, "n_pairs")
             annotations[measure] = (
@@ -446,6 +457,9 @@ class ReportContext:
                        "Villalta score (higher = more severe PTS)"),
             ScorePanel("CIVIQ-20 raw score (20–100)", "baseline_civiq20", "followup_civiq20", annotations["civiq20"],
                        "CIVIQ-20 (higher = worse quality of life)"),
+            *(ScorePanel(f"{i.title} {i.score_label}", f"baseline_{i.id}", f"followup_{i.id}", annotations[i.id],
+                         f"{i.title} ({'higher' if i.improvement_notation == 'decrease' else 'lower'} = worse)")
+              for i in extra),
         ]  # fmt: skip
         fig = self.figure(
             scores_figure(self.patients, panels),
@@ -455,7 +469,8 @@ class ReportContext:
             "Villalta and CIVIQ-20 scores before and after stenting",
         )
         rows = []
-        for measure, title in (("villalta", "Villalta"), ("civiq20", "CIVIQ-20 (raw)")):
+        named = (("villalta", "Villalta"), ("civiq20", "CIVIQ-20 (raw)"), *((i.id, i.title) for i in extra))
+        for measure, title in named:
             outcome = self.by_id.get(measure)
             if outcome is None or outcome.result is None:
                 rows.append([title, NA, "", "", "", "", ""])
@@ -475,7 +490,9 @@ class ReportContext:
                     fmt_p(None if w is None else w.p_value),
                 ]
             )
+        titles = ["Villalta", "CIVIQ-20", *(i.title for i in extra)]
         return {
+            "heading": f"{', '.join(titles[:-1])} and {titles[-1]} before and 3 months after stenting",
             "figure": fig,
             "table": Table(
                 ["Score", "Pairs", "Baseline median (IQR)", "3 months median (IQR)", "Mean gain", "Wilcoxon V", "p"],
@@ -483,7 +500,9 @@ class ReportContext:
                 caption="Paired comparison (complete pairs; gain = baseline − 3 months, positive = improvement)",
             ),
             "class_shift": self.class_shift(),
-            "unavailable": [self.unavailable(m) for m in ("villalta", "civiq20") if not self.ok(m)],
+            "unavailable": [
+                self.unavailable(m) for m in ("villalta", "civiq20", *(i.id for i in extra)) if not self.ok(m)
+            ],
         }
 
     def class_shift(self) -> dict[str, Any] | None:
@@ -514,7 +533,12 @@ class ReportContext:
     def regressions(self) -> dict[str, Any]:
         models = []
         forest: dict[str, list[ForestRow]] = {}
-        for measure, title in REGRESSIONS.items():
+        regressions = {**REGRESSIONS, **{i.measure_ids[1]: f"{i.title} gain" for i in self.plugin_instruments}}
+        labels = {
+            **TERM_LABELS,
+            **{f"baseline_{i.id}": f"Baseline {i.title} (per point)" for i in self.plugin_instruments},
+        }
+        for measure, title in regressions.items():
             outcome = self.by_id.get(measure)
             if outcome is None or outcome.result is None:
                 models.append({"title": title, "table": None, "unavailable": self.unavailable(measure)})
@@ -525,7 +549,7 @@ class ReportContext:
                 if not s.name.startswith("coef:"):
                     continue
                 term = s.name.split(":", 1)[1]
-                label = TERM_LABELS.get(term, term.replace("_", " "))
+                label = labels.get(term, term.replace("_", " "))
                 rows.append([label, fmt_num(s.value, 3), fmt_ci(s, 3), fmt_p(s.p_value)])
                 if term != "intercept":
                     frows.append(ForestRow(label, s.value, s.ci_low, s.ci_high))
@@ -560,7 +584,7 @@ class ReportContext:
     def others(self) -> dict[str, Any]:
         failed = [o for o in self.outcomes if not o.ok]
         return {
-            "extra": [self.generic(o) for o in self.outcomes if o.info.id not in SPECIAL_MEASURES and o.ok],
+            "extra": [self.generic(o) for o in self.outcomes if o.info.id not in self.special_measures and o.ok],
             "failed": Table(
                 ["Measure", "Plugin", "Error"],
                 [[o.info.id, o.plugin, self.scrub(o.error or "unknown error")] for o in failed],
@@ -568,7 +592,7 @@ class ReportContext:
             )
             if failed
             else None,
-            "all": [self.generic(o) for o in self.outcomes if o.ok and o.info.id in SPECIAL_MEASURES],
+            "all": [self.generic(o) for o in self.outcomes if o.ok and o.info.id in self.special_measures],
         }
 
     def problems(self) -> dict[str, Any] | None:

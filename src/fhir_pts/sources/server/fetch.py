@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fhir_pts.problems import Problem
 from fhir_pts.vocabulary import Vocabulary
@@ -134,9 +134,16 @@ def packaged_measures() -> list[dict]:
     return out
 
 
-def write_back_run(config: ServerConfig, measure_reports: Path, *, echo: bool = True) -> WriteBackSummary:
+def write_back_run(
+    config: ServerConfig,
+    measure_reports: Path,
+    *,
+    echo: bool = True,
+    extra_measures: Sequence[Mapping[str, Any]] = (),
+) -> WriteBackSummary:
     """What ``fhir-pts run --server ... --write-back`` calls: write the run's ``measure-reports.json`` (and the
-    packaged Measures they refer to that the server lacks) in one transaction; print the summary to stderr."""
+    packaged Measures they refer to that the server lacks — ``extra_measures``: those the plugins' instruments
+    ship) in one transaction; print the summary to stderr."""
     try:
         bundle = json.loads(Path(measure_reports).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -147,7 +154,7 @@ def write_back_run(config: ServerConfig, measure_reports: Path, *, echo: bool = 
     wanted = {
         str((e.get("resource") or {}).get("measure", "")).split("|")[0] for e in bundle.get("entry", []) or []
     }
-    measures = [m for m in packaged_measures() if m.get("url") in wanted]
+    measures = [dict(m) for m in (*packaged_measures(), *extra_measures) if m.get("url") in wanted]
     summary = write_back(session, config.base_url, bundle, measures)
     if echo:
         print(summary.render(), file=sys.stderr)
