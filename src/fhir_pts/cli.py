@@ -133,7 +133,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         default=min(2, os.cpu_count() or 1),
         help="processes reading the input (default: up to 2; see benchmarks/bench_run.py)",
     )
-    run.add_argument("--hash-patient-ids", action="store_true", help="hash patient ids in report.html")
+    run.add_argument(
+        "--deidentify",
+        "--hash-patient-ids",
+        dest="deidentify",
+        action="store_true",
+        help="de-identify every output: keyed pseudonyms instead of ids in cohort.csv, problems.csv and report.html "
+        "(key: FHIR_PTS_PSEUDONYM_KEY, else random per run), birth year instead of birth date",
+    )
+    run.add_argument(
+        "--keep-raw",
+        action="store_true",
+        help="with --server: keep the fetched FHIR copy in OUT/raw/ (owner-only, mode 0600: it holds names and "
+        "birth dates); by default it is removed once the outputs are written",
+    )
     run.add_argument("--no-report", action="store_true", help="do not write report.html and figures/")
     run.add_argument("--allow-partial", action="store_true",
                      help="exit 0 even when the server could not provide every contract input (default: exit 3; "
@@ -295,7 +308,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         source = ServerSource.open(server_config)
         # one vocabulary (ConceptMaps, installed instruments) for the server and the files door
         vocabulary = source.vocabulary(args.concept_map).with_instruments(installed_instruments())
-        fetched = source.fetch(args.out / "raw", vocabulary)
+        from fhir_pts.sources.private_files import make_private_dir, protect_tree
+
+        raw_dir = make_private_dir(args.out / "raw")  # PHI: owner-only, removed after the run unless --keep-raw
+        fetched = source.fetch(raw_dir, vocabulary)
+        protect_tree(raw_dir)
         inputs = fetched.paths
     else:
         from fhir_pts.vocabulary import Vocabulary
@@ -327,8 +344,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         parameters=_run_parameters(args, windows, vocabulary),
         command="run",
         report=not args.no_report,
-        hash_patient_ids=args.hash_patient_ids,
+        deidentify=args.deidentify,
     )
+    if server_config is not None and not args.keep_raw:
+        import shutil
+
+        shutil.rmtree(args.out / "raw", ignore_errors=True)
     if server_config is not None and getattr(args, "write_back", False):
         from fhir_pts.sources.server import write_back_run
 

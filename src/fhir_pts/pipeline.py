@@ -138,6 +138,7 @@ def write_run(
     parameters: Mapping[str, Any] | None = None,
     command: str = "run",
     report: bool = True,
+    deidentify: bool = False,
     hash_patient_ids: bool = False,
     comparison: Sequence[Any] | None = None,
 ) -> dict[str, Path]:
@@ -146,11 +147,20 @@ def write_run(
     Returns file name → path. The four data files are moved into place together once all are rendered; the
     report follows, so a report never describes files that were not written. It names ``inputs`` with the
     fingerprints the engine computed while reading them (``cohort.input_fingerprints``; others are read here).
+    With ``deidentify`` (``hash_patient_ids`` is the same) every output is written from the de-identified
+    cohort (:mod:`fhir_pts.outputs.deidentify`: keyed pseudonyms for ids, birth year instead of birth date).
     """
     import datetime as dt
 
     from fhir_pts.outputs import write_outputs
 
+    deidentify = deidentify or hash_patient_ids
+    names = None
+    if deidentify:
+        from fhir_pts.outputs.deidentify import Deidentifier, deidentify_cohort
+
+        names = Deidentifier.for_run().for_cohort(cohort)
+        cohort = deidentify_cohort(cohort, names)
     written = write_outputs(Path(out_dir), cohort, outcomes)
     if report:
         from fhir_pts.outputs.report import (
@@ -163,8 +173,11 @@ def write_run(
         from fhir_pts.sources.files import expand_inputs
 
         files = expand_inputs(list(inputs)) if inputs else []
+        fingerprints = fingerprint_inputs(files, known=cohort.input_fingerprints)
+        if names is not None:  # ids in input paths (a file per patient) become their pseudonyms
+            fingerprints = [(names.text(path) or path, digest) for path, digest in fingerprints]
         run_info = RunInfo(
-            inputs=fingerprint_inputs(files, known=cohort.input_fingerprints),
+            inputs=fingerprints,
             parameters=dict(parameters or {}),
             versions=default_versions(),
             started=dt.datetime.now(dt.UTC),
@@ -177,7 +190,7 @@ def write_run(
             outcomes,
             run_info,
             comparison_html=comparison_html,
-            hash_patient_ids=hash_patient_ids,
+            hash_patient_ids=deidentify,
         )
         written[path.name] = path
     return written

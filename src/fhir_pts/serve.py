@@ -770,6 +770,9 @@ def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
             raise ServeConfigError(f"token file {path} cannot be read ({exc.strerror or exc})") from exc
         if not token:
             raise ServeConfigError(f"token file {path} is empty")
+        from fhir_pts.sources.private_files import warn_if_exposed
+
+        warn_if_exposed(path, "token file")
         return token
     return environ.get(TOKEN_ENV) or None
 

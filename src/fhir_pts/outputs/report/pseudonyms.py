@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 #: A FHIR id ([A-Za-z0-9-.]{1,64}) as a token of free text; looked up in the set of the cohort's patient ids.
 _ID_TOKEN = re.compile(r"[A-Za-z0-9.\-]+")
+#: The pseudonyms of fhir_pts.outputs.deidentify (never hashed again).
+_PSEUDONYM = re.compile(r"[PR]-[0-9a-f]{12}")
 
 
 def pseudonymise(patient_id: str, salt: str) -> str:
@@ -36,9 +38,10 @@ class Pseudonyms:
     enabled: bool
 
     def pid(self, patient_id: object) -> str:
-        """The id as shown: the pseudonym when hashing is on, else the FHIR id."""
+        """The id as shown: the pseudonym when hashing is on, else the FHIR id (an id already pseudonymised by
+        :mod:`fhir_pts.outputs.deidentify` is shown as it is, so the report and cohort.csv agree)."""
         text = str(patient_id)
-        return pseudonymise(text, self.salt) if self.enabled else text
+        return pseudonymise(text, self.salt) if self.enabled and not _PSEUDONYM.fullmatch(text) else text
 
     def scrub(self, text: str) -> str:
         """Replace patient ids in free text (problem reasons, errors, paths) by pseudonyms when hashing is on."""
@@ -54,7 +57,7 @@ class Pseudonyms:
             while i < len(parts):
                 for j in range(len(parts), i, -1):
                     candidate = ".".join(parts[i:j])
-                    if candidate in self.ids:
+                    if candidate in self.ids and not _PSEUDONYM.fullmatch(candidate):
                         out.append(pseudonymise(candidate, self.salt))
                         i = j
                         break

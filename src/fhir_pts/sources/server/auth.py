@@ -74,6 +74,9 @@ def load_signing_key(path: str | Path, kid: str | None = None) -> tuple[RSAKey |
     (or the first private RS384/ES384-capable key) is used.
     """
     path = Path(path)
+    from fhir_pts.sources.private_files import warn_if_exposed
+
+    warn_if_exposed(path, "private key file")
     try:
         data = path.read_bytes()
     except OSError as e:

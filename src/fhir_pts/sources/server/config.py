@@ -138,6 +138,9 @@ def _read_token_file(path: str | Path) -> str:
         raise ConfigError(f"cannot read the token file {path}: {e.strerror}") from None
     if not token:
         raise ConfigError(f"the token file {path} is empty")
+    from fhir_pts.sources.private_files import warn_if_exposed
+
+    warn_if_exposed(Path(path).expanduser(), "token file")
     return token
 
 

@@ -32,6 +32,11 @@ def ndjson_line(resource: dict) -> bytes:
         return json.dumps(resource, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
 
 
+def _private_open(path: Path) -> IO[bytes]:
+    """``path`` opened for writing, created readable by its owner only (it holds patient data)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+
+
 class NdjsonWriter:
     """Thread-safe writer of ``<Type>.ndjson`` files; nothing appears under its final name until :meth:`close`."""
 
@@ -66,7 +71,7 @@ class NdjsonWriter:
             digests.add(digest)
             f = self._files.get(rtype)
             if f is None:
-                f = self._files[rtype] = self._part(rtype).open("wb")
+                f = self._files[rtype] = _private_open(self._part(rtype))
             f.write(line)
             self.counts[rtype] = self.counts.get(rtype, 0) + 1
             return True
@@ -87,7 +92,7 @@ class NdjsonWriter:
         with self._lock:
             for rtype in ensure_types:
                 if rtype not in self._files:
-                    self._files[rtype] = self._part(rtype).open("wb")
+                    self._files[rtype] = _private_open(self._part(rtype))
             for rtype, f in self._files.items():
                 f.flush()
                 os.fsync(f.fileno())
