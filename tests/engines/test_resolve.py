@@ -43,8 +43,13 @@ def test_a_subject_change_is_reported_loudly(caplog: pytest.LogCaptureFixture, t
     path = tmp_path / "Procedure.ndjson"
     lines = [procedure(meta=meta("1"), patient_id="pat1"), procedure(meta=meta("2"), patient_id="pat2")]
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
-    with caplog.at_level(logging.WARNING):
-        facts = collect_facts([path])
+    logger = logging.getLogger("fhir_pts.engines.resolve")  # the CLI's logging setup stops propagation
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="fhir_pts.engines.resolve"):
+            facts = collect_facts([path])
+    finally:
+        logger.removeHandler(caplog.handler)
     (warning,) = duplicate_warnings(facts)
     assert warning.reason.startswith("SUBJECT CHANGED")
     assert warning.patient_id == "pat2" and warning.line == 2

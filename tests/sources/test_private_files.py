@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,18 @@ import pytest
 from fhir_pts.sources.private_files import make_private_dir, protect_tree, warn_if_exposed
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+
+
+@pytest.fixture(autouse=True)
+def _capture_security_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """The CLI's logging setup stops ``fhir_pts`` loggers from propagating: listen on the logger itself."""
+    logger = logging.getLogger("fhir_pts.security")
+    logger.addHandler(caplog.handler)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    yield
+    logger.removeHandler(caplog.handler)
+    logger.setLevel(level)
 
 
 def secret(tmp_path: Path, mode: int, text: str = "s3cret-token") -> Path:

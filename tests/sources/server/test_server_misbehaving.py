@@ -187,3 +187,20 @@ def test_error_messages_name_no_patient() -> None:
             check(response, server.base_url)
     assert "MRN-4711" not in str(raised.value) and "patient=" in str(raised.value)
     assert json.dumps(str(raised.value))  # printable
+
+
+def test_bulk_narrowing_keeps_a_lone_surrogate_for_the_file_pipeline(tmp_path: Path) -> None:
+    from fhir_pts.sources.server.bulk import select_into
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / "Procedure.ndjson").write_text(json.dumps(stenting("p1", "Patient/a")) + "\n")
+    (downloads / "Patient.ndjson").write_bytes(
+        b'{"resourceType": "Patient", "id": "a", "name": [{"text": "\\ud800"}]}\n'
+    )
+    raw = tmp_path / "raw"
+    paths = select_into(sorted(downloads.iterdir()), raw, {"Patient", "Procedure"})
+    facts = collect_facts(paths)
+    assert [p.resource_id for p in facts.procedures] == ["p1"]
+    (problem,) = facts.problems
+    assert problem.field == "json" and problem.file.endswith("Patient.ndjson")

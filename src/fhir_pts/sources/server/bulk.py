@@ -550,7 +550,10 @@ def _numbered(path: Path) -> Iterator[tuple[int, dict]]:
                 try:
                     resource = orjson.loads(line)
                 except orjson.JSONDecodeError:
-                    raise BulkExportError(f"{path.name} line {number} is not JSON") from None
+                    try:  # the stdlib reads what orjson refuses in valid JSON: a lone surrogate ("\ud800"), which
+                        resource = json.loads(line)  # the file pipeline then reports as a problem row
+                    except ValueError:
+                        raise BulkExportError(f"{path.name} line {number} is not JSON") from None
                 if not isinstance(resource, dict):
                     raise BulkExportError(f"{path.name} line {number} is not a JSON object")
                 yield number, resource

@@ -57,7 +57,11 @@ class NdjsonWriter:
         """Write one resource (False when it was already written)."""
         rtype, rid = resource.get("resourceType"), resource.get("id")
         if not isinstance(rtype, str) or not rtype.isalpha() or not isinstance(rid, str):
-            raise ServerError(f"server returned a resource without a valid resourceType/id: {str(resource)[:120]}")
+            # the resource itself is not quoted: it may hold patient data
+            raise ServerError(
+                f"server returned a resource without a valid resourceType/id (resourceType {str(rtype)[:40]!r}, "
+                f"id of type {type(rid).__name__})"
+            )
         meta = resource.get("meta")
         version = str(meta.get("versionId", "")) if isinstance(meta, dict) else ""
         line = ndjson_line(resource)
