@@ -52,7 +52,7 @@ from fhir_pts.progress import progress
 from fhir_pts.vocabulary import Vocabulary
 
 from .auth import NoAuth
-from .http import RequestRefused, ServerError, check, retry_after
+from .http import RequestRefused, RetryPolicy, ServerError, check, retry_after
 from .rawdir import NdjsonWriter
 from .search import MAX_URL_LENGTH, PATIENT_TYPES, is_index_procedure, keep, patient_of, token_list
 
@@ -299,9 +299,10 @@ class BulkExport:
             raise BulkExportError(f"manifest file {url} is on another server but requires our access token")
         part = target.with_name(target.name + ".part")
         last_error: Exception | None = None
+        policy = getattr(self.session, "policy", None) or RetryPolicy()  # the run's one retry policy
         for attempt in range(self.download_attempts):
-            if attempt:
-                time.sleep(min(self.poll_cap, 0.5 * 2**attempt))
+            if attempt:  # a body cut off mid-way (the session already retried transient answers)
+                time.sleep(policy.wait(attempt - 1))
             try:
                 with self.session.get(url, headers={"Accept": "application/fhir+ndjson"}, stream=True,
                                       auth=auth) as response:
