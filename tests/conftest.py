@@ -34,3 +34,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.longrepr = f"skipped in CI (FHIR_PTS_REQUIRE_INFRA=1), which means missing infrastructure: {reason}"
     return report
+
+
+@pytest.fixture(autouse=True)
+def _package_logging_reset() -> None:
+    """A CLI run (``main``, also from module- or session-scoped fixtures) configures the ``fhir_pts`` logger for
+    a terminal: its own stderr handler, no propagation. Each test starts from the library default again, so its
+    ``caplog`` sees the package's records whatever ran before (the suite's outcome must not depend on order)."""
+    import logging
+
+    from fhir_pts.progress import _HANDLER_NAME
+
+    logger = logging.getLogger("fhir_pts")
+    for handler in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
