@@ -233,3 +233,53 @@ def test_plan_is_logged_at_verbose(serve, keys, tmp_path: Path, capsys) -> None:
     assert "fetch plan: bulk $export at system level" in err
     assert "_typeFilter: yes (declared by the $export OperationDefinition" in err
     assert "$export levels in the CapabilityStatement: patient, system" in err
+
+
+def test_host_api_and_validate_say_what_is_missing(serve, keys, resources, tmp_path: Path, capsys) -> None:
+    """The other faces over the same server: the host API's MeasureReports and problems carry the gaps, and
+    validate fails (exit 1) naming them."""
+    from fhir_pts.host import FhirPtsHost
+    from fhir_pts.sources.server.config import ServerConfig
+
+    server = serve(Faults(not_held={"AdverseEvent"}))
+    config = ServerConfig(url=server.base_url, auth="smart", client_id=CLIENT, private_key=keys["full-es"],
+                          bulk=True)
+    result = FhirPtsHost().run(server=config)
+    assert len(result.cohort_object.data_gaps) == 1 and "AdverseEvent" in result.cohort_object.data_gaps[0]
+    assert all(any(e["url"] == EXT_DATA_INCOMPLETE for e in r["extension"]) for r in result.measure_reports)
+    assert [p.resource_type for p in result.problem_list if p.field == "(server)"] == ["AdverseEvent"]
+    expected = _files_door(_without(resources, {"AdverseEvent"}), tmp_path / "files")
+    got = result.results.astype(object).where(result.results.notna(), "")
+    assert len(got) == len(expected["results"])
+    for row, want in zip(got.to_dict("records"), expected["results"], strict=True):
+        assert differences({"r": [{k: str(v) for k, v in row.items()}]}, {"r": [want]}) == []
+
+    argv = ["validate", "--server", server.base_url, "--bulk", "--client-id", CLIENT, "--private-key",
+            str(keys["full-es"]), "--format", "csv", "-q"]
+    assert main(argv) == 1
+    assert "AdverseEvent" in capsys.readouterr().out
+
+
+def test_resumed_export_keeps_what_the_server_refused(serve, keys, tmp_path: Path) -> None:
+    """A run cut off mid-download resumes from the state file without a new kick-off, and still knows which
+    types the server refused (the gap is not forgotten on resume)."""
+    from fhir_pts.sources.server.auth import SmartBackendAuth
+    from fhir_pts.sources.server.bulk import STATE_NAME, BulkStats, fetch_by_bulk
+    from fhir_pts.sources.server.http import RequestRefused, make_session
+
+    server = serve(Faults(not_held={"QuestionnaireResponse"}, file_transient=1000, per_file=20))
+    auth = SmartBackendAuth(server.token_url, CLIENT, keys["full-es"], "system/*.read")
+    session = make_session(auth, retries=1, backoff_factor=0.01)
+    with pytest.raises(RequestRefused, match="500"):
+        fetch_by_bulk(session, server.base_url, tmp_path, poll_cap=0.2)
+    assert (tmp_path / STATE_NAME).exists()
+    kickoffs = server.count("$export")
+    assert kickoffs == 2  # refused, then accepted without QuestionnaireResponse
+    server.faults.file_transient = 0
+    stats = BulkStats()
+    paths = fetch_by_bulk(session, server.base_url, tmp_path, poll_cap=0.2, stats=stats)
+    assert server.count("$export") == kickoffs and stats.kickoffs == 0  # resumed, not started over
+    assert stats.refused_types == ["QuestionnaireResponse"] and stats.incomplete
+    assert [p.resource_type for p in stats.problems if p.field == "(server)"] == ["QuestionnaireResponse"]
+    assert "QuestionnaireResponse.ndjson" not in {p.name for p in paths}
+    assert not (tmp_path / STATE_NAME).exists()
