@@ -46,6 +46,13 @@ FHIR_DATETIME = re.compile(
     r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
     r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?"
 )
+#: The same grammar for a value with a day, split for speed (the adapters' hot path): the date's shape, then the
+#: time part after it. Month, day and year 0000 are checked by ``date.fromisoformat`` (which also refuses a day
+#: the month has not: ``2019-02-30``).
+_DAY_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME_PART = re.compile(
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+)
 #: Dates before this are reported as implausible (still used).
 EARLIEST_PLAUSIBLE = dt.date(1900, 1, 1)
 
@@ -57,10 +64,12 @@ def parse_day(value: Any) -> dt.date | None:
     follow the FHIR ``dateTime`` grammar exactly (:data:`FHIR_DATETIME`: ``2019-W01-1``, ``20170228``,
     ``2017-02-28junk``, ``2017-02-28T10:00`` are refused) or is no calendar day (``2019-02-30``).
     """
-    if not isinstance(value, str) or len(value) < 10 or FHIR_DATETIME.fullmatch(value) is None:
+    if not isinstance(value, str) or len(value) < 10 or _DAY_SHAPE.match(value) is None:
+        return None
+    if len(value) > 10 and _TIME_PART.fullmatch(value, 10) is None:
         return None
     try:
-        return dt.date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+        return dt.date.fromisoformat(value[:10])
     except ValueError:
         return None
 
