@@ -243,6 +243,8 @@ def test_period_selects_patients_by_index_date(base: str, cli_out: Path) -> None
     [
         ({"periodStart": "2020-02-30", "periodEnd": "2021"}, 400, "invalid"),
         ({"periodStart": "yesterday", "periodEnd": "2021"}, 400, "invalid"),
+        ({"periodStart": "2019-01-01Tjunk", "periodEnd": "2021"}, 400, "invalid"),  # FHIR's grammar exactly (#18)
+        ({"periodStart": "2019-W01-1", "periodEnd": "2021"}, 400, "invalid"),
         ({"periodStart": "2022-01-01", "periodEnd": "2021-12-31"}, 400, "invalid"),
         ({"periodStart": "2020"}, 400, "required"),
         ({**WHOLE, "reportType": "subject-list"}, 400, "not-supported"),

@@ -34,14 +34,12 @@ report of one measure over one selection of patients is computed once (cached).
 from __future__ import annotations
 
 import argparse
-import calendar
 import datetime as dt
 import hmac
 import ipaddress
 import json
 import logging
 import os
-import queue
 import re
 import socket
 import sys
@@ -52,7 +50,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -61,6 +59,11 @@ from fhir_pts import __version__
 from fhir_pts.analyses.result import AnalysisInfo
 from fhir_pts.codes import MEASURE_BASE, MEASURE_SCORING
 from fhir_pts.disclosure import MIN_CELL_COUNT, add_min_cell_count_argument, check_min_cell_count, selection_blocks
+from fhir_pts.serve_parameters import EvaluateRequest, Problem, operation_outcome, parse_evaluate_parameters
+from fhir_pts.serve_parameters import parameters_resource as _parameters_resource
+from fhir_pts.serve_pool import PooledHTTPServer
+
+_Problem = Problem
 
 if TYPE_CHECKING:
     from fhir_pts.cohort.model import Cohort
@@ -86,8 +89,6 @@ EVALUATE_MEASURE = "http://hl7.org/fhir/OperationDefinition/Measure-evaluate-mea
 IMPROVEMENT_NOTATION = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
 #: Largest request body accepted (a Parameters resource is a few hundred bytes).
 MAX_BODY = 1 << 20
-_EVALUATE_PARAMETERS = frozenset({"periodStart", "periodEnd", "reportType", "subject", "measure"})
-_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
 class ServeConfigError(ValueError):
@@ -160,112 +161,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class _Problem(Exception):
-    """An error answered as an OperationOutcome with an HTTP status."""
-
-    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def operation_outcome(code: str, message: str, severity: str = "error") -> dict[str, Any]:
-    """An OperationOutcome with one issue (``code`` from the FHIR issue-type value set)."""
-    return {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": severity, "code": code, "diagnostics": message}],
-    }
-
-
-def _parse_date(value: str, name: str, end: bool) -> dt.date:
-    """A FHIR ``date`` (``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``; a dateTime's date part): the first day of a partial
-    date for a start, the last day for an end."""
-    text = value.strip()
-    if "T" in text:
-        text = text.split("T", 1)[0]
-    match = _PARTIAL_DATE.match(text)
-    if not match:
-        raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"{name} {value!r} is not a FHIR date (YYYY-MM-DD)")
-    year, month, day = match.groups()
-    try:
-        if day is not None:
-            return dt.date(int(year), int(month), int(day))
-        if month is not None:
-            m = int(month)
-            last = calendar.monthrange(int(year), m)[1] if 1 <= m <= 12 else 0
-            return dt.date(int(year), m, last if end else 1)
-        return dt.date(int(year), 12, 31) if end else dt.date(int(year), 1, 1)
-    except ValueError as exc:
-        raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"{name} {value!r} is not a valid date ({exc})") from exc
-
-
-def _parameters_resource(body: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The (name, value) pairs of a Parameters resource (primitive values and references only)."""
-    if body.get("resourceType") != "Parameters":
-        raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", "the body must be a FHIR Parameters resource")
-    pairs: list[tuple[str, str]] = []
-    for parameter in body.get("parameter", []) or []:
-        if not isinstance(parameter, Mapping) or not isinstance(parameter.get("name"), str):
-            raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", "every Parameters.parameter needs a name")
-        values = [(k, v) for k, v in parameter.items() if k.startswith("value")]
-        if len(values) != 1:
-            raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"parameter {parameter['name']!r} needs one value[x]")
-        key, value = values[0]
-        if key == "valueReference" and isinstance(value, Mapping):
-            value = value.get("reference", "")
-        if not isinstance(value, str):
-            raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"parameter {parameter['name']!r}: unsupported {key}")
-        pairs.append((parameter["name"], value))
-    return pairs
-
-
-@dataclass(frozen=True)
-class EvaluateRequest:
-    """The checked parameters of one ``$evaluate-measure`` call."""
-
-    period_start: dt.date
-    period_end: dt.date
-    subject: str | None = None
-    measure: str | None = None
-
-
-def parse_evaluate_parameters(pairs: Sequence[tuple[str, str]]) -> EvaluateRequest:
-    """Check the parameters of ``$evaluate-measure`` (R4 semantics) and return them; ``_Problem`` (400) if bad.
-
-    Names starting with ``_`` (``_format``, ``_pretty``) are ignored; other unknown names are refused.
-    """
-    seen: dict[str, str] = {}
-    for name, value in pairs:
-        if name.startswith("_"):
-            continue
-        if name not in _EVALUATE_PARAMETERS:
-            raise _Problem(HTTPStatus.BAD_REQUEST, "not-supported", f"parameter {name!r} is not supported")
-        if name in seen:
-            raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"parameter {name!r} is given more than once")
-        seen[name] = value
-    for name in ("periodStart", "periodEnd"):
-        if not seen.get(name):
-            raise _Problem(HTTPStatus.BAD_REQUEST, "required", f"{name} is required (a FHIR date)")
-    start = _parse_date(seen["periodStart"], "periodStart", end=False)
-    end = _parse_date(seen["periodEnd"], "periodEnd", end=True)
-    if start > end:
-        raise _Problem(HTTPStatus.BAD_REQUEST, "invalid", f"periodStart {start} is after periodEnd {end}")
-    report_type = seen.get("reportType", "summary")
-    if report_type != "summary":
-        raise _Problem(
-            HTTPStatus.BAD_REQUEST,
-            "not-supported",
-            f"reportType {report_type!r} is not supported; only 'summary' (aggregate counts, no patient data)",
-        )
-    subject = seen.get("subject")
-    if subject is not None and not re.fullmatch(r"Group/[A-Za-z0-9\-.]{1,64}", subject):
-        raise _Problem(
-            HTTPStatus.BAD_REQUEST,
-            "not-supported",
-            f"subject {subject!r} is not supported; only a Group reference (Group/[id]) for a summary report",
-        )
-    return EvaluateRequest(start, end, subject, seen.get("measure"))
-
-
 def measure_resource(info: AnalysisInfo, shipped: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The FHIR Measure of an analysis: the packaged one (:mod:`fhir_pts.conformance`) when there is one, else
     the one a plugin's instrument ships (``shipped``: url → Measure), else built from its
@@ -298,21 +193,12 @@ def measure_resource(info: AnalysisInfo, shipped: Mapping[str, Mapping[str, Any]
 
 #: Evaluations kept (measure x selection of patients); each is a few kB.
 CACHE_SIZE = 256
-_BUSY_BODY = json.dumps(
-    {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "throttled", "diagnostics": "busy"}]}
-).encode()
-_BUSY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/fhir+json; charset=utf-8\r\nRetry-After: 5\r\n"
-    + f"Connection: close\r\nContent-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
-    + _BUSY_BODY
-)
 
 
-class FhirPtsServer(HTTPServer):
+class FhirPtsServer(PooledHTTPServer):
     """The HTTP server: holds the host, the cohort read at start and the Measures.
 
-    Connections are served by ``config.workers`` threads (not one thread per connection); accepted
-    connections wait for a free one, and beyond ``16 * workers`` waiting ones a connection is answered 503.
+    Connections are served by ``config.workers`` threads (:class:`~fhir_pts.serve_pool.PooledHTTPServer`).
     """
 
     def __init__(self, config: ServeConfig, host: FhirPtsHost, cohort: Cohort) -> None:
@@ -335,45 +221,9 @@ class FhirPtsServer(HTTPServer):
         self._key_locks: dict[tuple[str, int, int], threading.Lock] = {}
         self._evaluations = threading.BoundedSemaphore(int(config.max_evaluations))
         self.evaluations_run = 0
-        self._jobs: queue.Queue[tuple[Any, Any] | None] = queue.Queue()
         if ":" in config.host:  # an IPv6 address such as ::1
             self.address_family = socket.AF_INET6
-        super().__init__((config.host, int(config.port)), _Handler)
-        self._workers = [
-            threading.Thread(target=self._work, name=f"fhir-pts-serve-{i}", daemon=True)
-            for i in range(int(config.workers))
-        ]
-        for worker in self._workers:
-            worker.start()
-
-    # --- a bounded pool of connection threads ---------------------------------------------------------
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Queue the connection for a worker thread (instead of a new thread per connection)."""
-        if self._jobs.qsize() >= 16 * len(self._workers):
-            try:
-                request.settimeout(1.0)
-                request.sendall(_BUSY)
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        self._jobs.put((request, client_address))
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            request, client_address = job
-            try:
-                self.finish_request(request, client_address)
-            except Exception:
-                self.handle_error(request, client_address)
-            finally:
-                self.shutdown_request(request)
-
-    def server_close(self) -> None:
-        super().server_close()
-        for _ in self._workers:
-            self._jobs.put(None)
+        super().__init__((config.host, int(config.port)), _Handler, workers=int(config.workers))
 
     @property
     def base_url(self) -> str:
