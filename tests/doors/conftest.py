@@ -14,10 +14,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "sources" / "server"))
 
 from registry import DoorOutput, World, run_cli
-from sekmet_harness import SekmetServer, server_python, smart_session
+from sekmet_harness import own_server, smart_session
 
 from fhir_pts.adapters.common import VersionKey
-from fhir_pts.sources.server.http import check
+from fhir_pts.sources.server.http import FhirSession, check
 from fhir_pts.synth import random_cohort_resources, synthesize
 from fhir_pts.synth.site_codes import SiteCoder
 from fhir_pts.synth.writer import write_bundle, write_json, write_ndjson
@@ -64,7 +64,7 @@ def reference(world_files: World) -> DoorOutput:
     return run_cli(["run", str(bundle)], world_files.root / "reference")
 
 
-def _load(admin: object, base_url: str, resources: list[dict]) -> None:
+def _load(admin: FhirSession, base_url: str, resources: list[dict]) -> None:
     """PUT the resources in transactions; of several copies of one resource, the contract's winner goes last
     (the server keeps it as the current version, as the files door picks it)."""
     copies: dict[tuple[str, str], list[dict]] = {}
@@ -83,19 +83,14 @@ def _load(admin: object, base_url: str, resources: list[dict]) -> None:
             continue
         body = {"resourceType": "Bundle", "type": "transaction", "entry": [
             {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in batch]}
-        r = admin.post(base_url, data=json.dumps(body), headers={"Content-Type": "application/fhir+json"})  # type: ignore[attr-defined]
-        check(r, base_url, "transaction")
+        check(admin.post(base_url, data=json.dumps(body), headers={"Content-Type": "application/fhir+json"}),
+              base_url, "transaction")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def world(world_files: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """The files, plus a sekmet-fhir of its own holding the cohort, the ConceptMap (as a canonical) and a Group."""
-    python = server_python()
-    if python is None:
-        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
-    server = SekmetServer(python, tmp_path_factory.mktemp("doors-sekmet"))
-    try:
-        info = server.start()
+    with own_server(tmp_path_factory.mktemp("doors-sekmet")) as info:
         admin = smart_session(info)
         _load(admin, info.base_url, world_files.resources)
         concept_map = json.loads(world_files.concept_map.read_text())
@@ -111,5 +106,3 @@ def world(world_files: World, tmp_path_factory: pytest.TempPathFactory) -> Itera
         world_files.canonical = f"{concept_map['url']}|{concept_map['version']}"
         world_files.group_id = "doors"
         yield world_files
-    finally:
-        server.stop()

@@ -140,6 +140,20 @@ def host_resources(world: World, out: Path) -> DoorOutput:
     return read_outputs(out)
 
 
+@door("host-server", server=True)
+def host_server(world: World, out: Path) -> DoorOutput:
+    """The host API fetching from the server itself, the ConceptMap as a canonical the server holds."""
+    from fhir_pts.host import FhirPtsHost
+    from fhir_pts.sources.server.config import ServerConfig
+
+    assert world.server_url and world.canonical
+    config = ServerConfig(url=world.server_url, auth="smart", client_id=world.server_env["FHIR_PTS_CLIENT_ID"],
+                          private_key=Path(world.server_env["FHIR_PTS_PRIVATE_KEY"]), page_size=50)  # fmt: skip
+    result = FhirPtsHost(concept_maps=[world.canonical]).run(server=config)
+    result.write(out)
+    return read_outputs(out)
+
+
 # ------------------------------------------------------------------------------------------ server doors
 def _server_argv(world: World, *extra: str) -> list[str]:
     assert world.server_url and world.canonical

@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,6 +165,22 @@ class SekmetServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def own_server(workdir: Path) -> Iterator[ServerInfo]:
+    """A sekmet-fhir of a test module's own (its data kept apart from the session server's), stopped at the end;
+    the test is skipped, saying why, when the server venv is missing."""
+    import pytest
+
+    python = server_python()
+    if python is None:
+        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
+    server = SekmetServer(python, workdir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 def smart_session(info: ServerInfo, client: str = "full_rs384", scope: str = "system/*.read system/*.write",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cohort_factory import cohort_resources, expected_keys, procedure, transaction
 from fault_proxy import Fault, FaultProxy
-from sekmet_harness import SekmetServer, ServerInfo, server_python, smart_session
+from sekmet_harness import ServerInfo, own_server, smart_session
 from test_server_search import read_keys
 
 from fhir_pts import codes
@@ -76,19 +76,12 @@ def test_long_queries_are_split_when_post_search_is_refused(proxy: FaultProxy, r
 @pytest.fixture(scope="module")
 def ghost_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
     """A server of its own whose data has an index Procedure of a Patient it does not hold."""
-    python = server_python()
-    if python is None:
-        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
-    server = SekmetServer(python, tmp_path_factory.mktemp("ghost-sekmet"))
-    try:
-        info = server.start()
-        admin = smart_session(info)
+    with own_server(tmp_path_factory.mktemp("ghost-sekmet")) as info:
         resources = cohort_resources(n_patients=3, n_others=1, prefix="g")
         resources.append(procedure("ghost-idx", "ghost", codes.CPT, "37238", date(2021, 5, 3)))  # no Patient/ghost
-        check(admin.post(info.base_url, json=transaction(resources), headers={"Content-Type": "application/fhir+json"}))
+        check(smart_session(info).post(info.base_url, json=transaction(resources),
+                                       headers={"Content-Type": "application/fhir+json"}))  # fmt: skip
         yield info
-    finally:
-        server.stop()
 
 
 def test_a_patient_the_server_cannot_give_is_a_problem(ghost_server: ServerInfo, tmp_path: Path) -> None:
