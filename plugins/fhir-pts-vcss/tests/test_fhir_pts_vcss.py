@@ -46,6 +46,15 @@ def test_questionnaire_has_the_ten_attributes_with_scored_answer_options() -> No
     assert VCSS.answer_map() == values
 
 
+def test_shipped_resources_are_valid_fhir_r4() -> None:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    for resource in (VCSS.questionnaire, *VCSS.measures):
+        assert resource is not None
+        parsed = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        assert parsed.url == resource["url"]
+
+
 def test_shipped_measures_name_the_two_measure_ids() -> None:
     urls = [m["url"] for m in VCSS.measures]
     assert urls == ["https://fhir-pts.org/fhir/Measure/vcss", "https://fhir-pts.org/fhir/Measure/vcss-gain-regression"]

@@ -34,7 +34,7 @@ import datetime as dt
 import gc
 import operator
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,11 +94,42 @@ def age_in_years(birth_date: dt.date, on: dt.date) -> int:
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
+_NO_FLAGS: dict[str, bool | None] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """An instrument's cohort columns, named once per build: per time point ``(prefix, day column, resource id
+    column, score column, ((extra column, Scored.values key), ...))``, the gain column and the windows."""
+
+    instrument: Instrument
+    windows: TimePointWindows
+    time_points: tuple[tuple[str, str, str, str, tuple[tuple[str, str], ...]], ...]
+    gain: str
+
+    @classmethod
+    def of(cls, instrument: Instrument, windows: TimePointWindows) -> _Plan:
+        stem = instrument.id
+        time_points = tuple(
+            (
+                when,
+                f"{when}_{stem}_day",
+                f"{when}_{stem}_resource_id",
+                f"{when}_{stem}",
+                tuple((extra.name.format(when=when), extra.key) for extra in instrument.time_point_columns),
+            )
+            for when in ("baseline", "followup")
+        )
+        return cls(instrument, instrument.windows or windows, time_points, instrument.gain_column)
+
+
 def _score(instrument: Instrument, fact: ScoreAssessmentFact, problems: list[Problem]) -> Scored | None:
     """Score one assessment with its instrument; an unscorable one is reported (on ``item`` for a response,
     ``valueInteger`` for a total Observation) and gives ``None``; the scoring's warnings are reported."""
     is_questionnaire = fact.resource_type == "QuestionnaireResponse"
-    answers = Answers(dict(fact.items), dict(fact.flags), None if is_questionnaire else fact.total)
+    answers = Answers(
+        dict(fact.items), dict(fact.flags) if fact.flags else _NO_FLAGS, None if is_questionnaire else fact.total
+    )
     try:
         scored = instrument.score(answers)
     except ValueError as error:  # Unscorable included
@@ -342,40 +373,43 @@ def _index_row(
 def _score_rows(
     index_date: dt.date,
     assessments: Sequence[tuple[int, ScoreAssessmentFact]],
-    windows: TimePointWindows,
-    instruments: Sequence[Instrument],
+    plans: Mapping[str, _Plan],
     problems: list[Problem],
     used_dates: list[dt.date],
 ) -> dict[str, Any]:
     """The score columns of a patient's row: per instrument, baseline and 3-month scores and the gain."""
     row: dict[str, Any] = {}
-    candidates: dict[str, list[Candidate[tuple[ScoreAssessmentFact, Scored]]]] = {i.id: [] for i in instruments}
-    by_id = {i.id: i for i in instruments}
+    candidates: dict[str, list[Candidate[tuple[ScoreAssessmentFact, Scored]]]] = {}
     for order, fact in assessments:
-        instrument = by_id.get(fact.instrument)
-        if instrument is None:
+        plan = plans.get(fact.instrument)
+        if plan is None:
             continue  # read by a reader that knew more instruments than this cohort is built with
-        scored = _score(instrument, fact, problems)
+        scored = _score(plan.instrument, fact, problems)
         if scored is not None:
             day = (fact.day - index_date).days
-            candidates[instrument.id].append(
+            candidates.setdefault(fact.instrument, []).append(
                 Candidate(day, fact.resource_type == "QuestionnaireResponse", order, (fact, scored))
             )
-    for instrument in instruments:
-        stem = instrument.id
-        chosen_pair = choose_time_points(candidates[stem], instrument.windows or windows)
-        for prefix, chosen in zip(("baseline", "followup"), chosen_pair, strict=True):
+    for stem, found in candidates.items():
+        plan = plans[stem]
+        scores = []
+        for (_, day_column, id_column, score_column, extras), chosen in zip(
+            plan.time_points, choose_time_points(found, plan.windows), strict=True
+        ):
             if chosen is None:
+                scores.append(None)
                 continue
             fact, scored = chosen.payload
             used_dates.append(fact.day)
-            row[f"{prefix}_{stem}_day"] = chosen.day
-            row[f"{prefix}_{stem}_resource_id"] = fact.resource_id
-            row[f"{prefix}_{stem}"] = scored.total
-            for extra in instrument.time_point_columns:
-                row[extra.name.format(when=prefix)] = scored.values.get(extra.key)
-        if row.get(f"baseline_{stem}") is not None and row.get(f"followup_{stem}") is not None:
-            row[instrument.gain_column] = row[f"baseline_{stem}"] - row[f"followup_{stem}"]
+            row[day_column] = chosen.day
+            row[id_column] = fact.resource_id
+            row[score_column] = scored.total
+            scores.append(scored.total)
+            values = scored.values
+            for column, key in extras:
+                row[column] = values.get(key)
+        if scores[0] is not None and scores[1] is not None:
+            row[plan.gain] = scores[0] - scores[1]
     return row
 
 
@@ -413,6 +447,7 @@ def _build(facts: FactSet, windows: TimePointWindows, instruments: tuple[Instrum
     problems: list[Problem] = []
     grouped, orphan_facts = _group_by_patient(facts, problems)
     columns = _Columns(cohort_columns(instruments))
+    plans = {instrument.id: _Plan.of(instrument, windows) for instrument in instruments}
     index_dates: list[dt.date] = []
     used_dates: list[dt.date] = []
     empty = _PatientFacts()
@@ -423,7 +458,7 @@ def _build(facts: FactSet, windows: TimePointWindows, instruments: tuple[Instrum
             continue
         index_date = dt.date.fromisoformat(row["index_date"])
         index_dates.append(index_date)
-        row.update(_score_rows(index_date, patient_facts.assessments, windows, instruments, problems, used_dates))
+        row.update(_score_rows(index_date, patient_facts.assessments, plans, problems, used_dates))
         columns.add(row)
 
     frame = columns.frame()

@@ -43,7 +43,7 @@ class Unscorable(ValueError):
     """The assessment gives no score; the message is the problem reported for its resource."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answers:
     """What one assessment gives the scoring function.
 
@@ -63,7 +63,7 @@ class Answers:
         return self.total is not None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Scored:
     """A scored assessment: ``total`` (the instrument's score, the ``baseline_<id>`` column), ``values`` of
     the instrument's extra columns (by :attr:`ExtraColumn.key`; absent = missing) and ``warnings`` (reasons
