@@ -16,7 +16,7 @@ then the winners of one patient — the same code either way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from fhir_pts.adapters import adapt_resource
 from fhir_pts.adapters.common import AdapterOutput
 from fhir_pts.adapters.facts import (
     AdverseEventFact,
+    Fact,
     FactSet,
     PatencyFindingFact,
     PatientFact,
@@ -36,7 +37,7 @@ from fhir_pts.vocabulary import Vocabulary
 log = logging.getLogger(__name__)
 
 #: Where a record was read: (file index, line, sequence number); records are ordered by it.
-Order = tuple[int, int, int]
+Order = tuple[Any, ...]
 
 
 def adapt_safely(resource: dict[str, Any], vocabulary: Vocabulary) -> AdapterOutput:
@@ -162,15 +163,23 @@ class Merger:
     _seq: int = 0
 
     def add(
-        self, output: AdapterOutput, file: str | None, line: int | None, file_index: int = 0, by_line: bool = False
+        self,
+        output: AdapterOutput,
+        file: str | None,
+        line: int | None,
+        file_index: int = 0,
+        by_line: bool = False,
+        order: Order | None = None,
     ) -> None:
         """Feed one adapted resource, in reading order.
 
         Output order is feeding order; with ``by_line`` it is (file index, line), which is the same for
-        files read whole and lets the parts of a split file be fed in any order of completion.
+        files read whole and lets the parts of a split file be fed in any order of completion. An engine
+        that knows each record's place in the input gives it as ``order`` (any tuple ordering the records).
         """
         self._seq += 1
-        order = (file_index, (line or 0) if by_line else 0, self._seq)
+        if order is None:
+            order = (file_index, (line or 0) if by_line else 0, self._seq)
         if output.key is None:
             for problem in output.problems:
                 self.loose.append((order, problem.located(file, line)))
@@ -191,10 +200,8 @@ class Merger:
         self.loose.append(((file_index, problem.line or 0, self._seq), problem))
 
     def fact_set(self) -> FactSet:
-        facts = FactSet(
-            patients={}, procedures=[], findings=[], assessments=[], adverse_events=[], problems=[],
-            resources_read=self.resources_read,
-        )  # fmt: skip
+        """The winners' facts, problems and conflicts, and the loose problems, in reading order."""
+        facts = empty_fact_set(self.resources_read)
         entries: list[tuple[Order, Any]] = [(w.order, w) for w in self.winners.values()]
         entries.extend(self.loose)
         entries.sort(key=lambda entry: entry[0])
@@ -204,15 +211,28 @@ class Merger:
                 continue
             facts.problems.extend(problem.located(entry.file, entry.line) for problem in entry.output.problems)
             facts.problems.extend(problem.located(entry.file, entry.line) for problem in entry.conflicts)
-            for fact in entry.output.facts:
-                if isinstance(fact, PatientFact):
-                    facts.patients[fact.resource_id] = fact
-                elif isinstance(fact, ProcedureFact):
-                    facts.procedures.append(fact)
-                elif isinstance(fact, PatencyFindingFact):
-                    facts.findings.append(fact)
-                elif isinstance(fact, ScoreAssessmentFact):
-                    facts.assessments.append(fact)
-                elif isinstance(fact, AdverseEventFact):
-                    facts.adverse_events.append(fact)
+            add_facts(facts, entry.output.facts)
         return facts
+
+
+def empty_fact_set(resources_read: int = 0) -> FactSet:
+    """A :class:`FactSet` with nothing in it yet."""
+    return FactSet(
+        patients={}, procedures=[], findings=[], assessments=[], adverse_events=[], problems=[],
+        resources_read=resources_read,
+    )  # fmt: skip
+
+
+def add_facts(facts: FactSet, new: Iterable[Fact]) -> None:
+    """Append facts (in reading order) to the lists of ``facts`` their kinds belong to."""
+    for fact in new:
+        if isinstance(fact, PatientFact):
+            facts.patients[fact.resource_id] = fact
+        elif isinstance(fact, ProcedureFact):
+            facts.procedures.append(fact)
+        elif isinstance(fact, PatencyFindingFact):
+            facts.findings.append(fact)
+        elif isinstance(fact, ScoreAssessmentFact):
+            facts.assessments.append(fact)
+        elif isinstance(fact, AdverseEventFact):
+            facts.adverse_events.append(fact)

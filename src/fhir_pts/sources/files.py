@@ -219,14 +219,23 @@ def iter_json_file(
                     data = stream.read()
     except (OSError, EOFError, zlib.error, *_GZIP_ERRORS) as error:
         raise InputError(f"{path}: cannot be read ({error})") from error
+    yield from iter_json_bytes(data, str(path), problems)
+
+
+def iter_json_bytes(data: bytes, file: str, problems: list[Problem] | None = None) -> Iterator[RawResource]:
+    """The resources of the (uncompressed) bytes of a Bundle / single-resource JSON file named ``file`` (entries
+    that hold no resource are appended to ``problems``).
+
+    :raises InputError: not JSON; :class:`NotFhirError`: JSON but not a FHIR resource.
+    """
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as error:
         hint = "; one resource a line must be named .ndjson or .jsonl" if b"}\n{" in data[:1_000_000] else ""
-        raise InputError(f"{path}: not valid JSON ({error}){hint}") from error
+        raise InputError(f"{file}: not valid JSON ({error}){hint}") from error
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
-        raise NotFhirError(f"{path}: not a FHIR resource (expected a JSON object with a resourceType, e.g. a Bundle)")
-    yield from _bundle_resources(document, str(path), None, problems)
+        raise NotFhirError(f"{file}: not a FHIR resource (expected a JSON object with a resourceType, e.g. a Bundle)")
+    yield from _bundle_resources(document, file, None, problems)
 
 
 def iter_ndjson_blocks(
@@ -411,6 +420,27 @@ def not_fhir_file_problem(file: str) -> Problem:
         "?", None, "resourceType", "file is JSON but not FHIR (expected resources with a resourceType); file skipped",
         file=file,
     )  # fmt: skip
+
+
+def ndjson_file_is_not_fhir(path: Path) -> bool:
+    """Whether the first line of an NDJSON file is a JSON object without ``resourceType`` (a Bulk Data log or
+    manifest); such a file found in a folder is reported once and skipped.
+
+    :raises InputError: the file cannot be read.
+    """
+    block = next(iter_ndjson_blocks(path, block_size=64 * 1024), b"")
+    return _first_line_not_fhir(block)
+
+
+def resources_of_line(line: bytes, file: str, number: int, problems: list[Problem]) -> Iterator[RawResource]:
+    """The resources of one NDJSON line (a Bundle's entries, all at ``number``); a line that is not a FHIR
+    resource is appended to ``problems`` instead."""
+    return _parsed(line, file, number, problems)
+
+
+def looks_truncated(line: bytes) -> bool:
+    """Whether a (last) NDJSON line looks cut off: it does not end with ``}``."""
+    return _looks_truncated(line)
 
 
 def _first_line_not_fhir(block: bytes) -> bool:
