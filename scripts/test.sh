@@ -33,6 +33,11 @@ if command -v npm >/dev/null 2>&1 && ! cmp -s profiles/package-lock.json profile
     fi
 fi
 
+# The Spark engine's extra (pyspark, pyarrow) for tests/engines/test_spark.py: installed once, skipped when present.
+if ! "$BIN/python" -c "import pyspark, pyarrow" 2>/dev/null; then
+    echo "test.sh: installing the spark extra (pyspark, pyarrow)" >&2
+    "$BIN/python" -m pip install --quiet --disable-pip-version-check -e '.[spark]'
+fi
 "$BIN/python" -m pip install --quiet --disable-pip-version-check --no-deps -e plugins/fhir-pts-class-shift && "$BIN/python" -m pytest -q plugins/fhir-pts-class-shift/tests  # the out-of-tree plugin (plugins/README.md): installed by entry point, its own tests
 
 # plugins/fhir-pts-vcss adds an instrument, hence cohort columns and measures to every run: it is installed in an

@@ -78,9 +78,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument(
         "inputs",
         nargs="*",
-        type=Path,
         metavar="INPUT",
-        help="FHIR Bundle JSON, NDJSON (.ndjson, .ndjson.gz) files, or folders of them",
+        help="FHIR Bundle JSON, NDJSON (.ndjson, .ndjson.gz) files, or folders of them (with --engine spark also "
+        "hdfs://, s3a://, abfss://... paths)",
     )
     run.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     run.add_argument(
@@ -132,6 +132,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         type=int,
         default=min(2, os.cpu_count() or 1),
         help="processes reading the input (default: up to 2; see benchmarks/bench_run.py)",
+    )
+    run.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="where reading runs: local (this machine, default) or spark (pip install 'fhir-pts[spark]'; "
+        "docs/scale.md)",
+    )
+    run.add_argument(
+        "--spark-master",
+        default=None,
+        metavar="URL",
+        help="with --engine spark: local[*] (default), spark://HOST:7077, yarn, k8s://..., or Spark Connect sc://HOST",
     )
     run.add_argument(
         "--deidentify",
@@ -293,6 +306,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("give either INPUT files/folders or --server, not both")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.spark_master is not None and args.engine != "spark":
+        raise UsageError("--spark-master needs --engine spark")
     windows = TimePointWindows(
         baseline_start=args.baseline_window[0],
         baseline_end=args.baseline_window[1],
@@ -300,7 +315,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         followup_start=args.followup_window[0],
         followup_end=args.followup_window[1],
     )
-    inputs: list[Path] = list(args.inputs)
+    from fhir_pts.engines import make_engine
+
+    if args.engine == "local":  # imports for the analyses run while the worker processes read
+        engine = make_engine("local", workers=args.workers, while_reading=lambda: warm_up(report=not args.no_report))
+    else:
+        engine = make_engine(args.engine, spark_master=args.spark_master)
+    inputs: list[Path | str] = [text if args.engine == "spark" else Path(text) for text in args.inputs]
     fetched = None
     if server_config is not None:
         from fhir_pts.sources.server import ServerSource
@@ -321,8 +342,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fhir_pts.progress import progress
 
     with progress(desc="Reading FHIR", unit=" resources") as bar:
-        cohort = load_cohort(inputs, vocabulary=vocabulary, windows=windows, workers=args.workers,
-                             progress=bar.update, while_reading=lambda: warm_up(report=not args.no_report))  # fmt: skip
+        cohort = load_cohort(inputs, vocabulary=vocabulary, windows=windows, progress=bar.update, engine=engine)
     if fetched is not None:
         from fhir_pts.pipeline import add_source_findings
 

@@ -43,6 +43,7 @@ from fhir_pts.problems import PROBLEM_COLUMNS, Problem
 if TYPE_CHECKING:
     from fhir.resources.R4B.measurereport import MeasureReport
 
+    from fhir_pts.engines.base import Engine
     from fhir_pts.sources.server.config import ServerConfig
     from fhir_pts.sources.server.fetch import FetchResult
 
@@ -240,7 +241,11 @@ class FhirPtsHost:
         its fields); ``None``: the contract's (baseline -90..0, 3 months 60..150 closest to day 91).
     concept_maps: FHIR ConceptMap files mapping site-local codes (as ``--concept-map``).
     load_entry_points: ``False`` starts with no plugin at all (add them with :meth:`register`).
-    workers: processes reading input files.
+    workers: processes reading input files (the local engine).
+    engine: ``"local"`` (default), ``"spark"`` (``pip install 'fhir-pts[spark]'``; on ``spark_master``, default
+        ``local[*]``), or an :class:`~fhir_pts.engines.base.Engine` (e.g. ``SparkEngine(session=spark)`` to use
+        the host's own SparkSession). It reads ``files`` and fetched ``server`` data; ``resources`` already held
+        as dicts are mapped in this process.
 
     Examples
     --------
@@ -258,16 +263,26 @@ class FhirPtsHost:
         concept_maps: Sequence[Path | str] = (),
         load_entry_points: bool = True,
         workers: int = 1,
+        engine: str | Engine = "local",
+        spark_master: str | None = None,
     ) -> None:
+        from fhir_pts.engines import make_engine
         from fhir_pts.plugin_manager import get_plugin_manager
 
         if workers < 1:
             raise HostError("workers must be at least 1")
+        try:
+            chosen = engine if not isinstance(engine, str) else make_engine(
+                engine, workers=workers, spark_master=spark_master
+            )
+        except ValueError as exc:
+            raise HostError(str(exc)) from exc
         self._pm = get_plugin_manager(load_entry_points=load_entry_points, allow=allow, block=block)
         self._parameters = _merge({}, parameters)
         self._windows = _windows(windows)
         self._concept_maps = [p if isinstance(p, Path) else str(p) for p in concept_maps]  # str: canonicals too
         self._workers = workers
+        self._engine: Engine = chosen
 
     # ------------------------------------------------------------------------------------------ plugins
 
@@ -344,11 +359,11 @@ class FhirPtsHost:
                 return cohort_from_resources(resources, concepts=vocabulary, windows=chosen, instruments=instruments)
             if files is not None:
                 return load_cohort(list(files), vocabulary=Vocabulary.build(self._concept_maps), windows=chosen,
-                                   workers=self._workers, instruments=instruments)  # fmt: skip
+                                   engine=self._engine, instruments=instruments)  # fmt: skip
             assert server is not None
             with tempfile.TemporaryDirectory(prefix="fhir-pts-host-") as raw:
                 paths, vocabulary, fetched = _fetch(server, Path(raw), self._concept_maps, instruments)
-                cohort = load_cohort(paths, vocabulary=vocabulary, windows=chosen, workers=self._workers,
+                cohort = load_cohort(paths, vocabulary=vocabulary, windows=chosen, engine=self._engine,
                                      instruments=instruments)  # fmt: skip
                 return add_source_findings(cohort, fetched.problems, fetched.gaps)
         except InputError as exc:  # ConceptMap files that cannot be used raise it too

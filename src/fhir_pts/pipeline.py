@@ -163,6 +163,7 @@ def write_run(
         cohort = deidentify_cohort(cohort, names)
     written = write_outputs(Path(out_dir), cohort, outcomes)
     if report:
+        from fhir_pts.engines.spark import is_remote
         from fhir_pts.outputs.report import (
             RunInfo,
             comparison_table_html,
@@ -172,7 +173,8 @@ def write_run(
         )
         from fhir_pts.sources.files import expand_inputs
 
-        files = expand_inputs(list(inputs)) if inputs else []
+        local_inputs = [i for i in inputs if not is_remote(i)]  # remote (hdfs://...) inputs are not fingerprinted
+        files = expand_inputs(local_inputs) if local_inputs else []
         fingerprints = fingerprint_inputs(files, known=cohort.input_fingerprints)
         if names is not None:  # ids in input paths (a file per patient) become their pseudonyms
             fingerprints = [(names.text(path) or path, digest) for path, digest in fingerprints]

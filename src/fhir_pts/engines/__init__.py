@@ -22,14 +22,16 @@ ENGINE_NAMES: tuple[str, ...] = ("local", "spark")
 
 
 def make_engine(name: str = "local", *, workers: int = 1, spark_master: str | None = None, **options: Any) -> Engine:
-    """The engine called ``name`` (``local`` with ``workers`` processes, or ``spark`` on ``spark_master``).
+    """The engine called ``name`` (``local`` with ``workers`` processes, or ``spark`` on ``spark_master``);
+    ``options`` are passed to the engine's class (:class:`~fhir_pts.engines.local.LocalEngine`,
+    :class:`~fhir_pts.engines.spark.SparkEngine`).
 
     :raises ValueError: an unknown engine name.
     """
     if name == "local":
         from fhir_pts.engines.local import LocalEngine
 
-        return LocalEngine(workers=workers)
+        return LocalEngine(workers=workers, **options)
     if name == "spark":
         from fhir_pts.engines.spark import SparkEngine
 

@@ -17,8 +17,10 @@ One Spark job, three steps, all on the executors (:mod:`fhir_pts.engines.spark_s
 Only cohort rows, problem records and counts reach the driver, which puts them in reading order: the cohort and
 ``problems.csv`` are those of the local engine for the same inputs.
 
-Reading order is that of the local engine for local INPUTs (:func:`~fhir_pts.sources.files.expand_inputs`, then
-line / entry order); the files of a remote folder are read in the order of their paths.
+Reading order is that of the local engine for paths of this machine (:func:`~fhir_pts.sources.files.expand_inputs`,
+then line / entry order). INPUTs given as URIs (``hdfs://``, ``s3a://``, ``file:///`` on a shared filesystem...)
+are listed by Spark itself (the driver need not see them): their files are read in the order of their paths,
+and a non-FHIR NDJSON file in such a folder is not recognised as a whole (each of its lines is reported).
 """
 
 from __future__ import annotations
@@ -31,9 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
-from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines import spark_steps as steps
 from fhir_pts.problems import Problem
@@ -44,6 +44,7 @@ from fhir_pts.sources.files import (
     ndjson_file_is_not_fhir,
     not_fhir_file_problem,
 )
+from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
 #: How to install what the Spark engine needs.
 INSTALL_HINT = "install it with: pip install 'fhir-pts[spark]'"
@@ -64,15 +65,10 @@ class EngineUnavailable(InputError):
 
 
 def is_remote(text: str | Path) -> bool:
-    """Whether an INPUT names a non-local path (``hdfs://``, ``s3a://``...); ``file:`` URIs are local."""
+    """Whether an INPUT is a URI (``hdfs://``, ``s3a://``, ``file:///`` ...) that Spark lists and reads itself,
+    rather than a path of this machine (listed here, in the local engine's order and with its errors)."""
     text = str(text)
-    return bool(_SCHEME.match(text)) and not text.startswith("file:") and not re.match(r"^[A-Za-z]:[\\/]", text)
-
-
-def _local_path(text: str) -> Path:
-    if text.startswith("file:"):
-        return Path(unquote(re.sub(r"^file:(//)?", "", text)))
-    return Path(text)
+    return bool(_SCHEME.match(text)) and not re.match(r"^[A-Za-z]:[\\/]", text)
 
 
 @dataclass
@@ -102,7 +98,7 @@ def plan_inputs(inputs: Sequence[str | Path]) -> _Plan:
         if is_remote(text):
             plan.remote.append(steps.RemoteInput(arg, steps.normalise(text), text))
             continue
-        given = _local_path(text)
+        given = Path(text)
         explicit = given.is_file()
         for index, path in enumerate(expand_inputs([given])):
             key = path.resolve()
@@ -140,7 +136,7 @@ class SparkEngine:
     def load_cohort(
         self,
         inputs: Sequence[Path | str],
-        concepts: ConceptMapTranslator | None = None,
+        concepts: Vocabulary | ConceptMapTranslator | None = None,
         windows: TimePointWindows | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Cohort:
@@ -148,8 +144,13 @@ class SparkEngine:
         spark, owned = self._start()
         try:
             job = steps.Job.create(plan.files, plan.remote, concepts, windows or TimePointWindows())
-            frame = self._job_frame(spark, plan, job)
-            table = _collect(frame)
+            try:
+                table = _collect(self._job_frame(spark, plan, job))
+            except InputError:
+                raise
+            except Exception as error:
+                _raise_input_error(error)
+                raise
         finally:
             if owned:
                 spark.stop()
@@ -252,23 +253,23 @@ class SparkEngine:
 
 
 def _collect(frame: Any) -> Any:
-    """The job's rows on the driver as an Arrow table (cohort rows, problems, counts); Spark's input errors as
-    :class:`InputError`."""
+    """The job's rows on the driver as an Arrow table (cohort rows, problems, counts)."""
     import pyarrow as pa
 
     if frame is None:
         return pa.table({name: [] for name in steps.ORDER_COLUMNS})
-    try:
-        return frame.toArrow()
-    except Exception as error:
-        message = str(error)
-        if "PATH_NOT_FOUND" in message or "Path does not exist" in message:
-            path = re.search(r"Path does not exist: (\S+?)\.?(\s|$)", message)
-            raise InputError(f"{path.group(1) if path else 'an INPUT'}: no such file or folder") from error
-        cause = _input_failure(message)
-        if cause is not None:
-            raise InputError(f"an INPUT cannot be read by Spark ({cause})") from error
-        raise
+    return frame.toArrow()
+
+
+def _raise_input_error(error: Exception) -> None:
+    """Raise Spark's "cannot read this INPUT" errors as :class:`InputError` (exit 2); return for others."""
+    message = str(error)
+    if "PATH_NOT_FOUND" in message or "Path does not exist" in message:
+        path = re.search(r"Path does not exist: (\S+?)\.?(\s|$)", message)
+        raise InputError(f"{path.group(1) if path else 'an INPUT'}: no such file or folder") from error
+    cause = _input_failure(message)
+    if cause is not None:
+        raise InputError(f"an INPUT cannot be read by Spark ({cause})") from error
 
 
 def _input_failure(message: str) -> str | None:

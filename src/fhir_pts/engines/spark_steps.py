@@ -23,8 +23,7 @@ from urllib.parse import unquote
 
 import pandas as pd
 
-from fhir_pts.adapters.common import AdapterOutput, Vocabulary
-from fhir_pts.adapters.concept_map import ConceptMapTranslator
+from fhir_pts.adapters.common import AdapterOutput
 from fhir_pts.adapters.facts import Fact, PatientFact
 from fhir_pts.cohort.build import build_cohort
 from fhir_pts.cohort.model import Cohort, TimePointWindows, empty_patients_frame
@@ -42,6 +41,7 @@ from fhir_pts.sources.files import (
     resources_of_line,
 )
 from fhir_pts.sources.prefilter import CandidateFilter
+from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
 #: Where a row belongs in the input (see the module docstring).
 Order = tuple[int, int, str, int, int, int, int]
@@ -185,11 +185,12 @@ class Job:
         cls,
         files: dict[str, FileInfo],
         remote: Sequence[RemoteInput],
-        concepts: ConceptMapTranslator | None,
+        concepts: Vocabulary | ConceptMapTranslator | None,
         windows: TimePointWindows,
     ) -> Job:
-        extra = concepts.source_codes if concepts is not None else ()
-        return cls(dict(files), tuple(remote), Vocabulary(concepts), CandidateFilter.for_contract(extra), windows)
+        vocabulary = Vocabulary.of(concepts)
+        candidates = CandidateFilter.for_contract(vocabulary.source_codes)
+        return cls(dict(files), tuple(remote), vocabulary, candidates, windows)
 
     def file_info(self, file_path: str) -> FileInfo:
         """The file a row came from, by the path Spark reports."""
