@@ -3,14 +3,17 @@
 Hypothesis: no deadlines (tests never assert wall-clock times), derandomised under CI.
 
 With ``FHIR_PTS_REQUIRE_INFRA=1`` (set by ``.ci/run``) a skipped test fails instead: in CI every piece of
-infrastructure (the FHIR test server, SUSHI, Chromium, fhirpathpy) is installed, so a skip means an install
-step is broken, and a green run must not hide it.
+infrastructure (the FHIR test server, SUSHI, Chromium, fhirpathpy, pyspark and Java) is installed, so a skip
+means an install step is broken, and a green run must not hide it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+import shutil
+import sys
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -50,3 +53,29 @@ def _package_logging_reset() -> None:
         logger.removeHandler(handler)
     logger.setLevel(logging.NOTSET)
     logger.propagate = True
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """A ``local[2]`` SparkSession, started once for the test session (tests/engines, the Spark doors of
+    tests/doors); while it runs, ``SparkEngine()`` (e.g. behind ``fhir-pts run --engine spark``) uses it. Skipped,
+    with the reason, without pyspark or Java."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        pytest.skip("pyspark is not installed (pip install -e '.[spark]'; scripts/test.sh does it)")
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        pytest.skip("no Java runtime (apt-get install openjdk-17-jre-headless; .ci/run does it)")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("fhir-pts-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "3")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()

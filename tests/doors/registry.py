@@ -65,15 +65,19 @@ Door = Callable[[World, Path], DoorOutput]
 DOORS: dict[str, Door] = {}
 #: Doors that need the FHIR test server.
 SERVER_DOORS: set[str] = set()
+#: Doors that need Spark (the ``spark_session`` fixture: one local[2] session, which the CLI's engine uses).
+SPARK_DOORS: set[str] = set()
 
 
-def door(name: str, *, server: bool = False) -> Callable[[Door], Door]:
-    """Register a door under ``name`` (``server``: it needs the FHIR test server)."""
+def door(name: str, *, server: bool = False, spark: bool = False) -> Callable[[Door], Door]:
+    """Register a door under ``name`` (``server``: it needs the FHIR test server; ``spark``: a SparkSession)."""
 
     def register(function: Door) -> Door:
         DOORS[name] = function
         if server:
             SERVER_DOORS.add(name)
+        if spark:
+            SPARK_DOORS.add(name)
         return function
 
     return register
@@ -152,6 +156,27 @@ def host_server(world: World, out: Path) -> DoorOutput:
     result = FhirPtsHost(concept_maps=[world.canonical]).run(server=config)
     result.write(out)
     return read_outputs(out)
+
+
+# ------------------------------------------------------------------------------------------ the Spark engine
+@door("spark-bundle", spark=True)
+def spark_bundle(world: World, out: Path) -> DoorOutput:
+    return run_cli(["run", str(world.bundle), "--engine", "spark", "--concept-map", str(world.concept_map)], out)
+
+
+@door("spark-ndjson", spark=True)
+def spark_ndjson(world: World, out: Path) -> DoorOutput:
+    return run_cli(["run", str(world.ndjson), "--engine", "spark", "--concept-map", str(world.concept_map)], out)
+
+
+@door("spark-ndjson.gz", spark=True)
+def spark_ndjson_gz(world: World, out: Path) -> DoorOutput:
+    return run_cli(["run", str(world.gz_folder), "--engine", "spark", "--concept-map", str(world.concept_map)], out)
+
+
+@door("spark-folder", spark=True)
+def spark_folder(world: World, out: Path) -> DoorOutput:
+    return run_cli(["run", str(world.folder), "--engine", "spark", "--concept-map", str(world.concept_map)], out)
 
 
 # ------------------------------------------------------------------------------------------ server doors

@@ -3,7 +3,8 @@ results.csv (numbers to a relative 1e-12) — the reference being the cohort as 
 
 Doors are listed in ``registry.py`` (files: Bundle, NDJSON, .ndjson.gz, a mixed folder; the host API with
 ``resources=``; server search with small pages, the ConceptMap as a server canonical and as a file; Bulk
-``$export`` at system, Patient and Group level; ``serve``'s ``$evaluate-measure``).
+``$export`` at system, Patient and Group level; ``serve``'s ``$evaluate-measure``; the Spark engine in local
+mode on the Bundle, NDJSON, .ndjson.gz and mixed-folder forms).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 from pathlib import Path
 
 import pytest
-from registry import DOORS, SERVER_DOORS, DoorOutput, ResultRow, World, run_cli
+from registry import DOORS, SERVER_DOORS, SPARK_DOORS, DoorOutput, ResultRow, World, run_cli
 
 from fhir_pts import codes
 from fhir_pts.synth.site_codes import SITE_SYSTEM
@@ -39,6 +40,8 @@ def assert_same_results(got: dict[tuple[str, str], ResultRow], want: dict[tuple[
 def test_every_door_gives_the_reference(name: str, request: pytest.FixtureRequest, reference: DoorOutput,
                                         tmp_path: Path) -> None:  # fmt: skip
     world: World = request.getfixturevalue("world" if name in SERVER_DOORS else "world_files")
+    if name in SPARK_DOORS:
+        request.getfixturevalue("spark_session")
     got = DOORS[name](world, tmp_path)
     if got.cohort is not None:
         assert len(got.cohort) == len(reference.cohort or [])
