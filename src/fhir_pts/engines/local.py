@@ -32,7 +32,7 @@ from fhir_pts.adapters.common import AdapterOutput
 from fhir_pts.adapters.facts import FactSet
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines.base import cohort_from_facts
-from fhir_pts.engines.resolve import Merger, adapt_safely, expand_bundle
+from fhir_pts.engines.resolve import Merger, adapt_safely, candidate_filter, expand_bundle
 from fhir_pts.problems import Problem
 from fhir_pts.sources import fingerprint
 from fhir_pts.sources.files import (
@@ -97,8 +97,7 @@ class _Reader:
     @classmethod
     def for_concepts(cls, concepts: Vocabulary | ConceptMapTranslator | None) -> _Reader:
         vocabulary = Vocabulary.of(concepts)
-        hosts = vocabulary.instrument_index.hosts()
-        return cls(vocabulary, CandidateFilter.for_contract(vocabulary.source_codes, instrument_hosts=hosts))
+        return cls(vocabulary, candidate_filter(vocabulary))
 
 
 #: The reader of a worker process, set once by :func:`_init_worker`.

@@ -32,12 +32,20 @@ from fhir_pts.adapters.facts import (
     ScoreAssessmentFact,
 )
 from fhir_pts.problems import Problem
+from fhir_pts.sources.prefilter import CandidateFilter
 from fhir_pts.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
 #: Where a record was read: (file index, line, sequence number); records are ordered by it.
 Order = tuple[Any, ...]
+
+
+def candidate_filter(vocabulary: Vocabulary) -> CandidateFilter:
+    """The NDJSON byte pre-filter for a run's vocabulary: the contract's codes, the ConceptMaps' local codes
+    and the installed instruments' hosts (a line that could carry any of them is parsed)."""
+    hosts = vocabulary.instrument_index.hosts()
+    return CandidateFilter.for_contract(vocabulary.source_codes, instrument_hosts=hosts)
 
 
 def adapt_safely(resource: dict[str, Any], vocabulary: Vocabulary) -> AdapterOutput:

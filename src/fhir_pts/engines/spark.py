@@ -154,7 +154,7 @@ class SparkEngine:
         finally:
             if owned:
                 spark.stop()
-        cohort = steps.assemble(table, plan.problems, job.windows)
+        cohort = steps.assemble(table, plan.problems, job)
         if progress is not None:
             progress(cohort.flow.get("resources_read", 0))
         return cohort

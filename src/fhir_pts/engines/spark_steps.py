@@ -26,8 +26,8 @@ import pandas as pd
 from fhir_pts.adapters.common import AdapterOutput
 from fhir_pts.adapters.facts import Fact, PatientFact
 from fhir_pts.cohort.build import build_cohort
-from fhir_pts.cohort.model import Cohort, TimePointWindows, empty_patients_frame
-from fhir_pts.engines.resolve import Merger, adapt_safely, add_facts, empty_fact_set
+from fhir_pts.cohort.model import Cohort, TimePointWindows
+from fhir_pts.engines.resolve import Merger, adapt_safely, add_facts, candidate_filter, empty_fact_set
 from fhir_pts.problems import Problem
 from fhir_pts.sources.files import (
     NDJSON_SUFFIXES,
@@ -189,8 +189,7 @@ class Job:
         windows: TimePointWindows,
     ) -> Job:
         vocabulary = Vocabulary.of(concepts)
-        candidates = CandidateFilter.for_contract(vocabulary.source_codes)
-        return cls(dict(files), tuple(remote), vocabulary, candidates, windows)
+        return cls(dict(files), tuple(remote), vocabulary, candidate_filter(vocabulary), windows)
 
     def file_info(self, file_path: str) -> FileInfo:
         """The file a row came from, by the path Spark reports."""
@@ -377,7 +376,7 @@ class Job:
     def _cohort_part(self, ordered: list[tuple[Order, Fact]]) -> _CohortPart:
         fact_set = empty_fact_set()
         add_facts(fact_set, (fact for _, fact in ordered))
-        cohort = build_cohort(fact_set, self.windows)
+        cohort = build_cohort(fact_set, self.windows, self.vocabulary.instruments)
         patient_order = {fact.resource_id: order for order, fact in ordered if isinstance(fact, PatientFact)}
         # Problems of build_cohort come in two runs: facts whose patient is not in the data (by kind of fact,
         # then reading order), then each patient's (in patient order). Their sort keys say so for the driver.
@@ -409,7 +408,7 @@ class _CohortPart:
 
 
 # --- on the driver ----------------------------------------------------------------------------------
-def assemble(table: Any, driver_problems: Sequence[tuple[Order, Problem]], windows: TimePointWindows) -> Cohort:
+def assemble(table: Any, driver_problems: Sequence[tuple[Order, Problem]], job: Job) -> Cohort:
     """The cohort from the job's rows: cohort rows and problems in the local engine's order.
 
     :raises InputError: an INPUT could not be used (a FATAL row, e.g. an explicitly named file that is not FHIR).
@@ -431,7 +430,10 @@ def assemble(table: Any, driver_problems: Sequence[tuple[Order, Problem]], windo
     read.sort(key=lambda item: item[0])
 
     parts: list[_CohortPart] = [pickle.loads(r["payload"]) for r in rows if r["kind"] == COHORT]
-    template = build_cohort(empty_fact_set(), windows)
+    # The cohort of no facts gives every field as build_cohort sets it (columns of the run's instruments, flow
+    # names at 0); the partitions' rows, problems, counts and periods are put into it.
+    cohort = build_cohort(empty_fact_set(), job.windows, job.vocabulary.instruments)
+    template = cohort
     flow = dict(template.flow)
     for part in parts:
         for name, value in part.flow.items():
@@ -444,18 +446,14 @@ def assemble(table: Any, driver_problems: Sequence[tuple[Order, Problem]], windo
         ranking = sorted(range(len(orders)), key=orders.__getitem__)
         patients = patients.iloc[ranking].reset_index(drop=True)
     else:
-        patients = empty_patients_frame()
+        patients = template.patients
     built = sorted((item for part in parts for item in part.problems), key=lambda item: item[0])
-    starts = [p.period_start for p in parts if p.period_start is not None]
-    ends = [p.period_end for p in parts if p.period_end is not None]
-    return Cohort(
-        patients=patients,
-        problems=[problem for _, problem in read] + [problem for _, problem in built],
-        period_start=min(starts, default=None),
-        period_end=max(ends, default=None),
-        windows=windows,
-        flow=flow,
-    )
+    cohort.patients = patients
+    cohort.problems = [problem for _, problem in read] + [problem for _, problem in built]
+    cohort.period_start = min((p.period_start for p in parts if p.period_start is not None), default=None)
+    cohort.period_end = max((p.period_end for p in parts if p.period_end is not None), default=None)
+    cohort.flow = flow
+    return cohort
 
 
 def _order(row: dict[str, Any]) -> Order:
