@@ -47,6 +47,14 @@ def test_precedence_toml_env_cli(tmp_path: Path) -> None:
     assert config.auth == "smart" and config.verify_tls and not config.bulk
 
 
+def test_max_pages_from_toml_or_cli(tmp_path: Path) -> None:
+    toml = tmp_path / "server.toml"
+    toml.write_text('url = "https://a.example/fhir"\nmax_pages = 50\n')
+    assert server_config_from_args(parse("--config", str(toml)), environ={}).max_pages == 50
+    assert server_config_from_args(parse("--config", str(toml), "--max-pages", "7"), environ={}).max_pages == 7
+    assert server_config_from_args(parse("--server", "https://a.example/fhir"), environ={}).max_pages == 10_000
+
+
 def test_token_from_env_or_file_never_printed(tmp_path: Path) -> None:
     config = load_server_config(environ={"FHIR_PTS_SERVER_URL": "https://b.example/fhir", "FHIR_PTS_TOKEN": "s3cr3t"})
     assert config is not None and config.auth == "bearer" and "s3cr3t" not in repr(config)

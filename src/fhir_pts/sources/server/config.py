@@ -235,6 +235,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     add("--no-type-filter", dest="type_filter", action="store_false", default=None,
         help="$export without _typeFilter (whole types; narrowed here): for servers whose _typeFilter is wrong")
     add("--page-size", dest="page_size", type=int, metavar="N", help="_count per search page (default 1000)")
+    add("--max-pages", dest="max_pages", type=int, metavar="N",
+        help="most pages one search may take before it is stopped as endless (default 10000)")
     add("--server-workers", dest="server_workers", type=int, metavar="N",
         help="parallel requests to the server (default 4)")
     add("--write-back", dest="write_back", action="store_true", default=None,
@@ -257,6 +259,7 @@ def server_config_from_args(args: argparse.Namespace, environ: Mapping[str, str]
         "group_id": getattr(args, "group_id", None),
         "type_filter": getattr(args, "type_filter", None),
         "page_size": getattr(args, "page_size", None),
+        "max_pages": getattr(args, "max_pages", None),
         "workers": getattr(args, "server_workers", None),
         "write_back": getattr(args, "write_back", None),
     }
