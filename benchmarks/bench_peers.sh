@@ -46,11 +46,14 @@ export_dir() {  # name -> generate (once) and print the folder
 }
 
 best_of() {  # N command... -> best wall seconds
-    local n=$1 best="" t; shift
+    local n=$1 best="" t tmp; shift
+    tmp=$(mktemp)
     for _ in $(seq "$n"); do
-        t=$( { /usr/bin/time -f "%e" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+        /usr/bin/time -f "%e" -o "$tmp" "$@" >/dev/null 2>&1 || true
+        t=$(tail -1 "$tmp")
         if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
     done
+    rm -f "$tmp"
     echo "$best"
 }
 

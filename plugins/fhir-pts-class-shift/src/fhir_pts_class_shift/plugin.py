@@ -17,14 +17,15 @@ Statistics (rows of ``results.csv``, measure ``villalta-class-shift``):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from fhir_pts import hookimpl
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
-from fhir_pts.analyses.stats import clopper_pearson
-from fhir_pts.cohort.model import Cohort
+
+if TYPE_CHECKING:  # pandas and the statistics are imported where used: `fhir-pts analyses` only lists plugins
+    import pandas as pd
+
+    from fhir_pts.cohort.model import Cohort
 
 #: Villalta classes, from best to worst (contract §2).
 CLASSES: tuple[str, ...] = ("none", "mild", "moderate", "severe")
@@ -42,6 +43,8 @@ CLASS_SHIFT = AnalysisInfo(
 
 
 def _classes(frame: pd.DataFrame, column: str) -> pd.Series:
+    import pandas as pd
+
     if column not in frame.columns:
         return pd.Series([pd.NA] * len(frame), index=frame.index, dtype="string")
     values = frame[column].astype("string").str.strip().str.lower()
@@ -78,6 +81,8 @@ def class_shift(cohort: Cohort) -> AnalysisResult:
     improved = sum(1 for b, f in pairs if rank[f] < rank[b])
     worsened = sum(1 for b, f in pairs if rank[f] > rank[b])
     unchanged = n_pairs - improved - worsened
+    from fhir_pts.analyses.stats import clopper_pearson
+
     low, high = clopper_pearson(improved, n_pairs)
     statistics = [
         Statistic("n_pairs", float(n_pairs), n=n_pairs),
