@@ -22,13 +22,14 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+from loopback import LoopbackServer
 
 OO = "OperationOutcome"
 EXPORT_DEFINITION = "OperationDefinition/export"
@@ -59,7 +60,7 @@ class Faults:
     retry_after: str = "1"
 
 
-class BulkServer:
+class BulkServer(LoopbackServer):
     """The server (a context manager): ``resources`` to export, ``faults`` to apply, ``log`` of requests."""
 
     def __init__(self, resources: Iterable[dict], public_key: Path, client_id: str = "bulk-client",
@@ -76,33 +77,8 @@ class BulkServer:
         self.log: list[tuple[str, str, int]] = []
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server.handle(self)
-
-            do_POST = do_DELETE = do_GET
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.base_url = f"{self.root}/fhir"
+        super().__init__(self.handle, "HTTP/1.1")
         self.token_url = f"{self.root}/auth/token"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> BulkServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
     # -- helpers ------------------------------------------------------------------------------------
     def _take(self, name: str) -> bool:

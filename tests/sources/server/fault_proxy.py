@@ -13,10 +13,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+from loopback import LoopbackServer
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "host",
        "proxy-connection", "te", "trailer", "upgrade"}
@@ -43,7 +44,7 @@ class Fault:
         return bool(found) and (self.method is None or self.method == method)
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """The proxy server; ``faults`` can be changed between requests; ``log`` records (method, path, fault)."""
 
     def __init__(self, upstream_root: str) -> None:
@@ -51,33 +52,7 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                proxy.handle(self)
-
-            do_POST = do_PUT = do_DELETE = do_HEAD = do_GET
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.root}/fhir"
-
-    def __enter__(self) -> FaultProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(self.handle)
 
     def _fault_for(self, method: str, path: str) -> Fault | None:
         with self._lock:
