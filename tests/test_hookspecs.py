@@ -68,6 +68,30 @@ def test_plugin_hooks_are_documented() -> None:
     assert missing == [], f"hooks documented neither in docs/plugins.md nor docs/host-api.md: {missing}"
 
 
+def documented_signatures(hooks: Iterable[str], doc: str) -> dict[str, tuple[str, ...] | None]:
+    """Per hook, the arguments of its row in the hooks table of ``doc`` (`` `name(a, b)` ``); None: no row."""
+    found: dict[str, tuple[str, ...] | None] = {}
+    for hook in hooks:
+        match = re.search(rf"^\| `{re.escape(hook)}\(([^)]*)\)` \|", doc, re.MULTILINE)
+        found[hook] = tuple(a.strip() for a in match.group(1).split(",") if a.strip()) if match else None
+    return found
+
+
+def test_documented_signatures_are_the_specs() -> None:
+    """As datasette's test: the hooks table of docs/plugins.md gives each hook with the spec's arguments."""
+    doc = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    hooks = hook_names(hookspecs)
+    pm = get_plugin_manager(load_entry_points=False)
+    specs = {hook: getattr(pm.hook, hook).spec.argnames for hook in hooks}
+    assert documented_signatures(hooks, doc) == specs
+    # the check can fail: a wrong argument list and a missing row are seen
+    wrong = "| `fhir_pts_run_analysis(analysis, cohort)` | ... |\n"
+    assert documented_signatures(["fhir_pts_run_analysis", "fhir_pts_nope"], wrong) == {
+        "fhir_pts_run_analysis": ("analysis", "cohort"),
+        "fhir_pts_nope": None,
+    }
+
+
 def test_the_checks_catch_a_hook_without_test_or_documentation() -> None:
     marker = pluggy.HookspecMarker("madeup")
     spec_module = types.ModuleType("madeup_specs")
