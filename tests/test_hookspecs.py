@@ -54,7 +54,7 @@ def _read(paths: Iterable[Path]) -> list[str]:
 # ------------------------------------------------------------------------------------- the meta-tests
 
 
-def test_hookspecs_define_the_two_hooks() -> None:
+def test_hookspecs_define_the_three_hooks() -> None:
     assert hook_names(hookspecs) == ["fhir_pts_describe_analyses", "fhir_pts_instruments", "fhir_pts_run_analysis"]
 
 
