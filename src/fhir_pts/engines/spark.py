@@ -168,12 +168,16 @@ class SparkEngine:
         except ImportError as error:
             message = f"the Spark engine needs pyspark, which is not installed; {INSTALL_HINT}"
             raise EngineUnavailable(message) from error
+        # Under spark-submit (or pyspark's shell) the master and every setting come from there: keep them.
+        submitted = self.master is None and "PYSPARK_GATEWAY_PORT" in os.environ
         master = self.master or DEFAULT_MASTER
         # Executors must run this interpreter (it has fhir-pts); a cluster sets its own in its configuration.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         builder = SparkSession.builder.appName("fhir-pts")
-        if master.startswith("sc://"):
+        if submitted:
+            pass
+        elif master.startswith("sc://"):
             builder = builder.remote(master)
         else:
             if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
