@@ -106,7 +106,7 @@ def _child(export: str, engine: str, master: str) -> None:
         "seconds": round(wall, 2),
         "resources": read,
         "resources_per_s": round(read / wall),
-        "patients": len(cohort),
+        "cohort_rows": len(cohort),
         "problems": len(cohort.problems),
         "peak_rss_mb": {k: round(v) for k, v in sampler.peak.items()},
     }))  # fmt: skip
@@ -134,8 +134,8 @@ def main() -> int:
         result["load_avg_before"] = round(load, 1)
         results.append(result)
         print(json.dumps(result))
-    same = len({(r["patients"], r["resources"], r["problems"]) for r in results}) == 1
-    print(f"same patients, resources and problems from every engine: {same}")
+    same = len({(r["cohort_rows"], r["resources"], r["problems"]) for r in results}) == 1
+    print(f"same cohort rows, resources and problems from every engine: {same}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0 if same else 1
