@@ -378,6 +378,23 @@ def test_non_fhir_json_files_in_a_folder_are_skipped_and_reported(tmp_path, work
         collect_facts([tmp_path / "manifest.json"], workers=workers)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_big_non_fhir_file_read_in_parts_is_skipped_whole(tmp_path, monkeypatch, workers):
+    """The first part finds the file is not FHIR; the lines of its other parts are not reported one by one."""
+    from fhir_pts.sources import fingerprint
+
+    monkeypatch.setattr(fingerprint, "PIECE_BYTES", 4096)
+    monkeypatch.setattr(collect, "PART_BYTES", 4096)
+    write_ndjson(tmp_path / "Patient.ndjson", [patient()])
+    log = tmp_path / "log.ndjson"
+    log.write_text("".join(f'{{"eventId": "e{i}", "timestamp": "2024"}}\n' for i in range(2000)))
+    assert len([t for t in collect._tasks([log]) if t.path == str(log)]) > 5
+    facts = collect_facts([tmp_path], workers=workers)
+    assert [(Path(p.file).name, p.field, p.line) for p in facts.problems] == [("log.ndjson", "resourceType", None)]
+    assert list(facts.patients) == ["pat1"] and facts.resources_read == 1
+    assert facts.input_fingerprints[str(log)] == fingerprint.fingerprint_file(log)
+
+
 def test_bundle_entries_without_a_resource_type_are_problems_not_silence(tmp_path):
     """A Bundle entry whose resource has no resourceType, or that holds no resource, is a problem row (files and
     resources= alike); a DELETE entry carries no resource and is not one."""

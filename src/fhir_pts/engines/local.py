@@ -259,6 +259,7 @@ def _merge(
     line_offset = 0
     previous_file = -1
     pieces: dict[str, list[bytes] | None] = {}
+    skipped: set[str] = set()  # files found not to be FHIR by their first part: the other parts are dropped
     for task, result in zip(tasks, results, strict=True):
         if task.file_index != previous_file:
             line_offset, previous_file = 0, task.file_index
@@ -267,6 +268,10 @@ def _merge(
             known.extend(result.piece_digests)
         else:
             pieces[task.path] = None
+        if task.path in skipped:
+            continue
+        if task.start == 0 and not_fhir_file_problem(task.path) in result.read_problems:
+            skipped.add(task.path)
         merger.resources_read += result.resources_read
         if progress is not None:
             progress(result.resources_read)
