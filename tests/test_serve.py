@@ -490,3 +490,16 @@ def test_an_oversized_body_is_413_without_reading_it(base: str) -> None:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413")
     assert json.loads(body)["issue"][0]["code"] == "too-costly"
+
+
+def test_a_concept_map_canonical_is_kept_as_written() -> None:
+    """``--concept-map https://…`` is not a path (a Path would collapse '//' and lose the canonical)."""
+    import argparse
+
+    from fhir_pts.serve import add_serve_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    canonical = "https://fhir.hospital.example/ConceptMap/site|2"
+    args = parser.parse_args(["cohort.json", "--concept-map", canonical, "--concept-map", "local.json"])
+    assert config_from_args(args, {}).concept_maps == (canonical, "local.json")

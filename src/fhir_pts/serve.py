@@ -107,7 +107,8 @@ class ServeConfig:
     port: port to bind (0: any free port; the bound one is ``server.server_address[1]``).
     token: the access token clients send as ``Authorization: Bearer <token>`` (None: no check, loopback only).
     base_path: the FHIR base path (``/fhir``).
-    concept_maps: ConceptMap files for site-local codes (as ``fhir-pts run --concept-map``).
+    concept_maps: ConceptMaps for site-local codes (as ``fhir-pts run --concept-map``): files, or canonicals read from
+        ``server``.
     allow / block: plugin (entry-point) names to load / not to load, as :class:`~fhir_pts.host.FhirPtsHost`.
     min_cell_count: the minimum cell size (:mod:`fhir_pts.disclosure`; default 10, 1 turns suppression off).
     workers: threads serving connections (more connections wait for a free one).
@@ -122,7 +123,7 @@ class ServeConfig:
     port: int = 8080
     token: str | None = field(default=None, repr=False)
     base_path: str = "/fhir"
-    concept_maps: tuple[Path, ...] = ()
+    concept_maps: tuple[Path | str, ...] = ()
     allow: tuple[str, ...] | None = None
     block: tuple[str, ...] = ()
     min_cell_count: int = MIN_CELL_COUNT
@@ -600,7 +601,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         f"{TOKEN_ENV}); a hospital server's own bearer token comes from FHIR_PTS_TOKEN(_FILE) or --config",
     )
     parser.add_argument(
-        "--concept-map", action="append", default=[], type=Path, metavar="FILE", help="FHIR ConceptMap (repeatable)"
+        "--concept-map", action="append", default=[], metavar="FILE|CANONICAL",
+        help="FHIR ConceptMap: a file, or a canonical URL read from the --server (repeatable)"
     )
     parser.add_argument("--base-path", default="/fhir", help="FHIR base path (default /fhir)")
     add_min_cell_count_argument(parser)
