@@ -37,9 +37,8 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -52,11 +51,23 @@ from fhir_pts.progress import progress
 from fhir_pts.vocabulary import Vocabulary
 
 from .auth import NoAuth
-from .http import RequestRefused, RetryPolicy, ServerError, check, retry_after
-from .rawdir import NdjsonWriter
-from .search import MAX_URL_LENGTH, PATIENT_TYPES, is_index_procedure, keep, patient_of, token_list
+from .bulk_files import (
+    BulkExportError,
+    BulkStats,
+    count_lines,
+    error_problems,
+    move_into,
+    read_deleted_files,
+    read_error_files,
+    select_into,
+)
+from .http import RequestRefused, RetryPolicy, check, retry_after
+from .search import MAX_URL_LENGTH, PATIENT_TYPES, token_list
 
 log = logging.getLogger(__name__)
+
+__all__ = ["BulkExport", "BulkExportError", "BulkStats", "ExportExpired", "fetch_by_bulk", "refused_type",
+           "select_into", "type_filters_for"]
 
 MAX_EXPORTS = 3  # kick-offs per run when files expire (410) mid-download
 REQUIRED_TYPES = frozenset({"Patient", "Procedure"})  # without them there is no cohort
@@ -80,33 +91,8 @@ def type_filters_for(vocabulary: Vocabulary) -> tuple[str, ...]:
 DEFAULT_TYPE_FILTERS: tuple[str, ...] = type_filters_for(Vocabulary())
 
 
-class BulkExportError(ServerError):
-    """The export could not be completed (the message says at which step)."""
-
-
 class ExportExpired(BulkExportError):
     """A file of the manifest answered 410 Gone: the export has to be asked again."""
-
-
-@dataclass
-class BulkStats:
-    """What a bulk fetch did."""
-
-    requests: int = 0
-    kickoffs: int = 0
-    polls: int = 0
-    files_downloaded: int = 0
-    files_resumed: int = 0
-    bytes: int = 0
-    resources: dict[str, int] | None = None
-    incomplete: bool = False  # some cohort patient's data could not be exported completely (gaps too)
-    refused_types: list[str] = field(default_factory=list)  # types the server refused at kick-off
-    fallbacks: list[str] = field(default_factory=list)  # why an export was asked again without _typeFilter
-    expired: int = 0  # exports started over because a file answered 410
-    error_issues: int = 0  # OperationOutcome issues read from the manifest's error files
-    deleted: int = 0  # resources listed in the manifest's deleted files
-    problems: list[Problem] = field(default_factory=list)  # problems.csv rows of the export (see BulkExport)
-    gaps: list[str] = field(default_factory=list)  # contract inputs the export could not provide
 
 
 def refused_type(diagnostics: str, types: Sequence[str]) -> str | None:
@@ -117,10 +103,6 @@ def refused_type(diagnostics: str, types: Sequence[str]) -> str | None:
         return quoted[0]
     named = [t for t in types if re.search(rf"\b{t}\b", diagnostics)]
     return named[0] if len(named) == 1 else None
-
-
-def _issues(outcome: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [i for i in outcome.get("issue") or [] if isinstance(i, Mapping)]
 
 
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -384,55 +366,24 @@ class BulkExport:
         return {key: self._names(manifest, key, prefixes[key]) for key in keys}
 
     def read_errors(self, paths: Sequence[Path]) -> list[tuple[str, Mapping[str, Any]]]:
-        """The OperationOutcome issues of the manifest's error files, as (file name, issue)."""
-        found = []
-        for path in paths:
-            for number, resource in _numbered(path):
-                if resource.get("resourceType") != "OperationOutcome":
-                    self.problems.append(Problem(str(resource.get("resourceType")), resource.get("id"),
-                                                 "(bulk error file)", "not an OperationOutcome; ignored",
-                                                 "warning", file=path.name, line=number))
-                    continue
-                found += [(f"{path.name}:{number}", issue) for issue in _issues(resource)]
-        return found
+        """The OperationOutcome issues of the manifest's error files, as ("file:line", issue)."""
+        issues, problems = read_error_files(paths)
+        self.problems += problems
+        return issues
 
     def record_errors(self, issues: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """One problem per issue of the manifest's error files; ``error``/``fatal`` issues make a data gap."""
-        failed = 0
-        for where, issue in issues:
-            severity = str(issue.get("severity") or "error")
-            text = str(issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code"))
-            bad = severity in ("error", "fatal")
-            failed += bad
-            file, _, line = where.rpartition(":")
-            self.problems.append(Problem(
-                "OperationOutcome", None, "(bulk export error)",
-                f"the server reported {severity} ({issue.get('code')}) in the export: {text}"
-                + ("; the resources it concerns were not exported" if bad else ""),
-                "skipped" if bad else "warning", file=file, line=int(line) if line.isdigit() else None,
-            ))
+        problems, gap = error_problems(issues)
+        self.problems += problems
         self.stats.error_issues += len(issues)
-        if failed:
-            first = next(str(i.get("diagnostics") or i.get("code")) for _, i in issues
-                         if i.get("severity", "error") in ("error", "fatal"))
-            self.gaps.append(f"the Bulk export reported {failed} error(s) in its manifest's error files "
-                             f"(e.g. {first}): resources the server failed to export are missing")
+        if gap:
+            self.gaps.append(gap)
 
     def read_deleted(self, paths: Sequence[Path]) -> None:
         """The (type, id) of every DELETE entry of the manifest's deleted files (transaction Bundles)."""
-        for path in paths:
-            for number, bundle in _numbered(path):
-                entries = bundle.get("entry") or [] if bundle.get("resourceType") == "Bundle" else []
-                if bundle.get("resourceType") != "Bundle":
-                    self.problems.append(Problem(str(bundle.get("resourceType")), bundle.get("id"),
-                                                 "(bulk deleted file)", "not a Bundle; ignored", "warning",
-                                                 file=path.name, line=number))
-                for entry in entries:
-                    request = entry.get("request") or {}
-                    target = str(request.get("url") or entry.get("fullUrl") or "").split("?")[0]
-                    parts = target.split("/_history/")[0].rstrip("/").split("/")
-                    if str(request.get("method", "DELETE")).upper() == "DELETE" and len(parts) >= 2:
-                        self.deleted.add((parts[-2], parts[-1]))
+        keys, problems = read_deleted_files(paths)
+        self.deleted |= keys
+        self.problems += problems
         self.stats.deleted = len(self.deleted)
 
     def suspicious(self, manifest: Mapping[str, Any], issues: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
@@ -536,109 +487,11 @@ class BulkExport:
         if not any(p.name.startswith("Patient.") and p.stat().st_size for p in downloads):
             log.warning("the export holds no Patient at all")
         paths = select_into(downloads, self.raw_dir, set(self.types), vocabulary, self.stats, self.deleted) \
-            if select_cohort else _move_into(downloads, self.raw_dir, self.deleted, self.stats.problems)
+            if select_cohort else move_into(downloads, self.raw_dir, self.deleted, self.stats.problems)
         self.delete_job(status_url)
         shutil.rmtree(self.download_dir, ignore_errors=True)
         self.state_path.unlink(missing_ok=True)
         return paths
-
-
-def _numbered(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, resource) of an NDJSON file (lines that are not a JSON object raise)."""
-    with path.open("rb") as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    resource = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    try:  # the stdlib reads what orjson refuses in valid JSON: a lone surrogate ("\ud800"), which
-                        resource = json.loads(line)  # the file pipeline then reports as a problem row
-                    except ValueError:
-                        raise BulkExportError(f"{path.name} line {number} is not JSON") from None
-                if not isinstance(resource, dict):
-                    raise BulkExportError(f"{path.name} line {number} is not a JSON object")
-                yield number, resource
-
-
-def _lines(paths: Sequence[Path], rtype: str | None = None) -> Iterator[dict]:
-    for path in paths:
-        if rtype is not None and not path.name.startswith(f"{rtype}."):
-            continue
-        for _, resource in _numbered(path):
-            yield resource
-
-
-def _deleted_problem(resource: dict) -> Problem:
-    from .search import patient_of
-
-    return Problem(str(resource.get("resourceType")), resource.get("id"), "(bulk deleted)",
-                   "deleted on the server (listed in the export manifest's deleted files); not counted",
-                   patient_id=patient_of(resource))
-
-
-def select_into(downloads: Sequence[Path], raw_dir: Path, types: set[str], vocabulary: Vocabulary | None = None,
-                stats: BulkStats | None = None, deleted: Set[tuple[str, str]] = frozenset()) -> list[Path]:
-    """Narrow exported files to the cohort (the search mode's rules, through the same ``vocabulary``), written
-    as ``<Type>.ndjson``. A cohort patient whose Patient resource is not in the export is a problem in
-    ``stats`` and marks it incomplete. Resources in ``deleted`` (the manifest's deleted files) are left out, a
-    problem each."""
-    vocabulary = vocabulary if vocabulary is not None else Vocabulary()
-
-    def live(r: dict) -> bool:
-        if (r.get("resourceType"), r.get("id")) not in deleted:
-            return True
-        if stats is not None:
-            stats.problems.append(_deleted_problem(r))
-        return False
-
-    cohort = {patient_of(r) for r in _lines(downloads, "Procedure")
-              if is_index_procedure(r, vocabulary) and (r.get("resourceType"), r.get("id")) not in deleted}
-    cohort.discard(None)
-    writer = NdjsonWriter(raw_dir)
-    try:
-        for r in _lines(downloads):
-            rtype = r.get("resourceType")
-            if rtype not in types or not live(r):
-                continue
-            if rtype == "Patient":
-                if r.get("id") in cohort:
-                    writer.add(r)
-            elif keep(rtype, r, cohort, vocabulary):  # type: ignore[arg-type]
-                writer.add(r)
-        if "Patient" in types and stats is not None:
-            for pid in sorted(cohort - writer.seen("Patient")):  # type: ignore[operator]
-                stats.incomplete = True
-                stats.problems.append(Problem(
-                    "Patient", pid, "id",
-                    "the export holds an index stenting Procedure of this patient but not the Patient: sex and "
-                    "age are unknown, the patient is left out of the cohort", patient_id=pid,
-                ))  # fmt: skip
-        return writer.close(ensure_types=sorted(types))
-    except BaseException:
-        writer.abort()
-        raise
-
-
-def _move_into(downloads: Sequence[Path], raw_dir: Path, deleted: Set[tuple[str, str]] = frozenset(),
-               problems: list[Problem] | None = None) -> list[Path]:
-    out = []
-    for path in downloads:
-        target = raw_dir / path.name
-        if deleted:
-            part = target.with_name(target.name + ".part")
-            with part.open("wb") as f:
-                for r in _lines([path]):
-                    if (r.get("resourceType"), r.get("id")) in deleted:
-                        if problems is not None:
-                            problems.append(_deleted_problem(r))
-                        continue
-                    f.write(orjson.dumps(r) + b"\n")
-            os.replace(part, target)
-            path.unlink()
-        else:
-            os.replace(path, target)
-        out.append(target)
-    return out
 
 
 def fetch_by_bulk(
@@ -670,13 +523,11 @@ def fetch_by_bulk(
     if stats is not None:
         job.stats = stats
     paths = job.run(select_cohort, vocabulary)
-    job.stats.resources = {p.name.split(".")[0]: _count_lines(p) for p in paths}
+    job.stats.resources = {p.name.split(".")[0]: count_lines(p) for p in paths}
     job.stats.problems = [*job.problems, *job.stats.problems]
     job.stats.gaps = job.gaps
     job.stats.incomplete = job.stats.incomplete or bool(job.gaps)
     return paths
 
 
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as f:
-        return sum(1 for _ in f)
+#END
