@@ -58,6 +58,7 @@ def report() -> dict[str, Any]:
                     statistic("at_risk_36m", value=4, sampleSize=40),
                     statistic("median", value=5.5, sampleSize=6, unit="{score}"),
                     statistic("wilcoxon", value=7, pValue=0.2, sampleSize=40),
+                    statistic("age_max", value=89, sampleSize=40, unit="a"),
                     {"url": CURVE, "extension": [{"url": "name", "valueString": "km"}, point(40), point(12), point(9)]},
                 ],
             }
@@ -77,6 +78,7 @@ def test_counts_below_the_minimum_and_what_they_give_are_suppressed() -> None:
     assert stats["at_risk_36m"] == {"sampleSize": 40} and stats["km_36m"] == {"sampleSize": 40, "unit": "1"}
     assert stats["median"] == {"unit": "{score}"}  # computed on 6 patients
     assert stats["wilcoxon"]["value"] == 7  # a test statistic with a p-value is not a count
+    assert stats["age_max"] == {"sampleSize": 40, "unit": "a"}  # one patient's age
     assert group["measureScore"] == {"extension": [masked()]}
     assert [p.get("count") for p in group["population"]] == [40, 37, 0]  # zero names nobody
     curve = next(e for e in group["extension"] if e["url"] == CURVE)

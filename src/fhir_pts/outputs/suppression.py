@@ -6,6 +6,7 @@ analysis, plugins' included) and hides every figure that shows, or lets one comp
 
 - a population ``count`` of 1..k-1: removed, and ``_count`` carries ``data-absent-reason`` = ``masked``;
 - a ``statistic`` computed on 1..k-1 patients (``sampleSize``): everything but its ``name`` removed;
+- an extreme (a statistic named ``*_min`` / ``*_max``, e.g. ``age_min``): its value, which is one patient's;
 - a count statistic (no unit, no CI, no p-value, a whole number: ``numerator``, ``events``, ``at_risk_12m``,
   ``baseline_class_none`` ...) of 1..k-1: its value removed;
 - when a group lost a count, the figures computed from it: the ``measureScore`` (then carrying ``masked``)
@@ -75,6 +76,9 @@ def _suppress_group(group: dict[str, Any], k: int) -> list[str]:
         n = _sub(statistic, "sampleSize")
         if isinstance(n, int) and is_disclosive(n, k):
             _strip(statistic, _MEASURED)
+            hidden_names.add(name)
+        elif k > 1 and name.endswith(("_min", "_max")) and _sub(statistic, "value") is not None:
+            _strip(statistic, ("value", "ciLow", "ciHigh", "ciLevel", "pValue"))  # one patient's value
             hidden_names.add(name)
         elif _is_count(statistic) and is_disclosive(int(_sub(statistic, "value")), k):
             _strip(statistic, ("value",))
