@@ -315,39 +315,33 @@ def instrument_response(
     }
 
 
-def total_observation(
-    instrument: Instrument, observation_id: str, patient_id: str, day: dt.date, value: int | float
-) -> Resource:
-    """An instrument's total score as an ``Observation`` coded with its first total code."""
-    system, code = instrument.total_codes[0]
+def _total(observation_id: str, patient_id: str, day: dt.date, code: Resource, value: int | float) -> Resource:
+    """A score total as a ``survey`` ``Observation`` (``valueInteger``, or ``valueQuantity`` when fractional)."""
     return {
         "resourceType": "Observation",
         "id": observation_id,
         "meta": meta(day),
         "status": "final",
         "category": [concept(coding("http://terminology.hl7.org/CodeSystem/observation-category", "survey"))],
-        "code": concept(coding(system, code)),
+        "code": concept(code),
         "subject": ref("Patient", patient_id),
         "effectiveDateTime": date_time(day, "11:20"),
         **({"valueInteger": value} if isinstance(value, int) else {"valueQuantity": {"value": value}}),
     }
 
 
+def total_observation(
+    instrument: Instrument, observation_id: str, patient_id: str, day: dt.date, value: int | float
+) -> Resource:
+    """An instrument's total score as an ``Observation`` coded with its first total code."""
+    return _total(observation_id, patient_id, day, coding(*instrument.total_codes[0]), value)
+
+
 def score_observation(
     observation_id: str, patient_id: str, day: dt.date, score: Literal["villalta-total", "civiq20-total"], value: int
 ) -> Resource:
     """A score total as an ``Observation`` (``pts#villalta-total`` 0-33 or ``pts#civiq20-total`` raw 20-100)."""
-    return {
-        "resourceType": "Observation",
-        "id": observation_id,
-        "meta": meta(day),
-        "status": "final",
-        "category": [concept(coding("http://terminology.hl7.org/CodeSystem/observation-category", "survey"))],
-        "code": concept(pts(score)),
-        "subject": ref("Patient", patient_id),
-        "effectiveDateTime": date_time(day, "11:20"),
-        "valueInteger": value,
-    }
+    return _total(observation_id, patient_id, day, pts(score), value)
 
 
 def adverse_event(
