@@ -192,6 +192,8 @@ class SparkEngine:
             if "JAVA_GATEWAY" in str(error) or "Java gateway" in str(error):
                 raise EngineUnavailable(f"{JAVA_HINT} ({error})") from error
             raise
+        if existing is None and not master.startswith("sc://"):
+            spark.sparkContext.setLogLevel("ERROR")  # Spark's warnings would bury the run's own messages
         return spark, existing is None
 
     # --- the job ------------------------------------------------------------------------------------
