@@ -21,7 +21,7 @@ BENCH_DIR=${BENCH_DIR:-/work/benchdata}
 BENCH_TOOLS=${BENCH_TOOLS:-$REPO/../shared/bench}
 [ -f "$BENCH_TOOLS/peers.py" ] || BENCH_TOOLS=/work/shared/bench
 FHIR_PTS=${FHIR_PTS:-$REPO/.venv/bin/fhir-pts}
-SIZES=${SIZES:-10k 10k-gz 50k}
+SIZES=${SIZES-10k 10k-gz 50k}  # SIZES="" times the start-up commands only
 REPEAT=${REPEAT:-2}
 OUT=$REPO/benchmarks/results
 mkdir -p "$OUT" "$BENCH_DIR"
