@@ -35,7 +35,12 @@ def test_one_turns_suppression_off() -> None:
     assert not is_disclosive(1, 1)
 
 
-@pytest.mark.parametrize("bad", [0, -3, "x", 2.5, True, None])
+def test_zero_turns_suppression_off_too() -> None:
+    assert check_min_cell_count(0) == 0 and check_min_cell_count("0") == 0
+    assert [suppress_count(c, 0) for c in (0, 1, 5)] == [0, 1, 5]
+
+
+@pytest.mark.parametrize("bad", [-1, -3, "x", 2.5, True, None])
 def test_bad_minimum_is_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="minimum cell count"):
         check_min_cell_count(bad)
@@ -50,8 +55,9 @@ def test_argument_shared_by_commands() -> None:
     add_min_cell_count_argument(parser)
     assert parser.parse_args([]).min_cell_count == MIN_CELL_COUNT
     assert parser.parse_args(["--min-cell-count", "5"]).min_cell_count == 5
+    assert parser.parse_args(["--min-cell-count", "0"]).min_cell_count == 0
     with pytest.raises(SystemExit):
-        parser.parse_args(["--min-cell-count", "0"])
+        parser.parse_args(["--min-cell-count", "-1"])
 
 
 @given(st.lists(st.integers(0, 30), max_size=80), st.integers(1, 12))

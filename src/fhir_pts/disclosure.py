@@ -13,8 +13,9 @@ stented patients (a rare procedure: a cell of 3 in one centre's year is re-ident
 names nobody), and so is any count of at least ``min_cell_count``. A disclosive count is not shown; its place
 says so (in a MeasureReport: the ``data-absent-reason`` extension with code ``masked``, see
 :func:`masked`), and every figure computed from it (a proportion whose numerator or denominator is
-suppressed, a median of fewer patients) is suppressed with it. ``min_cell_count=1`` turns suppression off
-(every count ≥ 1 is shown); it is meant for a site's own analysts, never for a server reachable by others.
+suppressed, a median of fewer patients) is suppressed with it. ``min_cell_count=1`` (or ``0``, the same: no count is below it) turns suppression off
+(every count ≥ 1 is shown); it is meant for a site's own analysts, or for sites that agreed to pool exactly
+(``fhir-pts run --min-cell-count 0``), never for a server reachable by others.
 
 A selection of patients (``serve``'s ``periodStart`` / ``periodEnd``) is refused, rather than answered with
 suppressed cells, when it holds fewer than ``min_cell_count`` patients or when it would let two answers be
@@ -46,15 +47,16 @@ K = TypeVar("K", bound=Hashable)
 
 
 def check_min_cell_count(value: Any) -> int:
-    """``value`` as a minimum cell size (an integer ≥ 1); ``ValueError`` naming what was expected otherwise."""
+    """``value`` as a minimum cell size (an integer ≥ 0; 0 and 1 both turn suppression off); ``ValueError``
+    naming what was expected otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"the minimum cell count must be a whole number >= 1, not {value!r}")
+        raise ValueError(f"the minimum cell count must be a whole number >= 0, not {value!r}")
     try:
         number = int(value)
     except ValueError:
-        raise ValueError(f"the minimum cell count must be a whole number >= 1, not {value!r}") from None
-    if number < 1:
-        raise ValueError(f"the minimum cell count must be >= 1 (1 turns suppression off), not {number}")
+        raise ValueError(f"the minimum cell count must be a whole number >= 0, not {value!r}") from None
+    if number < 0:
+        raise ValueError(f"the minimum cell count must be >= 0 (0 or 1 turn suppression off), not {number}")
     return number
 
 
@@ -116,5 +118,5 @@ def add_min_cell_count_argument(parser: argparse.ArgumentParser) -> None:
         default=MIN_CELL_COUNT,
         metavar="N",
         help=f"smallest number of patients shown in a count (default {MIN_CELL_COUNT}, as Cumulus); counts "
-        "1..N-1 are suppressed and marked 'masked', and so is every figure computed from them; 1 turns it off",
+        "1..N-1 are suppressed and marked 'masked', and so is every figure computed from them; 0 (or 1) turns it off",
     )
