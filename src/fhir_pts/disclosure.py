@@ -13,9 +13,10 @@ stented patients (a rare procedure: a cell of 3 in one centre's year is re-ident
 names nobody), and so is any count of at least ``min_cell_count``. A disclosive count is not shown; its place
 says so (in a MeasureReport: the ``data-absent-reason`` extension with code ``masked``, see
 :func:`masked`), and every figure computed from it (a proportion whose numerator or denominator is
-suppressed, a median of fewer patients) is suppressed with it. ``min_cell_count=1`` (or ``0``, the same: no count is below it) turns suppression off
-(every count ≥ 1 is shown); it is meant for a site's own analysts, or for sites that agreed to pool exactly
-(``fhir-pts run --min-cell-count 0``), never for a server reachable by others.
+suppressed, a median of fewer patients) is suppressed with it. ``min_cell_count=1`` (or ``0``, the same:
+no count is below it) turns suppression off (every count ≥ 1 is shown); it is meant for a site's own
+analysts, or for sites that agreed to pool exactly (``fhir-pts run --min-cell-count 0``), never for a server
+reachable by others.
 
 A selection of patients (``serve``'s ``periodStart`` / ``periodEnd``) is refused, rather than answered with
 suppressed cells, when it holds fewer than ``min_cell_count`` patients or when it would let two answers be

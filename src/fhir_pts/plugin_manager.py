@@ -283,8 +283,10 @@ def _run_one(
         if not isinstance(result, AnalysisResult):
             raise TypeError(f"fhir_pts_run_analysis returned {type(result).__name__}, not AnalysisResult")
     except Exception as exc:  # isolate: report the failure with the plugin's name, the others go on
-        return AnalysisOutcome(info=info, plugin=plugin, error=f"{plugin}: {type(exc).__name__}: {exc}")
-    return AnalysisOutcome(info=info, plugin=plugin, result=result)
+        return AnalysisOutcome(
+            info=info, plugin=plugin, error=f"{plugin}: {type(exc).__name__}: {exc}", parameters=dict(parameters)
+        )
+    return AnalysisOutcome(info=info, plugin=plugin, result=result, parameters=dict(parameters))
 
 
 def run_analyses(

@@ -78,10 +78,23 @@ def cohort_demographics(cohort: Cohort) -> AnalysisResult:
         count("age_missing", total - n_age, n=total),
     ]
     notes = excluded_note(total - n_age, total, "age unknown (left out of the age statistics)")
-    return AnalysisResult(statistics=statistics, populations={"initial-population": total}, notes=notes)
+    from fhir_pts.pooling import aggregates as agg
+
+    aggregates = [
+        agg.count("patients", total, n=total),
+        agg.count("female", female, n=total),
+        agg.count("male", male, n=total),
+        agg.moments("age", ages, unit="a", yields={r: f"age_{r}" for r in ("mean", "sd", "min", "max")}),
+        agg.count("sex_other_or_unknown", total - female - male, n=total),
+        agg.count("age_missing", total - n_age, n=total),
+    ]
+    return AnalysisResult(
+        statistics=statistics, populations={"initial-population": total}, notes=notes, aggregates=aggregates
+    )
 
 
-def _proportion(successes: int, trials: int) -> list[Statistic]:
+def proportion_statistics(successes: int, trials: int) -> list[Statistic]:
+    """``numerator``, ``denominator`` and ``proportion`` (95 % Clopper–Pearson CI), each with ``n`` = trials."""
     from fhir_pts.analyses import stats
 
     low, high = stats.clopper_pearson(successes, trials)
@@ -103,7 +116,7 @@ def technical_success(cohort: Cohort) -> AnalysisResult:
     outcome = column(frame, "technical_success").astype("boolean")
     known = int(outcome.notna().sum())
     success = int(outcome.fillna(False).sum())
-    statistics = [*_proportion(success, known), count("outcome_unknown", total - known, n=total)]
+    statistics = [*proportion_statistics(success, known), count("outcome_unknown", total - known, n=total)]
     populations = {
         "initial-population": total,
         "denominator": total,
@@ -111,7 +124,12 @@ def technical_success(cohort: Cohort) -> AnalysisResult:
         "numerator": success,
     }
     notes = excluded_note(total - known, total, "technical outcome of the index procedure not recorded")
-    return AnalysisResult(statistics=statistics, populations=populations, score="proportion", notes=notes)
+    from fhir_pts.pooling import aggregates as agg
+
+    aggregates = [agg.Proportion("proportion", success, known), agg.count("outcome_unknown", total - known, n=total)]
+    return AnalysisResult(
+        statistics=statistics, populations=populations, score="proportion", notes=notes, aggregates=aggregates
+    )
 
 
 def major_complications(cohort: Cohort) -> AnalysisResult:
@@ -128,7 +146,7 @@ def major_complications(cohort: Cohort) -> AnalysisResult:
     known_mask = ~np.isnan(values)
     known = int(known_mask.sum())
     with_complication = int((values[known_mask] > 0).sum())
-    statistics = _proportion(with_complication, known)
+    statistics = proportion_statistics(with_complication, known)
     populations = {
         "initial-population": total,
         "denominator": total,
@@ -136,7 +154,12 @@ def major_complications(cohort: Cohort) -> AnalysisResult:
         "numerator": with_complication,
     }
     notes = excluded_note(total - known, total, "major complication not recorded")
-    return AnalysisResult(statistics=statistics, populations=populations, score="proportion", notes=notes)
+    from fhir_pts.pooling import aggregates as agg
+
+    aggregates = [agg.Proportion("proportion", with_complication, known)]
+    return AnalysisResult(
+        statistics=statistics, populations=populations, score="proportion", notes=notes, aggregates=aggregates
+    )
 
 
 _RUNNERS = {

@@ -30,6 +30,7 @@ from fhir_pts.hookspecs import hookimpl
 if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
     import numpy as np
 
+    from fhir_pts.analyses import stats
     from fhir_pts.cohort.model import Cohort
 
 IMAGING_FOLLOW_UP = AnalysisInfo(
@@ -76,15 +77,13 @@ def _times(cohort: Cohort, prefix: str) -> tuple[np.ndarray, np.ndarray, int]:
     return months[ok], lost.to_numpy(dtype=bool, na_value=False)[ok], int((~ok).sum())
 
 
-def patency(cohort: Cohort, prefix: str) -> AnalysisResult:
-    """One patency definition (``prefix`` = ``primary_patency`` etc.): crude and Kaplan–Meier figures."""
+def patency_statistics(km: stats.KaplanMeierEstimate, total: int, excluded: int) -> list[Statistic]:
+    """The statistics of one patency definition from its Kaplan–Meier estimate (``km.n`` patients analysed,
+    ``total`` in the measure, ``excluded`` without a usable time) — shared by the run and by pooling."""
     from fhir_pts.analyses import stats
 
-    total = len(cohort.patients)
-    months, lost, excluded = _times(cohort, prefix)
-    analysed = int(months.size)
-    km = stats.kaplan_meier(months, lost)
-    events = int(lost.sum())
+    analysed = km.n
+    events = km.events
     patent = analysed - events
     low, high = stats.clopper_pearson(patent, analysed)
     statistics = [
@@ -102,6 +101,19 @@ def patency(cohort: Cohort, prefix: str) -> AnalysisResult:
     statistics.extend(count(f"at_risk_{t}m", km.at_risk(t), n=analysed) for t in KM_TIMES_MONTHS)
     statistics.append(Statistic("km_median_months", km.median(), n=analysed, unit="mo"))
     statistics.append(count("excluded", excluded, n=total))
+    return statistics
+
+
+def patency(cohort: Cohort, prefix: str) -> AnalysisResult:
+    """One patency definition (``prefix`` = ``primary_patency`` etc.): crude and Kaplan–Meier figures."""
+    from fhir_pts.analyses import stats
+    from fhir_pts.pooling import aggregates as agg
+
+    total = len(cohort.patients)
+    months, lost, excluded = _times(cohort, prefix)
+    km = stats.kaplan_meier(months, lost)
+    patent = km.n - km.events
+    statistics = patency_statistics(km, total, excluded)
     populations = {
         "initial-population": total,
         "denominator": total,
@@ -109,12 +121,14 @@ def patency(cohort: Cohort, prefix: str) -> AnalysisResult:
         "numerator": patent,
     }
     notes = excluded_note(excluded, total, "no usable patency time")
+    table = agg.km_table("kaplan-meier", months, lost, patients=total, excluded=excluded)
     return AnalysisResult(
         statistics=statistics,
         populations=populations,
         score="proportion_at_last_follow_up",
         curves={"kaplan-meier": km.curve()},
         notes=notes,
+        aggregates=[table],
     )
 
 
@@ -146,7 +160,28 @@ def imaging_follow_up(cohort: Cohort) -> AnalysisResult:
     notes = excluded_note(total - n, total, "imaging follow-up time unknown")
     if months.size < total:
         notes += excluded_note(total - int(months.size), total, "no secondary-patency time (reverse KM median)")
-    return AnalysisResult(statistics=statistics, populations=populations, score="median_months", notes=notes)
+    from fhir_pts.pooling import aggregates as agg
+
+    aggregates = [
+        agg.distribution(
+            "imaging_follow_up_months",
+            follow_up,
+            unit="mo",
+            yields={"median": "median_months", "q1": "q1_months", "q3": "q3_months"},
+        ),
+        agg.km_table(
+            "secondary-patency-follow-up",
+            months,
+            lost,
+            patients=total,
+            excluded=total - int(months.size),
+            reverse=True,
+            yields={"median": "reverse_km_median_months"},
+        ),
+    ]
+    return AnalysisResult(
+        statistics=statistics, populations=populations, score="median_months", notes=notes, aggregates=aggregates
+    )
 
 
 @hookimpl

@@ -28,6 +28,7 @@ from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.hookspecs import hookimpl
 from fhir_pts.instruments.builtin import CIVIQ20, VILLALTA
 from fhir_pts.instruments.model import Instrument
+from fhir_pts.pooling import aggregates as agg
 
 if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
     from fhir_pts.cohort.model import Cohort
@@ -80,10 +81,12 @@ def gain_regression(
     total = len(frame)
     if formula:
         fit = stats.ols_formula(frame, formula)
+        design = stats.ols_formula_design(frame, formula)
     else:
         if isinstance(terms, str):  # "age, stented_segments" (e.g. from the command line)
             terms = [t.strip() for t in terms.split(",") if t.strip()]
         fit = stats.ols(frame, outcome, list(terms))
+        design = stats.ols_design(frame, outcome, list(terms))
     n = fit.n
     statistics = [count("n", n, n=n), Statistic("r_squared", fit.r_squared, n=n)]
     statistics.extend(
@@ -104,7 +107,12 @@ def gain_regression(
         "measure-population": total,
         "measure-population-exclusion": total - n,
     }
-    return AnalysisResult(statistics=statistics, populations=populations, notes=notes)
+    aggregates: list[agg.Aggregate] = []
+    if not isinstance(design, stats.OlsResult):  # a model patsy cannot code has nothing to pool
+        y, x, names, model = design
+        aggregates.append(agg.cross_products("model", y, x, names, model))
+    aggregates.append(agg.count("excluded", total - n, n=total))
+    return AnalysisResult(statistics=statistics, populations=populations, notes=notes, aggregates=aggregates)
 
 
 @hookimpl

@@ -89,6 +89,8 @@ class AnalysisResult:
     ``score``: name of the statistic reported as ``group.measureScore`` (``None``: no score).
     ``curves``: named survival curves (e.g. ``kaplan-meier``) carried in the MeasureReport as extensions.
     ``notes``: human-readable remarks (e.g. why a statistic is empty).
+    ``aggregates``: the sufficient statistics that make pooling across sites exact (optional;
+    :mod:`fhir_pts.pooling.aggregates`): written into the shared MeasureReport, never into ``results.csv``.
     """
 
     statistics: list[Statistic]
@@ -96,6 +98,7 @@ class AnalysisResult:
     score: str | None = None
     curves: dict[str, list[CurvePoint]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    aggregates: list[Any] = field(default_factory=list)
 
     def statistic(self, name: str) -> Statistic:
         for s in self.statistics:
@@ -109,13 +112,15 @@ class AnalysisOutcome:
     """One analysis as run by the host: its info, the plugin that ran it, and its result or its failure.
 
     Exactly one of ``result`` / ``error`` is set. ``error`` is a one-line message (exception type and text);
-    a failed analysis is reported in the outputs and does not stop the others.
+    a failed analysis is reported in the outputs and does not stop the others. ``parameters``: the analysis'
+    parameters as run (defaults updated with the run's overrides).
     """
 
     info: AnalysisInfo
     plugin: str
     result: AnalysisResult | None = None
     error: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

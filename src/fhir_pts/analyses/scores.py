@@ -23,6 +23,7 @@ from fhir_pts.hookspecs import hookimpl
 from fhir_pts.instruments.builtin import CIVIQ20 as CIVIQ20_INSTRUMENT
 from fhir_pts.instruments.builtin import VILLALTA as VILLALTA_INSTRUMENT
 from fhir_pts.instruments.model import Instrument
+from fhir_pts.pooling import aggregates as agg
 
 if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
     from fhir_pts.cohort.model import Cohort
@@ -82,13 +83,28 @@ def paired_scores(
         count("wilcoxon_n_nonzero", test.n_nonzero, n=n_pairs),
         count("excluded", total - n_pairs, n=total),
     ]
+
+    def quartile_names(when: str) -> dict[str, str]:
+        return {"median": f"{when}_median", "q1": f"{when}_q1", "q3": f"{when}_q3"}
+
+    aggregates: list[agg.Aggregate] = [
+        agg.count("n_pairs", n_pairs, n=n_pairs),
+        agg.distribution("baseline", b, unit="{score}", yields=quartile_names("baseline")),
+        agg.distribution("followup", f, unit="{score}", yields=quartile_names("followup")),
+        agg.moments("gain", b - f, unit="{score}", yields={"mean": "gain_mean"}),
+        agg.signed_rank("wilcoxon", b, f, yields={"v": "wilcoxon", "nonzero": "wilcoxon_n_nonzero"}),
+        agg.distribution("differences", b - f, unit="{score}"),
+        agg.count("excluded", total - n_pairs, n=total),
+    ]
     if with_classes:
         names = tuple(classes) or VILLALTA_CLASSES
         for when in ("baseline", "followup"):
             found = column(frame, f"{when}_{stem}_class").astype("string")[pair]
-            statistics.extend(
+            class_counts = [
                 count(f"{when}_class_{c}", int((found == c).fillna(False).sum()), n=n_pairs) for c in names
-            )
+            ]
+            statistics.extend(class_counts)
+            aggregates.extend(agg.count(s.name, int(s.value or 0), n=n_pairs) for s in class_counts)
     notes: list[str] = []
     if total - n_pairs:
         notes.append(
@@ -104,7 +120,9 @@ def paired_scores(
         "measure-population-exclusion": total - n_pairs,
         "measure-observation": n_pairs,
     }
-    return AnalysisResult(statistics=statistics, populations=populations, score="followup_median", notes=notes)
+    return AnalysisResult(
+        statistics=statistics, populations=populations, score="followup_median", notes=notes, aggregates=aggregates
+    )
 
 
 @hookimpl

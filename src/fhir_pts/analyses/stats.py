@@ -37,7 +37,9 @@ __all__ = [
     "clopper_pearson",
     "kaplan_meier",
     "ols",
+    "ols_design",
     "ols_formula",
+    "ols_formula_design",
     "quartiles",
     "reverse_km_median",
     "wilcoxon_signed_rank",
@@ -543,6 +545,17 @@ def ols(data: pd.DataFrame, outcome: str, terms: Sequence[str], level: float = 0
     R's (an exact fit; R² = 0 for an intercept-only fit) and the CI, p-value and standard error are None (R's
     NaN). No complete case: everything None.
     """
+    y, x, names, formula = ols_design(data, outcome, terms)
+    return _fit_ols(y, x, names, formula, level)
+
+
+def ols_design(
+    data: pd.DataFrame, outcome: str, terms: Sequence[str]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str], str]:
+    """The complete-case response, design matrix (intercept column first), term names and formula of :func:`ols`.
+
+    What :func:`ols` fits, and what a site shares for pooling (XᵀX, Xᵀy, yᵀy of exactly these).
+    """
     terms = list(terms)
     if "intercept" in terms:
         raise ValueError('"intercept" is added automatically and cannot be a term')
@@ -559,7 +572,7 @@ def ols(data: pd.DataFrame, outcome: str, terms: Sequence[str], level: float = 0
     y = frame[outcome].to_numpy(dtype=float)
     x = np.column_stack([np.ones(len(frame)), *(frame[c].to_numpy(dtype=float) for c in terms)])
     formula = f"{outcome} ~ {' + '.join(terms)}" if terms else f"{outcome} ~ 1"
-    return _fit_ols(y, x.reshape(len(frame), 1 + len(terms)), ["intercept", *terms], formula, level)
+    return y, x.reshape(len(frame), 1 + len(terms)), ["intercept", *terms], formula
 
 
 def ols_formula(data: pd.DataFrame, formula: str, level: float = 0.95) -> OlsResult:
@@ -575,6 +588,18 @@ def ols_formula(data: pd.DataFrame, formula: str, level: float = 0.95) -> OlsRes
     -------
     :class:`OlsResult`.
     """
+    design = ols_formula_design(data, formula)
+    if isinstance(design, OlsResult):
+        return design
+    y, x, names, _ = design
+    return _fit_ols(y, x, names, formula, level)
+
+
+def ols_formula_design(
+    data: pd.DataFrame, formula: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str], str] | OlsResult:
+    """The complete-case response, design matrix, term names and formula of :func:`ols_formula`; the
+    not-estimable :class:`OlsResult` when patsy cannot code the model (no complete row, categorical terms)."""
     import patsy
 
     frame = data.copy()
@@ -598,4 +623,4 @@ def ols_formula(data: pd.DataFrame, formula: str, level: float = 0.95) -> OlsRes
     if y_df.shape[1] != 1:
         raise ValueError(f"formula must have one numeric response: {formula!r}")
     names = ["intercept" if c == "Intercept" else str(c) for c in x_df.columns]
-    return _fit_ols(y_df.iloc[:, 0].to_numpy(dtype=float), x_df.to_numpy(dtype=float), names, formula, level)
+    return y_df.iloc[:, 0].to_numpy(dtype=float), x_df.to_numpy(dtype=float), names, formula
