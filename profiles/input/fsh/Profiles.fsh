@@ -141,9 +141,11 @@ Description: "A summary MeasureReport of one fhir-pts Measure (contract §4): co
 * improvementNotation MS
 * extension contains ConceptMapUsed named conceptMapUsed 0..* MS
 * group 1..* MS
+* extension contains PoolingContext named poolingContext 0..1
 * group.extension contains
     Statistic named statistic 0..* MS and
-    SurvivalCurve named survivalCurve 0..* MS
+    SurvivalCurve named survivalCurve 0..* MS and
+    Aggregate named aggregate 0..*
 * group.population MS
 * group.population.count 1..1 MS
 * group.measureScore MS

@@ -31,6 +31,7 @@ from typing import Any
 from fhir_pts.analyses.result import AnalysisOutcome, CurvePoint, Statistic
 from fhir_pts.codes import EXTENSION_BASE, MEASURE_POPULATION, MEASURE_SCORING, UCUM
 from fhir_pts.cohort.model import Cohort
+from fhir_pts.outputs.aggregates import SharingPolicy, aggregate_extensions, pooling_context_extension
 from fhir_pts.vocabulary import MapSource
 
 #: One statistic of the analysis (complex; on ``MeasureReport.group``): ``name``, ``value``, ``unit``, ``ciLow``,
@@ -171,6 +172,7 @@ def build_measure_report(
     *,
     date: dt.datetime | dt.date | str | None = None,
     report_id: str | None = None,
+    sharing: SharingPolicy | None = None,
 ) -> dict[str, Any]:
     """The R4 MeasureReport (as a JSON-ready dict) of one analysis outcome.
 
@@ -180,6 +182,9 @@ def build_measure_report(
     cohort: the cohort it ran on (gives ``period``).
     date: the report date (default: now, UTC, to the second); a ``date`` gives day precision.
     report_id: ``MeasureReport.id`` (default: none).
+    sharing: how the result's aggregates (sufficient statistics for pooling, ``docs/pooling.md``) are shared:
+        minimum cell count and distributions (default :class:`SharingPolicy`: the disclosure default, no
+        distributions).
 
     Returns
     -------
@@ -210,9 +215,20 @@ def build_measure_report(
         }
     if result is None:
         return report
+    if result.aggregates:
+        from dataclasses import asdict
+
+        from fhir_pts import __version__
+
+        policy = sharing or SharingPolicy()
+        report["extension"].append(
+            pooling_context_extension(outcome.parameters, asdict(cohort.windows), __version__, policy)
+        )
     group: dict[str, Any] = {"code": {"text": info.id}}
     group_ext = [statistic_extension(s) for s in result.statistics]
     group_ext.extend(survival_curve_extension(name, pts) for name, pts in result.curves.items())
+    if result.aggregates:
+        group_ext.extend(aggregate_extensions(result.aggregates, sharing or SharingPolicy()))
     if group_ext:
         group["extension"] = group_ext
     if result.populations:
@@ -234,6 +250,7 @@ def build_bundle(
     cohort: Cohort,
     *,
     date: dt.datetime | dt.date | str | None = None,
+    sharing: SharingPolicy | None = None,
 ) -> dict[str, Any]:
     """A ``collection`` Bundle with one MeasureReport per outcome (``fullUrl`` ``urn:uuid:<id>``).
 
@@ -244,7 +261,10 @@ def build_bundle(
     for outcome in outcomes:
         rid = str(uuid.uuid4())
         entries.append(
-            {"fullUrl": f"urn:uuid:{rid}", "resource": build_measure_report(outcome, cohort, date=stamp, report_id=rid)}
+            {
+                "fullUrl": f"urn:uuid:{rid}",
+                "resource": build_measure_report(outcome, cohort, date=stamp, report_id=rid, sharing=sharing),
+            }
         )
     bundle: dict[str, Any] = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "collection"}
     if "T" in stamp:

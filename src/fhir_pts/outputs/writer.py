@@ -10,6 +10,7 @@ import orjson
 
 from fhir_pts.analyses.result import AnalysisOutcome
 from fhir_pts.cohort.model import Cohort
+from fhir_pts.outputs.aggregates import SharingPolicy
 from fhir_pts.outputs.atomic import write_all_atomically
 from fhir_pts.outputs.measure_report import build_bundle
 from fhir_pts.outputs.tables import cohort_csv_bytes, problems_csv_bytes, results_csv_bytes
@@ -18,7 +19,13 @@ from fhir_pts.outputs.tables import cohort_csv_bytes, problems_csv_bytes, result
 OUTPUT_FILES: tuple[str, ...] = ("measure-reports.json", "results.csv", "cohort.csv", "problems.csv")
 
 
-def bundle_json_bytes(outcomes: Sequence[AnalysisOutcome], cohort: Cohort, *, date: dt.datetime | None = None) -> bytes:
+def bundle_json_bytes(
+    outcomes: Sequence[AnalysisOutcome],
+    cohort: Cohort,
+    *,
+    date: dt.datetime | None = None,
+    sharing: SharingPolicy | None = None,
+) -> bytes:
     """``measure-reports.json`` as bytes (UTF-8, 2-space indent, trailing newline).
 
     The Bundle is validated with ``fhir.resources.R4B`` before it is written (a few dozen resources, so the
@@ -26,13 +33,18 @@ def bundle_json_bytes(outcomes: Sequence[AnalysisOutcome], cohort: Cohort, *, da
     """
     from fhir.resources.R4B.bundle import Bundle
 
-    bundle = build_bundle(outcomes, cohort, date=date)
+    bundle = build_bundle(outcomes, cohort, date=date, sharing=sharing)
     Bundle.model_validate(bundle)
     return orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def write_outputs(
-    out_dir: Path, cohort: Cohort, outcomes: list[AnalysisOutcome], *, date: dt.datetime | None = None
+    out_dir: Path,
+    cohort: Cohort,
+    outcomes: list[AnalysisOutcome],
+    *,
+    date: dt.datetime | None = None,
+    sharing: SharingPolicy | None = None,
 ) -> dict[str, Path]:
     """Write ``measure-reports.json``, ``results.csv``, ``cohort.csv`` and ``problems.csv`` into ``out_dir``.
 
@@ -42,6 +54,8 @@ def write_outputs(
     cohort: the analysed cohort (``cohort.csv``, ``problems.csv`` from ``cohort.problems``, report period).
     outcomes: the analyses as run (failed ones included: an ``error`` MeasureReport, no CSV rows).
     date: the MeasureReports' date (default: now, UTC).
+    sharing: minimum cell count and distributions of the shared aggregates in ``measure-reports.json``
+        (``docs/pooling.md``); ``results.csv`` is never suppressed.
 
     Returns
     -------
@@ -51,7 +65,7 @@ def write_outputs(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     contents = {
-        out_dir / "measure-reports.json": bundle_json_bytes(outcomes, cohort, date=date),
+        out_dir / "measure-reports.json": bundle_json_bytes(outcomes, cohort, date=date, sharing=sharing),
         out_dir / "results.csv": results_csv_bytes(outcomes),
         out_dir / "cohort.csv": cohort_csv_bytes(cohort),
         out_dir / "problems.csv": problems_csv_bytes(cohort.problems),

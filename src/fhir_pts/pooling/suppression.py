@@ -84,7 +84,8 @@ def suppress(aggregate: Aggregate, min_cell_count: int) -> Aggregate:
         return aggregate
     if isinstance(aggregate, SignedRank):
         strata = tuple(
-            s if s.pairs is not None and not is_disclosive(s.pairs, n) and not is_disclosive(s.nonzero or 0, n)
+            s
+            if s.pairs is not None and not is_disclosive(s.pairs, n) and not is_disclosive(s.nonzero or 0, n)
             else SignedRankStratum(pairs=_keep(s.pairs, n), nonzero=None, v=None, tie_correction=None)
             for s in aggregate.strata
         )
