@@ -66,6 +66,17 @@ CIVIQ20_GAIN_REGRESSION = regression_info(CIVIQ20, (VILLALTA, CIVIQ20))
 ANALYSES: tuple[AnalysisInfo, ...] = (VILLALTA_GAIN_REGRESSION, CIVIQ20_GAIN_REGRESSION)
 
 
+def fit_statistics(fit: stats.OlsResult) -> list[Statistic]:
+    """``n``, ``r_squared`` and ``coef:<term>`` (estimate, 95 % CI, p) of a fit — shared by the run and pooling."""
+    n = fit.n
+    statistics = [count("n", n, n=n), Statistic("r_squared", fit.r_squared, n=n)]
+    statistics.extend(
+        Statistic(f"coef:{name}", term.estimate, term.ci_low, term.ci_high, term.p_value, n=n)
+        for name, term in fit.terms.items()
+    )
+    return statistics
+
+
 def gain_regression(
     cohort: Cohort, outcome: str, terms: Sequence[str] = DEFAULT_TERMS, formula: str | None = None
 ) -> AnalysisResult:
@@ -88,11 +99,7 @@ def gain_regression(
         fit = stats.ols(frame, outcome, list(terms))
         design = stats.ols_design(frame, outcome, list(terms))
     n = fit.n
-    statistics = [count("n", n, n=n), Statistic("r_squared", fit.r_squared, n=n)]
-    statistics.extend(
-        Statistic(f"coef:{name}", term.estimate, term.ci_low, term.ci_high, term.p_value, n=n)
-        for name, term in fit.terms.items()
-    )
+    statistics = fit_statistics(fit)
     statistics.append(count("excluded", total - n, n=total))
     notes = [f"model: {fit.formula}"]
     if total - n:
