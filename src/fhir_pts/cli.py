@@ -164,6 +164,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument("--allow-partial", action="store_true",
                      help="exit 0 even when the server could not provide every contract input (default: exit 3; "
                      "the outputs are marked incomplete either way)")
+    from fhir_pts.disclosure import add_min_cell_count_argument
+
+    add_min_cell_count_argument(run)
+    run.add_argument(
+        "--share-distributions",
+        action="store_true",
+        help="share the value distributions in measure-reports.json, so that pooled medians and quartiles are exact "
+        "(docs/pooling.md)",
+    )
     _add_server_arguments(run)
     _add_verbosity(run)
 
@@ -221,6 +230,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_server_arguments(validate)
     _add_verbosity(validate)
 
+    pool = sub.add_parser(
+        "pool", help="pool several sites' measure-reports.json into the results of their union (docs/pooling.md)"
+    )
+    pool.add_argument(
+        "reports", nargs="+", type=Path, metavar="REPORT", help="a site's measure-reports.json, or its output folder"
+    )
+    pool.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    pool.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _add_verbosity(pool)
+
     analyses = sub.add_parser("analyses", help="list the installed analyses (built-in and plugins)")
     _add_verbosity(analyses)
 
@@ -263,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure(args)
     handlers = {"run": cmd_run, "synth": cmd_synth, "demo": cmd_demo, "analyses": cmd_analyses, "serve": cmd_serve}
     handlers["validate"] = cmd_validate
+    handlers["pool"] = cmd_pool
     from fhir_pts.sources.files import InputError
     from fhir_pts.sources.server.errors import ServerError
 
@@ -365,6 +385,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         command="run",
         report=not args.no_report,
         deidentify=args.deidentify,
+        sharing=_sharing(args),
     )
     if server_config is not None and not args.keep_raw:
         import shutil
@@ -387,6 +408,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sharing(args: argparse.Namespace) -> Any:
+    from fhir_pts.outputs.aggregates import SharingPolicy
+
+    return SharingPolicy(min_cell_count=args.min_cell_count, share_distributions=args.share_distributions)
+
+
+def cmd_pool(args: argparse.Namespace) -> int:
+    """``fhir-pts pool``: exit 2 when the sites cannot be pooled (the message names the difference)."""
+    from fhir_pts.pool import PoolingError, pool_paths, write_pooled
+
+    try:
+        result = pool_paths(args.reports)
+    except PoolingError as exc:
+        raise UsageError(f"cannot pool: {exc}") from exc
+    written = write_pooled(result, args.out, report=not args.no_report)
+    if not args.quiet:
+        inexact = sum(not p.exact for m in result.measures for p in m.statistics)
+        total = sum(len(m.statistics) for m in result.measures)
+        print(
+            f"{len(result.sites)} sites, {len(result.measures)} measures pooled; {total - inexact}/{total} statistics "
+            "exact",
+            file=sys.stderr,
+        )
+        for name, path in written.items():
+            print(f"  {name}: {path}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _run_parameters(args: argparse.Namespace, windows: Any, vocabulary: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
@@ -395,6 +444,8 @@ def _run_parameters(args: argparse.Namespace, windows: Any, vocabulary: Any) -> 
         "analyses": args.analysis or "all",
         "analysis parameters": _parameters(args),
         "concept maps": vocabulary.provenance(),
+        "min cell count (shared aggregates)": args.min_cell_count,
+        "distributions shared": args.share_distributions,
     }
 
 

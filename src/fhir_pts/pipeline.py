@@ -141,8 +141,12 @@ def write_run(
     deidentify: bool = False,
     hash_patient_ids: bool = False,
     comparison: Sequence[Any] | None = None,
+    sharing: Any = None,
 ) -> dict[str, Path]:
     """Write the contract's four files, then ``report.html`` and ``figures/`` (unless ``report`` is False).
+
+    ``sharing`` (:class:`fhir_pts.outputs.aggregates.SharingPolicy`): minimum cell count and distributions of
+    the aggregates shared in ``measure-reports.json`` (default: the disclosure default, no distributions).
 
     Returns file name → path. The four data files are moved into place together once all are rendered; the
     report follows, so a report never describes files that were not written. It names ``inputs`` with the
@@ -161,7 +165,7 @@ def write_run(
 
         names = Deidentifier.for_run().for_cohort(cohort)
         cohort = deidentify_cohort(cohort, names)
-    written = write_outputs(Path(out_dir), cohort, outcomes)
+    written = write_outputs(Path(out_dir), cohort, outcomes, sharing=sharing)
     if report:
         from fhir_pts.engines.spark import is_remote
         from fhir_pts.outputs.report import (

@@ -14,11 +14,10 @@ import html
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult, CurvePoint
+from fhir_pts.analyses.result import AnalysisInfo
 from fhir_pts.outputs.aggregates import (
     EXT_AGGREGATE,
     AggregateFormatError,
@@ -26,9 +25,20 @@ from fhir_pts.outputs.aggregates import (
     read_pooling_context,
 )
 from fhir_pts.pooling.aggregates import Aggregate, MergeError, merge
-from fhir_pts.pooling.combine import PooledStatistic, pooled_statistics
+from fhir_pts.pooling.combine import pooled_statistics
+from fhir_pts.pooling.result import PooledMeasure, PoolResult, SiteReport
 
-__all__ = ["PoolResult", "PooledMeasure", "PoolingError", "SiteReport", "pool_sites", "read_site", "site_from_bundle"]
+__all__ = [
+    "PoolResult",
+    "PooledMeasure",
+    "PoolingError",
+    "SiteReport",
+    "pool_paths",
+    "pool_sites",
+    "read_site",
+    "site_from_bundle",
+    "write_pooled",
+]
 
 #: Relative tolerance of the pooled == union guarantee (tests; docs/pooling.md).
 EXACT_RELATIVE_TOLERANCE = 1e-9
@@ -38,17 +48,6 @@ _MEASURE_SCORING_EXT = "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/
 
 class PoolingError(ValueError):
     """The sites cannot be pooled (different measures, versions, windows, parameters, or unreadable input)."""
-
-
-@dataclass(frozen=True)
-class SiteReport:
-    """One site's shared ``measure-reports.json``: its label, where it came from, and its reports by measure id."""
-
-    label: str
-    source: str
-    bundle_id: str | None
-    reports: dict[str, dict[str, Any]]
-    failed: tuple[str, ...] = ()
 
 
 def _measure_id(report: Mapping[str, Any]) -> str:
@@ -90,54 +89,6 @@ def read_site(path: Path | str, label: str | None = None) -> SiteReport:
     except (OSError, ValueError) as exc:
         raise PoolingError(f"{file}: not readable as JSON ({exc})") from None
     return site_from_bundle(bundle, name, str(file))
-
-
-# ----------------------------------------------------------------------------------------------- structure
-
-
-@dataclass
-class PooledMeasure:
-    """One measure pooled over the sites."""
-
-    info: AnalysisInfo
-    parameters: dict[str, Any]
-    windows: dict[str, Any]
-    statistics: list[PooledStatistic]
-    populations: dict[str, int]
-    populations_exact: bool
-    curves: dict[str, list[CurvePoint]]
-    aggregates: list[Aggregate]
-    site_aggregates: list[list[Aggregate]]
-    period: tuple[str | None, str | None]
-    score: str | None
-    notes: list[str] = field(default_factory=list)
-    poolable: bool = True
-
-    def outcome(self) -> AnalysisOutcome:
-        result = AnalysisResult(
-            statistics=[p.statistic for p in self.statistics],
-            populations=dict(self.populations),
-            score=self.score if any(p.statistic.name == self.score for p in self.statistics) else None,
-            curves=dict(self.curves),
-            notes=list(self.notes),
-            aggregates=list(self.aggregates),
-        )
-        return AnalysisOutcome(info=self.info, plugin="fhir-pts pool", result=result, parameters=dict(self.parameters))
-
-
-@dataclass
-class PoolResult:
-    sites: list[SiteReport]
-    measures: list[PooledMeasure]
-
-    def outcomes(self) -> list[AnalysisOutcome]:
-        return [m.outcome() for m in self.measures]
-
-    def measure(self, measure_id: str) -> PooledMeasure:
-        for m in self.measures:
-            if m.info.id == measure_id:
-                return m
-        raise KeyError(measure_id)
 
 
 # -------------------------------------------------------------------------------------------------- checks
@@ -300,6 +251,9 @@ def _pool_measure(mid: str, reports: Sequence[Mapping[str, Any]]) -> PooledMeasu
         period=period,
         score=None,
     )
+    contexts = [_context(r) for r in reports]
+    measure.site_min_cell_counts = [c[2] for c in contexts if c is not None]
+    measure.site_distributions_shared = [c[3] for c in contexts if c is not None]
     if ctx is None or not site_aggs[0]:
         measure.poolable = False
         measure.notes.append(f"{mid}: the sites shared no aggregates for this measure (a plugin without them)")
@@ -331,3 +285,40 @@ def pool_sites(sites: Sequence[SiteReport]) -> PoolResult:
     check_sites(sites)
     measures = [_pool_measure(mid, [s.reports[mid] for s in sites]) for mid in sites[0].reports]
     return PoolResult(sites=list(sites), measures=measures)
+
+
+#: Files ``fhir-pts pool`` writes, in order.
+POOLED_FILES: tuple[str, ...] = ("results.csv", "measure-reports.json", "report.html")
+
+
+def write_pooled(result: PoolResult, out_dir: Path | str, *, report: bool = True) -> dict[str, Path]:
+    """Write ``results.csv``, ``measure-reports.json`` and ``report.html`` of a pool, all or nothing."""
+    import datetime as dt
+
+    from fhir_pts.outputs.atomic import write_all_atomically
+    from fhir_pts.outputs.pooled import pooled_bundle_json_bytes, pooled_results_csv_bytes
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    date = dt.datetime.now(dt.UTC)
+    contents = {
+        out / "results.csv": pooled_results_csv_bytes(result),
+        out / "measure-reports.json": pooled_bundle_json_bytes(result, date=date),
+    }
+    if report:
+        from fhir_pts.outputs.pooled_report import pooled_report_html
+
+        contents[out / "report.html"] = pooled_report_html(result, date=date).encode("utf-8")
+    write_all_atomically(contents)
+    return {p.name: p for p in contents}
+
+
+def pool_paths(paths: Sequence[Path | str]) -> PoolResult:
+    """Read each site (a ``measure-reports.json`` or a run's output folder) and pool them."""
+    sites = [read_site(p) for p in paths]
+    seen: dict[str, int] = {}
+    for i, site in enumerate(sites):  # two folders of the same name: name the site by its path instead
+        if site.label in seen:
+            sites[i] = SiteReport(site.source, site.source, site.bundle_id, site.reports, site.failed)
+        seen[sites[i].label] = i
+    return pool_sites(sites)
