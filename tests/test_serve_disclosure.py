@@ -110,7 +110,7 @@ def test_min_cell_count_one_is_validated() -> None:
     from fhir_pts.serve import ServeConfigError
 
     with pytest.raises(ServeConfigError, match="minimum cell count"):
-        ServeConfig(files=(Path("x"),), min_cell_count=0).check()
+        ServeConfig(files=(Path("x"),), min_cell_count=-1).check()
 
 
 # ----------------------------------------------------------------------------------------- raw sockets

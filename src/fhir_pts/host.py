@@ -246,6 +246,11 @@ class FhirPtsHost:
         ``local[*]``), or an :class:`~fhir_pts.engines.base.Engine` (e.g. ``SparkEngine(session=spark)`` to use
         the host's own SparkSession). It reads ``files`` and fetched ``server`` data; ``resources`` already held
         as dicts are mapped in this process.
+    min_cell_count: minimum cell size of what :attr:`HostResult.bundle` shares (as ``fhir-pts run
+        --min-cell-count``; default 10, :mod:`fhir_pts.disclosure`): small cells of the MeasureReports and of
+        their pooling aggregates are masked; 0 shares everything exactly. ``results`` is never suppressed.
+    share_distributions: share the value distributions in the aggregates (``--share-distributions``), so that
+        pooled medians and quartiles are exact (``docs/pooling.md``).
 
     Examples
     --------
@@ -265,8 +270,12 @@ class FhirPtsHost:
         workers: int = 1,
         engine: str | Engine = "local",
         spark_master: str | None = None,
+        min_cell_count: int | None = None,
+        share_distributions: bool = False,
     ) -> None:
+        from fhir_pts.disclosure import MIN_CELL_COUNT, check_min_cell_count
         from fhir_pts.engines import make_engine
+        from fhir_pts.outputs.aggregates import SharingPolicy
         from fhir_pts.plugin_manager import get_plugin_manager
 
         if workers < 1:
@@ -277,6 +286,11 @@ class FhirPtsHost:
             )
         except ValueError as exc:
             raise HostError(str(exc)) from exc
+        try:
+            mcc = check_min_cell_count(MIN_CELL_COUNT if min_cell_count is None else min_cell_count)
+        except ValueError as exc:
+            raise HostError(str(exc)) from None
+        self._sharing = SharingPolicy(min_cell_count=mcc, share_distributions=bool(share_distributions))
         self._pm = get_plugin_manager(load_entry_points=load_entry_points, allow=allow, block=block)
         self._parameters = _merge({}, parameters)
         self._windows = _windows(windows)
@@ -414,7 +428,7 @@ class FhirPtsHost:
         except PluginError as exc:
             raise HostError(str(exc)) from exc
         stamp = (date or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-        bundle = build_bundle(outcomes, cohort, date=stamp)
+        bundle = build_bundle(outcomes, cohort, date=stamp, sharing=self._sharing)
         results = pd.read_csv(
             io.BytesIO(results_csv_bytes(outcomes)),
             dtype={"measure": "string", "statistic": "string", "n": "Int64"},
@@ -458,6 +472,28 @@ class FhirPtsHost:
                 raise UnknownAnalysisError(unknown, installed)
         cohort = self.load(resources, files=files, server=server, windows=windows)
         return self.analyse(cohort, analyses=analyses, parameters=parameters, index_period=index_period, date=date)
+
+
+    def pool(self, reports: Sequence[Mapping[str, Any] | Path | str], *, labels: Sequence[str] | None = None) -> Any:
+        """Pool sites' shared ``measure-reports.json`` (Bundles as dicts, files or run folders), as ``fhir-pts pool``.
+
+        Returns a :class:`fhir_pts.pooling.result.PoolResult` (``.outcomes()``, ``.measures`` with each statistic's
+        exactness; write it with :func:`fhir_pts.pool.write_pooled`). Raises :class:`HostInputError` when the
+        sites cannot be pooled (different measures, versions, windows or parameters: the message names it).
+        """
+        from fhir_pts.pool import PoolingError, pool_sites, read_site, site_from_bundle
+
+        try:
+            sites = []
+            for i, report in enumerate(reports):
+                label = labels[i] if labels is not None else f"site{i + 1}"
+                if isinstance(report, Mapping):
+                    sites.append(site_from_bundle(report, label))
+                else:
+                    sites.append(read_site(report, label if labels is not None else None))
+            return pool_sites(sites)
+        except PoolingError as exc:
+            raise HostInputError(str(exc)) from exc
 
 
 def _fetch(

@@ -576,6 +576,7 @@ def build_server(config: ServeConfig) -> FhirPtsServer:
         allow=config.allow,
         block=config.block,
         concept_maps=config.concept_maps,
+        min_cell_count=config.min_cell_count,
     )
     cohort = host.load(server=config.server) if config.server is not None else host.load(files=list(config.files))
     return FhirPtsServer(config, host, cohort)

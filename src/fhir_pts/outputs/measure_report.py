@@ -242,6 +242,11 @@ def build_measure_report(
         if value is not None:
             group["measureScore"] = _quantity(value, score.unit)
     report["group"] = [group]
+    if sharing is not None and sharing.min_cell_count > 1:
+        # the file that leaves the site (fhir-pts run): small cells of the site's own figures are masked too
+        from fhir_pts.outputs.suppression import suppress_report
+
+        report, _ = suppress_report(report, sharing.min_cell_count)
     return report
 
 
