@@ -89,6 +89,8 @@ EVALUATE_MEASURE = "http://hl7.org/fhir/OperationDefinition/Measure-evaluate-mea
 IMPROVEMENT_NOTATION = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
 #: Largest request body accepted (a Parameters resource is a few hundred bytes).
 MAX_BODY = 1 << 20
+#: Largest ``$pool`` request body (the sites' Bundles, with their KM tables and distributions).
+POOL_MAX_BODY = 64 << 20
 
 
 class ServeConfigError(ValueError):
@@ -493,6 +495,9 @@ class _Handler(BaseHTTPRequestHandler):
             if segments and segments[0] == "Measure":
                 self._measure(segments[1:], query, post)
                 return
+            if segments == ["MeasureReport", "$pool"]:
+                self._pool(post)
+                return
             raise _Problem(HTTPStatus.NOT_FOUND, "not-found", f"no FHIR endpoint at {urlsplit(self.path).path}")
         except _Problem as problem:
             self._drain()
@@ -504,6 +509,36 @@ class _Handler(BaseHTTPRequestHandler):
             self._fail(_Problem(HTTPStatus.INTERNAL_SERVER_ERROR, "exception", f"{type(exc).__name__}: {exc}"))
         finally:
             self._drain()
+
+    def _pool(self, post: bool) -> None:
+        """``POST [base]/MeasureReport/$pool``: a Parameters resource with one ``site`` parameter per site, its
+        ``resource`` the site's shared ``measure-reports.json`` Bundle; answers the pooled Bundle (as
+        ``fhir-pts pool``), 422 naming the difference when the sites cannot be pooled (docs/pooling.md)."""
+        if not post:
+            raise _Problem(HTTPStatus.METHOD_NOT_ALLOWED, "not-supported", "$pool takes a POST with the sites' Bundles")
+        length = self._content_length()
+        if length > POOL_MAX_BODY:
+            raise _Problem(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too-costly", "the request body is too large")
+        raw = self.rfile.read(length) if length else b""
+        self._body_consumed = True
+        try:
+            body = json.loads(raw or b"null")
+        except (ValueError, RecursionError) as exc:
+            raise _Problem(HTTPStatus.BAD_REQUEST, "structure", f"the body is not usable JSON ({exc})") from None
+        if not isinstance(body, Mapping) or body.get("resourceType") != "Parameters":
+            raise _Problem(HTTPStatus.BAD_REQUEST, "structure", "the body must be a FHIR Parameters resource")
+        sites = [p.get("resource") for p in body.get("parameter", []) or [] if p.get("name") == "site"]
+        labels = [f"site{i + 1}" for i in range(len(sites))]
+        if not sites or not all(isinstance(b, Mapping) for b in sites):
+            raise _Problem(HTTPStatus.BAD_REQUEST, "required", "give one 'site' parameter per site, with its Bundle")
+        from fhir_pts.host import HostError
+        from fhir_pts.outputs.pooled import pooled_bundle
+
+        try:
+            result = self.server.fhir_host.pool(sites, labels=labels)
+        except HostError as exc:
+            raise _Problem(HTTPStatus.UNPROCESSABLE_ENTITY, "processing", str(exc)) from exc
+        self._send(HTTPStatus.OK, pooled_bundle(result))
 
     def _measure(self, rest: list[str], query: list[tuple[str, str]], post: bool) -> None:
         if rest and rest[-1] == "$evaluate-measure" and len(rest) <= 2:

@@ -234,3 +234,54 @@ def test_cli_refusal_is_exit_2_naming_the_difference(
     assert main(["pool", str(tmp_path / "missing.json"), "--out", str(tmp_path / "P")]) == 2
     (tmp_path / "bad.json").write_text("{not json")
     assert main(["pool", str(tmp_path / "bad.json"), "--out", str(tmp_path / "P")]) == 2
+
+
+# ------------------------------------------------------------------------------------- host API and serve
+
+
+def test_host_and_serve_pool_as_the_cli(random_cohort: list[dict[str, Any]], tmp_path: Path) -> None:
+    import requests
+
+    from fhir_pts.host import FhirPtsHost, HostInputError
+    from fhir_pts.serve import ServeConfig, build_server
+
+    parts = split_by_patient(random_cohort, 3, seed=9)
+    host = FhirPtsHost(min_cell_count=0)
+    bundles = [host.run(part, date=None).bundle for part in parts]
+    bundles = [json.loads(json.dumps(b)) for b in bundles]
+    by_host = host.pool(bundles)
+    by_cli = pool_sites([site_from_bundle(b, f"site{i + 1}") for i, b in enumerate(bundles)])
+    assert [[p.statistic for p in m.statistics] for m in by_host.measures] == [
+        [p.statistic for p in m.statistics] for m in by_cli.measures
+    ]
+    with pytest.raises(HostInputError, match="different measures"):
+        host.pool([bundles[0], {**bundles[1], "entry": bundles[1]["entry"][:3]}])
+
+    cohort_file = write_bundle(tmp_path / "served.json", parts[0])
+    server = build_server(ServeConfig(files=(cohort_file,), port=0, min_cell_count=1))
+    import threading
+
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = server.base_url
+        body = {"resourceType": "Parameters", "parameter": [{"name": "site", "resource": b} for b in bundles]}
+        response = requests.post(f"{url}/MeasureReport/$pool", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        served = response.json()
+        assert [e["resource"]["measure"] for e in served["entry"]] == [
+            e["resource"]["measure"] for e in bundles[0]["entry"]
+        ]
+        cohort_report = next(e["resource"] for e in served["entry"] if "/cohort|" in e["resource"]["measure"])
+        patients = next(p["count"] for p in cohort_report["group"][0]["population"])
+        expected = next(
+            p.statistic.value for p in by_cli.measure("cohort").statistics if p.statistic.name == "patients"
+        )
+        assert patients == expected
+        body["parameter"][1]["resource"] = {**bundles[1], "entry": bundles[1]["entry"][:3]}
+        refused = requests.post(f"{url}/MeasureReport/$pool", json=body, timeout=60)
+        assert refused.status_code == 422 and "different measures" in refused.text
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
