@@ -58,7 +58,7 @@ __all__ = [
 
 #: Version of this host API (not of the package). MAJOR: a public name removed or changed incompatibly;
 #: MINOR: something added; PATCH: fixes. See ``docs/host-api.md``.
-HOST_API_VERSION = "1.0.0"
+HOST_API_VERSION = "1.1.0"
 
 #: The standard output files :meth:`HostResult.write` writes (contract §4), in order.
 OUTPUT_FILES: tuple[str, ...] = ("measure-reports.json", "results.csv", "cohort.csv", "problems.csv")

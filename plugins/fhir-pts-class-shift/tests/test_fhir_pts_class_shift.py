@@ -110,7 +110,7 @@ def test_hook_answers_only_its_own_analysis() -> None:
 
 
 def test_measure_report_through_a_host_parses_as_r4() -> None:
-    host = FhirPtsHost(allow=["class-shift"])
+    host = FhirPtsHost(allow=["class-shift"], min_cell_count=0)  # two patients: unmasked (the default masks 1..9)
     result = host.analyse(cohort_of(("severe", "none"), ("mild", "moderate")), analyses=[CLASS_SHIFT.id])
     (model,) = result.measure_report_models()
     assert model.status == "complete"
