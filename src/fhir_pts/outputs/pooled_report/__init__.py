@@ -20,7 +20,7 @@ from fhir_pts import __version__
 from fhir_pts.analyses import stats
 from fhir_pts.analyses.result import CurvePoint
 from fhir_pts.outputs.figures import render
-from fhir_pts.outputs.pooled_report.figures import ForestRow, forest, km_panels
+from fhir_pts.outputs.pooled_report.figures import SiteEstimate, km_panels, site_forest
 from fhir_pts.outputs.tables import format_number
 from fhir_pts.pooling.aggregates import Count, KmTable, Moments, Proportion
 from fhir_pts.pooling.combine import variance
@@ -64,30 +64,30 @@ def _mean_ci(m: Moments) -> tuple[float | None, float | None, float | None]:
     return mean, mean - half, mean + half
 
 
-def _forest_rows(result: PoolResult) -> dict[str, list[ForestRow]]:
-    panels: dict[str, list[ForestRow]] = {}
+def _forest_rows(result: PoolResult) -> dict[str, list[SiteEstimate]]:
+    panels: dict[str, list[SiteEstimate]] = {}
     labels = [s.label for s in result.sites]
     for measure in result.measures:
         for i, agg in enumerate(measure.aggregates):
             parts = [aggs[i] for aggs in measure.site_aggregates]
-            rows: list[ForestRow] = []
+            rows: list[SiteEstimate] = []
             if isinstance(agg, Proportion):
                 title, stat = f"{measure.info.title}: proportion", "proportion"
                 for label, p in zip(labels, parts, strict=True):
                     if isinstance(p, Proportion) and p.numerator is not None and p.denominator:
                         lo, hi = stats.clopper_pearson(p.numerator, p.denominator)
                         share = p.numerator / p.denominator
-                        rows.append(ForestRow(f"{label} ({p.numerator}/{p.denominator})", share, lo, hi))
+                        rows.append(SiteEstimate(f"{label} ({p.numerator}/{p.denominator})", share, lo, hi))
                     else:
-                        rows.append(ForestRow(label, None, None, None))
+                        rows.append(SiteEstimate(label, None, None, None))
             elif isinstance(agg, Moments) and "mean" in agg.yields:
                 stat = agg.yields["mean"]
                 title = f"{measure.info.title}: {stat}"
                 for label, m in zip(labels, parts, strict=True):
                     est, lo, hi = _mean_ci(m) if isinstance(m, Moments) else (None, None, None)
-                    rows.append(ForestRow(f"{label} (n={m.n if isinstance(m, Moments) else '?'})", est, lo, hi))
+                    rows.append(SiteEstimate(f"{label} (n={m.n if isinstance(m, Moments) else '?'})", est, lo, hi))
                 est, lo, hi = _mean_ci(agg)
-                rows.append(ForestRow("pooled", est, lo, hi, pooled=True))
+                rows.append(SiteEstimate("pooled", est, lo, hi, pooled=True))
                 panels[title] = rows
                 continue
             elif isinstance(agg, KmTable) and not agg.reverse:
@@ -98,11 +98,11 @@ def _forest_rows(result: PoolResult) -> dict[str, list[ForestRow]]:
                     if isinstance(t, KmTable) and t.times is not None and t.n:
                         durations, lost = t.durations()
                         point = stats.kaplan_meier(durations, lost).at(FOREST_KM_MONTHS)
-                    rows.append(ForestRow(label, *(point if point else (None, None, None))))
+                    rows.append(SiteEstimate(label, *(point if point else (None, None, None))))
             else:
                 continue
             est, lo, hi = _pooled_value(measure, stat)
-            rows.append(ForestRow("pooled", est, lo, hi, pooled=True))
+            rows.append(SiteEstimate("pooled", est, lo, hi, pooled=True))
             panels[title] = rows
     return panels
 
@@ -210,7 +210,7 @@ def pooled_report_html(result: PoolResult, *, date: dt.datetime | None = None) -
         "version": __version__,
         "sites": _site_rows(result),
         "km_svg": jinja2.utils.markupsafe.Markup(_svg(km_panels(km), "pooled-km") or ""),
-        "forest_svg": jinja2.utils.markupsafe.Markup(_svg(forest(_forest_rows(result)), "pooled-forest") or ""),
+        "forest_svg": jinja2.utils.markupsafe.Markup(_svg(site_forest(_forest_rows(result)), "pooled-forest") or ""),
         "heterogeneity": _heterogeneity_rows(result),
         "measures": [
             {

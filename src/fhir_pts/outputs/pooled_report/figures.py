@@ -63,7 +63,7 @@ def km_panels(panels: Mapping[str, tuple[Mapping[str, Sequence[CurvePoint]], Seq
 
 
 @dataclass(frozen=True)
-class ForestRow:
+class SiteEstimate:
     """One line of the forest plot: a site's estimate (or the pooled one) with its 95 % CI."""
 
     label: str
@@ -73,8 +73,9 @@ class ForestRow:
     pooled: bool = False
 
 
-def forest(panels: Mapping[str, Sequence[ForestRow]]) -> Figure | None:
-    """One panel per estimate: per-site estimates (circles) and the pooled one (black diamond), with 95 % CIs."""
+def site_forest(panels: Mapping[str, Sequence[SiteEstimate]]) -> Figure | None:
+    """One panel per estimate: per-site estimates (circles) and the pooled one (black diamond), with 95 % CIs
+    (unlike :func:`fhir_pts.outputs.figures.forest_figure`, which draws regression coefficients)."""
     drawable = {t: rows for t, rows in panels.items() if any(r.estimate is not None for r in rows)}
     if not drawable:
         return None
