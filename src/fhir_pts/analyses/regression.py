@@ -28,10 +28,11 @@ from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.hookspecs import hookimpl
 from fhir_pts.instruments.builtin import CIVIQ20, VILLALTA
 from fhir_pts.instruments.model import Instrument
-from fhir_pts.pooling import aggregates as agg
 
 if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
+    from fhir_pts.analyses import stats
     from fhir_pts.cohort.model import Cohort
+    from fhir_pts.pooling import aggregates as agg
 
 DEFAULT_TERMS: tuple[str, ...] = VILLALTA.terms
 _TERM_LABELS = {"age": "age", "stented_segments": "number of stented segments"}
@@ -114,6 +115,8 @@ def gain_regression(
         "measure-population": total,
         "measure-population-exclusion": total - n,
     }
+    from fhir_pts.pooling import aggregates as agg
+
     aggregates: list[agg.Aggregate] = []
     if not isinstance(design, stats.OlsResult):  # a model patsy cannot code has nothing to pool
         y, x, names, model = design

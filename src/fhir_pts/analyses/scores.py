@@ -23,10 +23,10 @@ from fhir_pts.hookspecs import hookimpl
 from fhir_pts.instruments.builtin import CIVIQ20 as CIVIQ20_INSTRUMENT
 from fhir_pts.instruments.builtin import VILLALTA as VILLALTA_INSTRUMENT
 from fhir_pts.instruments.model import Instrument
-from fhir_pts.pooling import aggregates as agg
 
 if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
     from fhir_pts.cohort.model import Cohort
+    from fhir_pts.pooling import aggregates as agg
 
 VILLALTA_CLASSES: tuple[str, ...] = VILLALTA_INSTRUMENT.classes
 
@@ -83,6 +83,8 @@ def paired_scores(
         count("wilcoxon_n_nonzero", test.n_nonzero, n=n_pairs),
         count("excluded", total - n_pairs, n=total),
     ]
+
+    from fhir_pts.pooling import aggregates as agg
 
     def quartile_names(when: str) -> dict[str, str]:
         return {"median": f"{when}_median", "q1": f"{when}_q1", "q3": f"{when}_q3"}
