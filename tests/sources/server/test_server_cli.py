@@ -9,8 +9,8 @@ import pytest
 from sekmet_harness import ServerInfo
 
 from fhir_pts.cli import main
-from fhir_pts.outputs.write_back import REPORT_ID_SYSTEM
 from fhir_pts.sources.server.http import FhirSession, check
+from fhir_pts.sources.server.write_back import REPORT_ID_SYSTEM
 
 pytestmark = pytest.mark.server
 

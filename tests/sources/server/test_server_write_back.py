@@ -8,8 +8,8 @@ import pytest
 from sekmet_harness import ServerInfo
 
 from fhir_pts.codes import MEASURE_BASE
-from fhir_pts.outputs.write_back import REPORT_ID_SYSTEM, write_back
 from fhir_pts.sources.server.http import AuthorizationError, FhirSession, ServerError, check
+from fhir_pts.sources.server.write_back import REPORT_ID_SYSTEM, write_back
 
 pytestmark = pytest.mark.server
 

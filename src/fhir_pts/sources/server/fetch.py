@@ -24,7 +24,7 @@ from .plan import FetchPlan, gap_problem, gap_text, plan_fetch
 from .search import SearchStats, fetch_by_search
 
 if TYPE_CHECKING:
-    from fhir_pts.outputs.write_back import WriteBackSummary
+    from .write_back import WriteBackSummary
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def write_back_run(
         bundle = json.loads(Path(measure_reports).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ServerError(f"cannot read the MeasureReports to write back ({measure_reports}): {e}") from None
-    from fhir_pts.outputs.write_back import write_back  # outputs layer, imported only when writing back
+    from .write_back import write_back
 
     session, _ = connect(config, write=True)
     wanted = {

@@ -18,7 +18,8 @@ import orjson
 import requests
 
 from fhir_pts.codes import CANONICAL_BASE
-from fhir_pts.sources.server.http import ServerError, check
+
+from .http import ServerError, check
 
 REPORT_ID_SYSTEM = f"{CANONICAL_BASE}/measure-report-id"
 STRICT_JSON = {"Content-Type": "application/fhir+json", "Prefer": "handling=strict"}
