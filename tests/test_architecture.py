@@ -60,12 +60,7 @@ BELOW["pipeline"] = set(_CHAIN) | {"engines"}
 BELOW["faces"] = BELOW["pipeline"] | {"pipeline"}
 
 # Known upward edges (importer, imported), each with why it is still there. Remove an entry when it is fixed.
-ALLOWED_UPWARD: dict[tuple[str, str], str] = {
-    # Bulk export and paged search draw tqdm bars through the terminal UI module; to be replaced by a progress
-    # callback passed in by the face.
-    ("fhir_pts.sources.server.bulk", "fhir_pts.progress"): "progress bar, not yet a callback",
-    ("fhir_pts.sources.server.search", "fhir_pts.progress"): "progress bar, not yet a callback",
-}
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 
 
 # Known package cycles (the packages of one cycle, sorted), each with why it is still there.

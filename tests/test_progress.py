@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from fhir_pts import progress as progress_module
-from fhir_pts.progress import configure_logging, progress, set_quiet
+from fhir_pts.progress import configure_logging, progress, set_quiet, stage_bars
 
 
 class FakeTerminal(io.StringIO):
@@ -80,3 +80,17 @@ def test_configure_logging_levels(monkeypatch: pytest.MonkeyPatch, verbosity: in
     assert err.getvalue().count("built 42 patients") == 1
     assert "below the level" not in err.getvalue()
     assert "fhir_pts.cohort" in err.getvalue()
+
+
+def test_stage_bars_draw_the_sources_progress_callback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The callback the CLI hands to server search / Bulk download: one bar per stage, closed when done."""
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    report = stage_bars(enabled=True)
+    report("FHIR search", "search", 0, 3)
+    report("FHIR search", "search", 2, 3)
+    assert "FHIR search" in err.getvalue() and "search/s" in err.getvalue()
+    report("FHIR search", "search", 3, 3)
+    report("Bulk download", "file", 0, 1)  # a new stage opens its own bar
+    report("Bulk download", "file", 1, 1)
+    assert "Bulk download" in err.getvalue()

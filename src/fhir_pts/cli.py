@@ -352,7 +352,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from fhir_pts.sources.private_files import make_private_dir, protect_tree
 
         raw_dir = make_private_dir(args.out / "raw")  # PHI: owner-only, removed after the run unless --keep-raw
-        fetched = source.fetch(raw_dir, vocabulary)
+        from fhir_pts.progress import stage_bars
+
+        fetched = source.fetch(raw_dir, vocabulary, progress=stage_bars())
         protect_tree(raw_dir)
         inputs = fetched.paths
     else:
@@ -534,7 +536,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     windows = TimePointWindows(args.baseline_window[0], args.baseline_window[1], args.followup_target,
                                args.followup_window[0], args.followup_window[1])  # fmt: skip
-    return run_validate(args.inputs, server_config, args.concept_map, windows, args.workers, args.format, args.out)
+    from fhir_pts.progress import stage_bars
+
+    return run_validate(args.inputs, server_config, args.concept_map, windows, args.workers, args.format, args.out,
+                        progress=stage_bars())
 
 
 def cmd_analyses(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -19,7 +19,7 @@ from tqdm import tqdm
 # through a fork server, ~1 s slower (fhir_pts.engines.local._context). Bars refresh on update() anyway.
 tqdm.monitor_interval = 0
 
-__all__ = ["configure_logging", "progress", "set_quiet"]
+__all__ = ["configure_logging", "progress", "set_quiet", "stage_bars"]
 
 T = TypeVar("T")
 
@@ -67,6 +67,22 @@ def progress(
         dynamic_ncols=True,
         mininterval=0.2,
     )
+
+
+def stage_bars(enabled: bool | None = None) -> Callable[[str, str, int, int], None]:
+    """A progress callback ``(what, unit, done, total)`` for the sources (server search, Bulk download): one
+    :func:`progress` bar per ``what``, opened at its first call and closed when ``done`` reaches ``total``."""
+    bars: dict[str, tqdm] = {}
+
+    def update(what: str, unit: str, done: int, total: int) -> None:
+        bar = bars.get(what)
+        if bar is None:
+            bar = bars[what] = progress(total=total, desc=what, unit=unit, enabled=enabled)
+        bar.update(done - bar.n)
+        if done >= total:
+            bars.pop(what).close()
+
+    return update
 
 
 def configure_logging(verbosity: int) -> logging.Logger:

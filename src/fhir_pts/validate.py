@@ -924,9 +924,11 @@ def run_validate(
     workers: int,
     fmt: str,
     out: Path | None,
+    progress: Any = None,
 ) -> int:
     """The ``fhir-pts validate`` command: read files (or fetch the server into a temporary raw folder), validate,
-    write the report to ``out`` (or stdout) and return the exit status (0 ok, 1 failed).
+    write the report to ``out`` (or stdout) and return the exit status (0 ok, 1 failed). ``progress``: the
+    server fetch's progress callback (:data:`fhir_pts.sources.server.search.ProgressCallback`).
 
     The verdict is the last line of the text report; with ``--out`` or another format it is also printed to
     stderr. A server that cannot be reached or refuses raises :class:`~fhir_pts.sources.files.InputError`
@@ -942,13 +944,14 @@ def run_validate(
         fetch_problems: list[Problem] = []
         if server_config is not None:
             from fhir_pts.sources.server import ServerError, ServerSource
+            from fhir_pts.sources.server.search import no_progress
 
             try:
                 from fhir_pts.plugin_manager import get_plugin_manager, instruments_of
 
                 source = ServerSource.open(server_config)  # asked for the installed instruments' codes too
                 vocabulary = source.vocabulary(concept_maps).with_instruments(instruments_of(get_plugin_manager()))
-                fetched = source.fetch(Path(tmp) / "raw", vocabulary)
+                fetched = source.fetch(Path(tmp) / "raw", vocabulary, progress or no_progress)
             except ServerError as error:
                 raise InputError(f"server {server_config.base_url}: {error}") from error
             files, fetch_problems = list(fetched.paths), fetched.problems

@@ -47,7 +47,6 @@ import orjson
 import requests
 
 from fhir_pts.problems import Problem
-from fhir_pts.progress import progress
 from fhir_pts.vocabulary import Vocabulary
 
 from .auth import NoAuth
@@ -62,7 +61,7 @@ from .bulk_files import (
     select_into,
 )
 from .http import RequestRefused, RetryPolicy, check, retry_after
-from .search import MAX_URL_LENGTH, PATIENT_TYPES, token_list
+from .search import MAX_URL_LENGTH, PATIENT_TYPES, ProgressCallback, no_progress, token_list
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +149,7 @@ class BulkExport:
         self.problems: list[Problem] = []  # problems.csv rows: error-file issues, deleted resources, gaps
         self.gaps: list[str] = []  # contract inputs this export could not provide (results incomplete)
         self.deleted: set[tuple[str, str]] = set()  # (type, id) listed in the manifest's deleted files
+        self.progress: ProgressCallback = no_progress  # told of each file downloaded
 
     # -- state ------------------------------------------------------------------------------------
     def _request_key(self) -> dict[str, Any]:
@@ -352,13 +352,13 @@ class BulkExport:
                 self.stats.bytes += size
             self._save_state()
 
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fhir-bulk") as pool, \
-                progress(total=len(jobs), desc="Bulk download", unit="file") as bar:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fhir-bulk") as pool:
             futures = [pool.submit(fetch_one, url, name, count) for url, name, count in jobs]
+            self.progress("Bulk download", "file", 0, len(jobs))
             try:
-                for future in as_completed(futures):
+                for finished, future in enumerate(as_completed(futures), 1):
                     future.result()
-                    bar.update(1)
+                    self.progress("Bulk download", "file", finished, len(jobs))
             except BaseException:
                 for future in futures:
                     future.cancel()
@@ -509,19 +509,22 @@ def fetch_by_bulk(
     stats: BulkStats | None = None,
     poll_cap: float = 30.0,
     vocabulary: Vocabulary | None = None,
+    progress: ProgressCallback = no_progress,
 ) -> list[Path]:
     """Bulk-export ``types`` at ``level`` (``system`` | ``patient`` | ``group`` with ``group_id``) into
     ``raw_dir``; resumes an interrupted export found there. With ``select_cohort`` (default) only the cohort's
     relevant resources are kept (as in :func:`~.search.fetch_by_search`), else the files are kept as exported.
     ``vocabulary``: the run's codes (default: the contract's alone); ``type_filters`` default to
     :func:`type_filters_for` it. ``stats`` (if given) receives what the export did, its problems.csv rows and
-    its data gaps (contract inputs the server could not provide; ``incomplete`` then)."""
+    its data gaps (contract inputs the server could not provide; ``incomplete`` then). ``progress`` is told of
+    each file downloaded."""
     vocabulary = vocabulary if vocabulary is not None else Vocabulary()
     if type_filters is None:
         type_filters = type_filters_for(vocabulary)
     job = BulkExport(session, base_url, raw_dir, level, group_id, types, type_filters, since, workers, poll_cap)
     if stats is not None:
         job.stats = stats
+    job.progress = progress
     paths = job.run(select_cohort, vocabulary)
     job.stats.resources = {p.name.split(".")[0]: count_lines(p) for p in paths}
     job.stats.problems = [*job.problems, *job.stats.problems]

@@ -21,7 +21,7 @@ from .config import ServerConfig, connect
 from .discovery import ServerCapabilities
 from .http import FhirSession, ServerError
 from .plan import FetchPlan, gap_problem, gap_text, plan_fetch
-from .search import SearchStats, fetch_by_search
+from .search import ProgressCallback, SearchStats, fetch_by_search, no_progress
 
 if TYPE_CHECKING:
     from .write_back import WriteBackSummary
@@ -72,9 +72,12 @@ class ServerSource:
         from this server."""
         return Vocabulary.build(concept_maps, lambda ref: fetch_concept_map(self.session, self.config.base_url, ref))
 
-    def fetch(self, raw_dir: Path, vocabulary: Vocabulary | None = None) -> FetchResult:
+    def fetch(
+        self, raw_dir: Path, vocabulary: Vocabulary | None = None, progress: ProgressCallback = no_progress
+    ) -> FetchResult:
         """Fetch the cohort by search or Bulk Data (``config.bulk``) into ``raw_dir`` as ``<Type>.ndjson`` files
-        that ``fhir-pts run raw_dir`` reads, asking for every code of ``vocabulary``."""
+        that ``fhir-pts run raw_dir`` reads, asking for every code of ``vocabulary``; ``progress`` is told of each
+        search done or file downloaded."""
         config, session = self.config, self.session
         vocabulary = vocabulary if vocabulary is not None else Vocabulary()
         plan = plan_fetch(self.capabilities, bulk=config.bulk, level=config.export_level,
@@ -87,7 +90,7 @@ class ServerSource:
             stats = BulkStats()
             paths = fetch_by_bulk(session, config.base_url, raw_dir, config.export_level, config.group_id,
                                   types=plan.types, type_filters=None if plan.type_filter else (),
-                                  workers=config.workers, stats=stats, vocabulary=vocabulary)
+                                  workers=config.workers, stats=stats, vocabulary=vocabulary, progress=progress)
             gaps += stats.gaps
             mode = "bulk"
         else:
@@ -95,7 +98,7 @@ class ServerSource:
             paths = fetch_by_search(session, config.base_url, raw_dir, page_size=config.page_size,
                                     max_pages=config.max_pages, patients_per_request=config.patients_per_request,
                                     workers=config.workers,
-                                    stats=stats, vocabulary=vocabulary, types=plan.types)
+                                    stats=stats, vocabulary=vocabulary, types=plan.types, progress=progress)
             mode = "search"
         problems += stats.problems
         if stats.incomplete and not gaps:

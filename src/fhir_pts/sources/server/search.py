@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +38,21 @@ import requests
 
 from fhir_pts import codes
 from fhir_pts.problems import Problem
-from fhir_pts.progress import progress
 from fhir_pts.vocabulary import Vocabulary
 
 from .http import RequestRefused, RetryPolicy, ServerError, check
 from .rawdir import NdjsonWriter
 
 log = logging.getLogger(__name__)
+
+#: A progress callback, ``(what, unit, done, total)``, called after each step of a long fetch ("FHIR search",
+#: "Bulk download") in the calling thread. The face draws it (the CLI: :func:`fhir_pts.progress.stage_bars`);
+#: sources draw nothing themselves.
+ProgressCallback = Callable[[str, str, int, int], None]
+
+
+def no_progress(what: str, unit: str, done: int, total: int) -> None:
+    """The default :data:`ProgressCallback`: nothing is shown."""
 
 STRICT = {"Prefer": "handling=strict"}
 #: Most pages one search may take (``max_pages``; a server that pages forever is stopped there).
@@ -379,12 +387,13 @@ def fetch_by_search(
     stats: SearchStats | None = None,
     vocabulary: Vocabulary | None = None,
     types: Iterable[str] = ("Patient", *PATIENT_TYPES),
+    progress: ProgressCallback = no_progress,
 ) -> list[Path]:
     """Fetch the cohort (patients with an index stenting Procedure and their relevant resources) into
     ``raw_dir`` as ``<Type>.ndjson`` files; return the files written. ``stats`` (if given) is filled in,
     its ``problems`` and ``incomplete`` included. ``vocabulary``: the run's codes (default: the contract's
     alone, no ConceptMap). ``types`` limits the per-patient searches (a type the server offers no search for
-    is left out)."""
+    is left out). ``progress`` is told of each finished search."""
     vocabulary = vocabulary if vocabulary is not None else Vocabulary()
     wanted_types = [t for t in PATIENT_TYPES if t in set(types)]
     searcher = Searcher(session, base_url, page_size, max_pages)
@@ -397,12 +406,12 @@ def fetch_by_search(
         ordered = sorted(patients)
         batches = _batches(ordered, max(1, patients_per_request))
         tasks = [(rtype, batch) for batch in batches for rtype in wanted_types]
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fhir-search") as pool, \
-                progress(total=len(tasks), desc="FHIR search", unit="search") as bar:
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fhir-search") as pool:
             futures = [pool.submit(_fetch_batch, searcher, writer, rtype, batch, vocabulary) for rtype, batch in tasks]
-            for future in as_completed(futures):
+            progress("FHIR search", "search", 0, len(tasks))
+            for done, future in enumerate(as_completed(futures), 1):
                 future.result()
-                bar.update(1)
+                progress("FHIR search", "search", done, len(tasks))
         _fetch_missing_patients(searcher, writer, patients, patients_per_request)
         paths = writer.close(ensure_types=("Patient", *wanted_types))
     except BaseException:
