@@ -258,21 +258,16 @@ def _command_of(argv: Sequence[str]) -> str | None:
 
 
 def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    try:
-        from fhir_pts.sources.server.config import add_server_arguments
-    except ImportError:  # the server source is optional at this layer
-        return
+    from fhir_pts.sources.server.config import add_server_arguments
+
     add_server_arguments(parser)
 
 
 def _configure(args: argparse.Namespace) -> None:
     verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
-    try:
-        from fhir_pts.progress import configure_logging
+    from fhir_pts.progress import configure_logging
 
-        configure_logging(verbosity)
-    except ImportError:
-        logging.basicConfig(level=logging.WARNING if verbosity < 0 else logging.INFO, format="%(message)s")
+    configure_logging(verbosity)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,13 +308,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fhir_pts.pipeline import analyse, installed_instruments, load_cohort, warm_up, write_run
 
     started = time.time()
-    server_config = None
-    try:
-        from fhir_pts.sources.server.config import server_config_from_args
+    from fhir_pts.sources.server.config import server_config_from_args
 
-        server_config = server_config_from_args(args)
-    except ImportError:
-        pass
+    server_config = server_config_from_args(args)
     if server_config is None and not args.inputs:
         raise UsageError("give INPUT files/folders, or --server URL")
     if server_config is not None and args.inputs:

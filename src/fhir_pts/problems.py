@@ -6,8 +6,7 @@ field and what was expected) and carries on. ``problems.csv`` is the list of the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["skipped", "warning"]
@@ -48,22 +47,3 @@ class Problem:
 
     def as_row(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in PROBLEM_COLUMNS}
-
-
-@dataclass
-class ProblemLog:
-    """An append-only list of problems, in the order they were met."""
-
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, problem: Problem) -> None:
-        self.problems.append(problem)
-
-    def extend(self, problems: Iterable[Problem]) -> None:
-        self.problems.extend(problems)
-
-    def __iter__(self) -> Iterator[Problem]:
-        return iter(self.problems)
-
-    def __len__(self) -> int:
-        return len(self.problems)

@@ -642,10 +642,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-path", default="/fhir", help="FHIR base path (default /fhir)")
     add_min_cell_count_argument(parser)
-    try:
-        from fhir_pts.sources.server.config import add_server_arguments
-    except ImportError:  # the server source is optional
-        return
+    from fhir_pts.sources.server.config import add_server_arguments
+
     add_server_arguments(parser)
 
 
@@ -668,13 +666,10 @@ def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
 def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServeConfig:
     """The :class:`ServeConfig` of parsed ``fhir-pts serve`` arguments (token from file or environment)."""
     environ = os.environ if environ is None else environ
-    server = None
-    try:
-        from fhir_pts.sources.server.config import server_config_from_args
+    from fhir_pts.sources.server.config import server_config_from_args
 
+    try:
         server = server_config_from_args(args, environ)
-    except ImportError:
-        pass
     except Exception as exc:
         raise ServeConfigError(str(exc)) from exc
     config = ServeConfig(

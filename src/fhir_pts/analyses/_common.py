@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from fhir_pts.analyses.result import Statistic
@@ -33,27 +31,9 @@ def as_float(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="raise").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
-def as_bool(series: pd.Series) -> pd.Series:
-    """A boolean-like column as pandas ``boolean`` (missing kept as ``<NA>``)."""
-    return series.astype("boolean")
-
-
 def count(name: str, value: int, n: int | None = None, unit: str | None = None) -> Statistic:
     """A count statistic (``n`` defaults to nothing)."""
     return Statistic(name=name, value=float(value), n=n, unit=unit)
-
-
-def empty_statistics(names: Sequence[str], n: int | None = 0) -> list[Statistic]:
-    """Statistics with no value (an empty cohort or too few patients)."""
-    return [Statistic(name=nm, value=None, n=n) for nm in names]
-
-
-def none_if_nan(x: float | None) -> float | None:
-    """``None`` for None/NaN, else the value as a Python float."""
-    if x is None:
-        return None
-    x = float(x)
-    return None if math.isnan(x) else x
 
 
 def excluded_note(n_excluded: int, total: int, why: str) -> list[str]:

@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import math
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,6 @@ import pandas as pd
 
 from fhir_pts.analyses.result import AnalysisOutcome
 from fhir_pts.cohort.model import COLUMN_NAMES, Cohort
-from fhir_pts.outputs.atomic import atomic_write_bytes
 from fhir_pts.problems import PROBLEM_COLUMNS, Problem
 
 #: Columns of ``results.csv``, in order.
@@ -127,18 +125,3 @@ def problems_csv_bytes(problems: Iterable[Problem]) -> bytes:
     """``problems.csv`` as bytes: the columns of ``PROBLEM_COLUMNS``, one row per problem, in order."""
     rows = ([_cell(p.as_row()[c]) for c in PROBLEM_COLUMNS] for p in problems)
     return _csv_bytes(PROBLEM_COLUMNS, rows)
-
-
-def write_results_csv(path: Path, outcomes: Iterable[AnalysisOutcome]) -> Path:
-    """Write ``results.csv`` atomically."""
-    return atomic_write_bytes(Path(path), results_csv_bytes(outcomes))
-
-
-def write_cohort_csv(path: Path, cohort: Cohort) -> Path:
-    """Write ``cohort.csv`` atomically."""
-    return atomic_write_bytes(Path(path), cohort_csv_bytes(cohort))
-
-
-def write_problems_csv(path: Path, problems: Iterable[Problem]) -> Path:
-    """Write ``problems.csv`` atomically."""
-    return atomic_write_bytes(Path(path), problems_csv_bytes(problems))

@@ -24,7 +24,7 @@ import argparse
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -298,8 +298,3 @@ def connect(config: ServerConfig, write: bool | None = None) -> tuple[FhirSessio
             token_session=token_session, retry=RetryPolicy(config.retries),
         )
     return session, caps
-
-
-def with_overrides(config: ServerConfig, **changes: Any) -> ServerConfig:
-    """A copy of ``config`` with some settings changed (validated again)."""
-    return replace(config, **changes)
