@@ -178,6 +178,25 @@ def test_each_analysis_runs_only_its_own_plugin() -> None:
     assert (a.calls, b.calls) == (["a2"], ["b1"])
 
 
+def test_analyses_run_through_pm_hook() -> None:
+    """Each analysis is a call of the hook through pluggy (not of the function behind it): pluggy's call
+    monitoring sees it, with the plugin's own implementation only."""
+    a, b = FakePlugin("a1"), FakePlugin("b1")
+    pm = bare_manager(a=a, b=b)
+    seen: list[tuple[str, list[str], str]] = []
+
+    def before(hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
+        if hook_name == "fhir_pts_run_analysis":
+            seen.append((hook_name, [i.plugin_name for i in hook_impls], kwargs["analysis"].id))
+
+    undo = pm.add_hookcall_monitoring(before, lambda *args: None)
+    try:
+        run_analyses(pm, cohort_of_ages(30), ["b1", "a1"])
+    finally:
+        undo()
+    assert sorted(seen) == [("fhir_pts_run_analysis", ["a"], "a1"), ("fhir_pts_run_analysis", ["b"], "b1")]
+
+
 def test_builtins_run_on_empty_cohort_without_errors() -> None:
     outcomes = run_analyses(get_plugin_manager(allow=BUILTINS), Cohort(empty_patients_frame()))
     assert [o.info.id for o in outcomes] == list(CONTRACT_ORDER)

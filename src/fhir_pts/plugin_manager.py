@@ -268,16 +268,15 @@ def list_analyses(pm: pluggy.PluginManager) -> list[tuple[AnalysisInfo, str]]:
 def _run_one(
     pm: pluggy.PluginManager, info: AnalysisInfo, plugin: str, cohort: Cohort, parameters: Mapping[str, Any]
 ) -> AnalysisOutcome:
-    impls = [i for i in pm.hook.fhir_pts_run_analysis.get_hookimpls() if _plugin_name(pm, i) == plugin]
+    """Run ``info`` through ``pm.hook`` restricted to the plugin that described it (a subset hook caller, so
+    ``firstresult``, wrappers and tracing apply), isolating a failure as the outcome's ``error``."""
+    impls = pm.hook.fhir_pts_run_analysis.get_hookimpls()
     try:
-        if not impls:
+        if not any(_plugin_name(pm, i) == plugin for i in impls):
             raise PluginError(f"plugin describes {info.id!r} but has no fhir_pts_run_analysis")
-        kwargs: dict[str, Any] = {"analysis": info, "cohort": cohort, "parameters": parameters}
-        result: Any = None
-        for impl in impls:
-            result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-            if result is not None:
-                break
+        others = [i.plugin for i in impls if _plugin_name(pm, i) != plugin]
+        caller = pm.subset_hook_caller("fhir_pts_run_analysis", remove_plugins=others)
+        result: Any = caller(analysis=info, cohort=cohort, parameters=parameters)
         if result is None:
             raise PluginError(f"fhir_pts_run_analysis returned no result for {info.id!r}")
         if not isinstance(result, AnalysisResult):
