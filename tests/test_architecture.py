@@ -31,7 +31,7 @@ LAYER_OF_PREFIX = {
     "fhir_pts.vocabulary": SHARED,
     "fhir_pts.instruments": SHARED,
     "fhir_pts.hookspecs": SHARED,
-    "fhir_pts.plugin": SHARED,
+    "fhir_pts.plugin": "analyses",  # the plugin API re-exported (analyses.result, cohort.model, instruments)
     "fhir_pts.sources": "sources",
     "fhir_pts.adapters": "adapters",
     "fhir_pts.cohort": "cohort",
