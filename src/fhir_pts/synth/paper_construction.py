@@ -25,6 +25,7 @@ frozen table used stage 1 with seed 20240601 (300,000 swaps) then stage 2 with s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats
@@ -111,18 +112,35 @@ def construct(seed: int = 20240601, iterations: int = 300_000) -> dict[str, np.n
         "age": age,
         "seg": seg,
     }
+    return _anneal(v0, arrays, loss, rng, iterations, start_temp=1.0, stop_at_zero=False)
+
+
+def _anneal(
+    v0: np.ndarray,
+    arrays: dict[str, np.ndarray],
+    objective: Callable[..., float],
+    rng: np.random.Generator,
+    iterations: int,
+    *,
+    start_temp: float,
+    stop_at_zero: bool,
+) -> dict[str, np.ndarray]:
+    """Simulated annealing of the permutations in ``arrays`` (in place) against ``objective(v0, **arrays)``:
+    swap two entries of one array, keep the swap by the Metropolis rule with geometric cooling from
+    ``start_temp`` to ``start_temp * 1e-4``; the best arrays seen, with ``v0`` and the best ``loss``."""
     names = list(arrays)
-    current = loss(v0, **arrays)
+    current = objective(v0, **arrays)
     best, best_arrays = current, {k: a.copy() for k, a in arrays.items()}
     for it in range(iterations):
-        temp = 1.0 * (1e-4 ** (it / iterations))  # geometric cooling from 1 to 1e-4
-        name = names[rng.integers(len(names))]
-        a = arrays[name]
+        if stop_at_zero and best == 0.0:
+            break
+        temp = start_temp * (1e-4 ** (it / iterations))
+        a = arrays[names[rng.integers(len(names))]]
         i, j = rng.integers(N, size=2)
         if a[i] == a[j]:
             continue
         a[i], a[j] = a[j], a[i]
-        new = loss(v0, **arrays)
+        new = objective(v0, **arrays)
         if new <= current or rng.random() < math.exp((current - new) / temp):
             current = new
             if new < best:
@@ -197,23 +215,4 @@ def refine(start: dict[str, np.ndarray], seed: int = 7, iterations: int = 200_00
     rng = np.random.default_rng(seed)
     v0 = start["v0"]
     arrays = {k: start[k].copy() for k in ("v3", "c0", "c3", "age", "seg")}
-    names = list(arrays)
-    current = refined_loss(v0, **arrays)
-    best, best_arrays = current, {k: a.copy() for k, a in arrays.items()}
-    for it in range(iterations):
-        if best == 0.0:
-            break
-        temp = 0.2 * (1e-4 ** (it / iterations))
-        a = arrays[names[rng.integers(len(names))]]
-        i, j = rng.integers(N, size=2)
-        if a[i] == a[j]:
-            continue
-        a[i], a[j] = a[j], a[i]
-        new = refined_loss(v0, **arrays)
-        if new <= current or rng.random() < math.exp((current - new) / temp):
-            current = new
-            if new < best:
-                best, best_arrays = new, {k: x.copy() for k, x in arrays.items()}
-        else:
-            a[i], a[j] = a[j], a[i]
-    return {"v0": v0, **best_arrays, "loss": np.array([best])}
+    return _anneal(v0, arrays, refined_loss, rng, iterations, start_temp=0.2, stop_at_zero=True)
