@@ -38,7 +38,15 @@ if ! "$BIN/python" -c "import pyspark, pyarrow" 2>/dev/null; then
     echo "test.sh: installing the spark extra (pyspark, pyarrow)" >&2
     "$BIN/python" -m pip install --quiet --disable-pip-version-check -e '.[spark]'
 fi
-"$BIN/python" -m pip install --quiet --disable-pip-version-check --no-deps -e plugins/fhir-pts-class-shift && "$BIN/python" -m pytest -q plugins/fhir-pts-class-shift/tests  # the out-of-tree plugin (plugins/README.md): installed by entry point, its own tests
+# The out-of-tree example plugin (plugins/README.md) is installed by entry point into .ci/plugin-site, which only
+# the test runs see (PYTHONPATH): the .venv a user runs fhir-pts from keeps the built-in analyses only.
+PLUGIN_SITE=.ci/plugin-site
+rm -rf "$PLUGIN_SITE"
+"$BIN/python" -m pip install --quiet --disable-pip-version-check --no-deps --target "$PLUGIN_SITE" \
+    plugins/fhir-pts-class-shift 2>/dev/null
+rm -rf plugins/fhir-pts-class-shift/build
+export PYTHONPATH="$PWD/$PLUGIN_SITE${PYTHONPATH:+:$PYTHONPATH}"
+"$BIN/python" -m pytest -q plugins/fhir-pts-class-shift/tests
 
 # plugins/fhir-pts-vcss adds an instrument, hence cohort columns and measures to every run: it is installed in an
 # environment of its own layered over this venv (a venv whose .pth adds this venv's site-packages), where its

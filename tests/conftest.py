@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,12 @@ settings.register_profile(
     derandomize=os.environ.get("CI") == "true",
 )
 settings.load_profile("fhir-pts")
+
+# The example plugin (plugins/fhir-pts-class-shift) is installed by scripts/test.sh into .ci/plugin-site, not into
+# the user's .venv; a focused `pytest tests/...` run sees it too.
+_PLUGIN_SITE = Path(__file__).resolve().parents[1] / ".ci" / "plugin-site"
+if _PLUGIN_SITE.is_dir() and str(_PLUGIN_SITE) not in sys.path:
+    sys.path.insert(0, str(_PLUGIN_SITE))
 
 
 @pytest.hookimpl(wrapper=True)

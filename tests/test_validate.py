@@ -459,8 +459,11 @@ def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
     assert main(["validate", str(tmp_path / "bad.json")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
-    assert main(["validate", "--server", "http://127.0.0.1:9/fhir", "--write-back"]) == 2
-    assert "drop --write-back" in capsys.readouterr().err
+    for option in ("--write-back", "--bulk"):  # run's options only: validate searches and writes nothing back
+        with pytest.raises(SystemExit) as exited:
+            main(["validate", "--server", "http://127.0.0.1:9/fhir", option])
+        assert exited.value.code == 2
+        assert f"unrecognized arguments: {option}" in capsys.readouterr().err
 
 
 # --- --server: fetched into a temporary raw folder ------------------------------------------------------------------

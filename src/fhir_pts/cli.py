@@ -1,10 +1,14 @@
 """``fhir-pts`` command line (contract §3).
 
-Exit status: 0 the run completed (problems in records are reported, not fatal); 2 unusable arguments or
-unreadable input; 1 an internal failure; 3 the run completed on incomplete data — the server could not provide
-some contract inputs (a type it does not hold, files its Bulk export failed) or some cohort patient's data
-completely: outputs are written and marked incomplete, problems.csv says what is missing (the numbers may be
-wrong); ``--allow-partial`` makes that 0.
+Exit status (every command's ``--help`` says which apply): 0 done (problems in records are reported in
+``problems.csv``, not fatal); 1 an internal failure (a bug: please report it); 2 unusable arguments, input or
+``--out`` (found before anything is read where it can be) or an unreachable / refusing server; 3 the run
+completed and wrote its outputs, but they are incomplete: at least one analysis failed (its error is in
+``report.html`` and the MeasureReports) or a server could not give some cohort patient's data completely
+or some contract inputs (``problems.csv`` says which; the numbers may be wrong; ``--allow-partial`` makes
+that 0); 130 interrupted.
+
+Every argument is checked before the input is read: a mistake costs seconds, not a whole read.
 """
 
 from __future__ import annotations
@@ -22,8 +26,27 @@ from fhir_pts import __version__
 
 log = logging.getLogger("fhir_pts")
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_ANALYSIS_FAILED = 0, 1, 2, 3
+#: The same status when a server could not give some cohort patient's data completely (outputs written).
+EXIT_INCOMPLETE = EXIT_ANALYSIS_FAILED
 EXIT_PARTIAL = EXIT_INCOMPLETE
+
+#: The exit statuses, as every ``--help`` lists them.
+EXIT_HELP = """exit status:
+  0    done (problems in records are listed in problems.csv, not fatal)
+  1    internal failure (a bug: please report it)
+  2    unusable arguments, input or --out, or a server that refuses or cannot be reached
+"""
+VALIDATE_EXIT_HELP = """exit status:
+  0    every check passed
+  1    a check failed or a record was skipped (or an internal failure: the message says which)
+  2    unusable arguments or input, or a server that refuses or cannot be reached
+"""
+RUN_EXIT_HELP = EXIT_HELP + (
+    "  3    outputs written, but incomplete: at least one analysis failed (see report.html), or the server\n"
+    "       could not give every contract input or cohort patient's data completely (see problems.csv;\n"
+    "       --allow-partial makes that 0)\n"
+)
 
 
 class UsageError(Exception):
@@ -61,6 +84,36 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-v", "--verbose", action="count", default=0, help="more detail (repeatable)")
 
 
+def _command(sub: Any, name: str, help: str, epilog: str = EXIT_HELP) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name, help=help, description=help, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def _add_windows(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--baseline-window",
+        type=_window,
+        default=(-90, 0),
+        metavar="START:END",
+        help="baseline assessment window in days from the index procedure (default -90:0)",
+    )
+    parser.add_argument(
+        "--followup-window",
+        type=_window,
+        default=(60, 150),
+        metavar="START:END",
+        help="3-month assessment window in days from the index procedure (default 60:150)",
+    )
+    parser.add_argument(
+        "--followup-target",
+        type=int,
+        default=91,
+        metavar="DAY",
+        help="the 3-month assessment closest to this day is used (default 91)",
+    )
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``fhir-pts`` parser; with ``command``, only that sub-command gets its full options.
 
@@ -70,11 +123,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fhir-pts",
         description="Outcome analyses of venous stenting for post-thrombotic syndrome, from FHIR R4 to MeasureReports.",
+        epilog=RUN_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fhir-pts {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="build the cohort from FHIR files or a server and run the analyses")
+    run = _command(
+        sub, "run", "build the cohort from FHIR files or a server and run the analyses", epilog=RUN_EXIT_HELP
+    )
     run.add_argument(
         "inputs",
         nargs="*",
@@ -82,7 +139,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="FHIR Bundle JSON, NDJSON (.ndjson, .ndjson.gz) files, or folders of them (with --engine spark also "
         "hdfs://, s3a://, abfss://... paths)",
     )
-    run.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    run.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="output folder: new, empty, or the output of an earlier run (replaced as a whole when this run "
+        "succeeds; a folder holding anything else is refused)",
+    )
     run.add_argument(
         "--concept-map",
         action="append",
@@ -96,7 +160,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         action="append",
         default=None,
         metavar="ID",
-        help="run only this analysis (repeatable); default: every installed one",
+        help="run only this analysis (repeatable; see 'fhir-pts analyses'); default: every installed one",
     )
     run.add_argument(
         "--param",
@@ -104,29 +168,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         default=[],
         type=_parameter,
         metavar="MEASURE.NAME=VALUE",
-        help="analysis parameter, e.g. villalta-gain-regression.terms='[\"age\"]' (repeatable)",
+        help="analysis parameter, e.g. villalta-gain-regression.terms='[\"age\"]' (repeatable; VALUE is JSON "
+        "or text; default: each analysis' own defaults)",
     )
-    run.add_argument(
-        "--baseline-window",
-        type=_window,
-        default=(-90, 0),
-        metavar="START:END",
-        help="baseline assessment window in days from the index procedure (default -90:0)",
-    )
-    run.add_argument(
-        "--followup-window",
-        type=_window,
-        default=(60, 150),
-        metavar="START:END",
-        help="3-month assessment window in days (default 60:150)",
-    )
-    run.add_argument(
-        "--followup-target",
-        type=int,
-        default=91,
-        metavar="DAY",
-        help="the 3-month assessment closest to this day is used (default 91)",
-    )
+    _add_windows(run)
     run.add_argument(
         "--workers",
         type=int,
@@ -160,7 +205,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="with --server: keep the fetched FHIR copy in OUT/raw/ (owner-only, mode 0600: it holds names and "
         "birth dates); by default it is removed once the outputs are written",
     )
-    run.add_argument("--no-report", action="store_true", help="do not write report.html and figures/")
+    run.add_argument("--no-report", action="store_true", help="do not write report.html, figures/ and tables/")
     run.add_argument("--allow-partial", action="store_true",
                      help="exit 0 even when the server could not provide every contract input (default: exit 3; "
                      "the outputs are marked incomplete either way)")
@@ -173,16 +218,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="share the value distributions in measure-reports.json, so that pooled medians and quartiles are exact "
         "(docs/pooling.md)",
     )
-    _add_server_arguments(run)
+    _add_server_arguments(run, bulk=True, write_back=True)
     _add_verbosity(run)
 
-    synth = sub.add_parser("synth", help="write a synthetic cohort (default: the 42-patient paper cohort)")
+    synth = _command(sub, "synth", "write a synthetic cohort (default: the 42-patient paper cohort)")
     synth.add_argument(
         "--patients",
         type=int,
         default=None,
         metavar="N",
-        help="a random cohort of N patients instead of the paper cohort",
+        help="a random cohort of N patients instead of the paper cohort (default: the paper cohort)",
     )
     synth.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     synth.add_argument(
@@ -207,25 +252,40 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="give about half of the coded resources site-local codes instead of the contract's, and write the "
         "ConceptMap that maps them to this file (for run --concept-map; same numbers as without)",
     )
-    synth.add_argument("--out", type=Path, required=True, metavar="FILE|DIR")
+    synth.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="FILE|DIR",
+        help="where to write: a .json file (one Bundle) or a folder (one NDJSON file per resource type; files "
+        "of the same names are replaced); no default",
+    )
     _add_verbosity(synth)
 
-    demo = sub.add_parser("demo", help="paper cohort -> run -> side by side with the published abstract")
-    demo.add_argument("--out", type=Path, required=True, metavar="DIR")
+    demo = _command(sub, "demo", "paper cohort -> run -> side by side with the published abstract")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="output folder (as for run: new, empty or an earlier output, replaced as a whole); besides the run's "
+        "files it holds input/paper-cohort.json (the synthetic cohort) and abstract-comparison.csv",
+    )
     _add_verbosity(demo)
 
-    validate = sub.add_parser(
-        "validate", help="check the input against the profiles and the contract; per patient, why in or out"
+    validate = _command(
+        sub,
+        "validate",
+        "check the input against the profiles and the contract; per patient, why in or out",
+        epilog=VALIDATE_EXIT_HELP,
     )
     validate.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="as for run: FHIR files or folders")
     validate.add_argument("--concept-map", action="append", default=[], metavar="FILE|CANONICAL",
                           help="FHIR ConceptMap mapping site-local codes: a file, or a canonical URL read from "
                           "the --server (repeatable)")  # fmt: skip
     validate.add_argument("--format", choices=("text", "csv", "json"), default="text", help="default text")
-    validate.add_argument("--out", type=Path, default=None, metavar="FILE", help="write here instead of stdout")
-    validate.add_argument("--baseline-window", type=_window, default=(-90, 0), metavar="START:END")
-    validate.add_argument("--followup-window", type=_window, default=(60, 150), metavar="START:END")
-    validate.add_argument("--followup-target", type=int, default=91, metavar="DAY")
+    validate.add_argument("--out", type=Path, default=None, metavar="FILE", help="write here (default: stdout)")
+    _add_windows(validate)
     validate.add_argument("--workers", type=int, default=1, help="processes reading the input (default 1)")
     _add_server_arguments(validate)
     _add_verbosity(validate)
@@ -240,10 +300,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     pool.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_verbosity(pool)
 
-    analyses = sub.add_parser("analyses", help="list the installed analyses (built-in and plugins)")
+    analyses = _command(sub, "analyses", "list the installed analyses (built-in and plugins)")
     _add_verbosity(analyses)
 
-    serve = sub.add_parser("serve", help="serve the analyses as a FHIR R4 server ($evaluate-measure; docs/serve.md)")
+    serve = _command(sub, "serve", "serve the analyses as a FHIR R4 server ($evaluate-measure; docs/serve.md)")
     if command in (None, "serve"):
         from fhir_pts.serve import add_serve_arguments
 
@@ -257,10 +317,10 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
-def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_server_arguments(parser: argparse.ArgumentParser, *, bulk: bool = False, write_back: bool = False) -> None:
     from fhir_pts.sources.server.config import add_server_arguments
 
-    add_server_arguments(parser)
+    add_server_arguments(parser, bulk=bulk, write_back=write_back)
 
 
 def _configure(args: argparse.Namespace) -> None:
@@ -278,12 +338,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"run": cmd_run, "synth": cmd_synth, "demo": cmd_demo, "analyses": cmd_analyses, "serve": cmd_serve}
     handlers["validate"] = cmd_validate
     handlers["pool"] = cmd_pool
+    from fhir_pts.outputs.staging import OutputFolderError
+    from fhir_pts.plugin_manager import PluginError
     from fhir_pts.sources.files import InputError
     from fhir_pts.sources.server.errors import ServerError
 
     try:
         return handlers[args.command](args)
-    except (UsageError, InputError, ServerError) as exc:
+    except (UsageError, InputError, ServerError, OutputFolderError, PluginError) as exc:
         print(f"fhir-pts: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -303,93 +365,160 @@ def _parameters(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return params
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _windows(args: argparse.Namespace) -> Any:
     from fhir_pts.cohort.model import TimePointWindows
-    from fhir_pts.pipeline import analyse, installed_instruments, load_cohort, warm_up, write_run
 
-    started = time.time()
-    from fhir_pts.sources.server.config import server_config_from_args
-
-    server_config = server_config_from_args(args)
-    if server_config is None and not args.inputs:
-        raise UsageError("give INPUT files/folders, or --server URL")
-    if server_config is not None and args.inputs:
-        raise UsageError("give either INPUT files/folders or --server, not both")
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
-    if args.spark_master is not None and args.engine != "spark":
-        raise UsageError("--spark-master needs --engine spark")
-    windows = TimePointWindows(
+    if not args.followup_window[0] <= args.followup_target <= args.followup_window[1]:
+        raise UsageError(
+            f"--followup-target {args.followup_target} lies outside --followup-window "
+            f"{args.followup_window[0]}:{args.followup_window[1]}"
+        )
+    return TimePointWindows(
         baseline_start=args.baseline_window[0],
         baseline_end=args.baseline_window[1],
         followup_target=args.followup_target,
         followup_start=args.followup_window[0],
         followup_end=args.followup_window[1],
     )
-    from fhir_pts.engines import make_engine
 
-    if args.engine == "local":  # imports for the analyses run while the worker processes read
-        engine = make_engine("local", workers=args.workers, while_reading=lambda: warm_up(report=not args.no_report))
+
+def _read(inputs: Sequence[Path | str], vocabulary: Any, windows: Any, engine: Any, local: bool) -> Any:
+    """Read the inputs into the cohort with ``engine``, with a progress bar on a terminal (for local files an
+    estimated total, hence an ETA)."""
+    from fhir_pts.pipeline import load_cohort
+    from fhir_pts.progress import phase
+
+    estimate = None
+    if local:
+        from fhir_pts.sources.estimate import estimate_resources
+        from fhir_pts.sources.files import expand_inputs
+
+        files = expand_inputs(list(inputs))
+        estimate = estimate_resources(files)
+        log.info("reading %d file(s), about %s resources", len(files), f"{estimate:,}" if estimate else "?")
+    with phase("Reading FHIR", total=estimate, unit=" resources", unit_scale=True) as bar:
+        cohort = load_cohort(inputs, vocabulary=vocabulary, windows=windows, progress=bar.update, engine=engine)
+    log.info("%d patients with an index procedure; %d problems", len(cohort), len(cohort.problems))
+    return cohort
+
+
+def _analyse(cohort: Any, analysis_ids: Sequence[str] | None, parameters: Any, pm: Any, total: int) -> list[Any]:
+    from fhir_pts.pipeline import analyse
+    from fhir_pts.progress import phase
+
+    with phase("Analyses", total=total, unit=" analyses") as bar:
+
+        def done(outcome: Any) -> None:
+            bar.update(1)
+            log.debug("analysis %s: %s", outcome.info.id, "ok" if outcome.ok else f"failed: {outcome.error}")
+
+        return analyse(cohort, analysis_ids, parameters, pm, on_outcome=done)
+
+
+def _write(stage: Path, cohort: Any, outcomes: list[Any], report: bool, **kwargs: Any) -> dict[str, Path]:
+    from fhir_pts.pipeline import write_run
+    from fhir_pts.progress import phase
+
+    steps = 7 if report else 1  # data files, four figures, tables, the page
+    with phase("Writing outputs", total=steps, unit=" parts") as bar:
+
+        def step(name: str) -> None:
+            bar.step(name)
+            log.debug("written: %s", name)
+
+        return write_run(stage, cohort, outcomes, report=report, on_step=step, **kwargs)
+
+
+def _moved(written: dict[str, Path], stage: Path, out: Path) -> dict[str, Path]:
+    """The written files' paths once the staging folder has become ``out``."""
+    return {name: out / path.relative_to(stage) for name, path in written.items()}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fhir_pts.outputs.staging import staged_output
+    from fhir_pts.pipeline import installed_instruments
+    from fhir_pts.plugin_manager import get_plugin_manager, select_analyses
+    from fhir_pts.sources.files import expand_inputs
+    from fhir_pts.sources.server.config import server_config_from_args
+
+    started = time.time()
+    # every argument is checked before anything is read or fetched
+    server_config = server_config_from_args(args)
+    if server_config is None and not args.inputs:
+        raise UsageError("give INPUT files/folders, or --server URL")
+    if server_config is not None and args.inputs:
+        raise UsageError("give either INPUT files/folders or --server, not both")
+    if server_config is None and getattr(args, "write_back", None):
+        raise UsageError("--write-back needs --server URL (it writes the MeasureReports back to that server)")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.spark_master is not None and args.engine != "spark":
+        raise UsageError("--spark-master needs --engine spark")
+    windows = _windows(args)
+    pm = get_plugin_manager()
+    parameters = _parameters(args)
+    selected = select_analyses(pm, args.analysis, parameters)
+    source = None
+    if server_config is None:
+        from fhir_pts.vocabulary import Vocabulary
+
+        if args.engine == "local":
+            expand_inputs(list(args.inputs))  # missing paths, unaccepted names, FHIR XML: exit 2 now
+        vocabulary = Vocabulary.build(args.concept_map)
     else:
-        engine = make_engine(args.engine, spark_master=args.spark_master)
-    inputs: list[Path | str] = [text if args.engine == "spark" else Path(text) for text in args.inputs]
-    fetched = None
-    if server_config is not None:
         from fhir_pts.sources.server import ServerSource
 
         source = ServerSource.open(server_config)
         # one vocabulary (ConceptMaps, installed instruments) for the server and the files door
         vocabulary = source.vocabulary(args.concept_map).with_instruments(installed_instruments())
-        from fhir_pts.sources.private_files import make_private_dir, protect_tree
+    from fhir_pts.engines import make_engine
+    from fhir_pts.pipeline import warm_up
 
-        raw_dir = make_private_dir(args.out / "raw")  # PHI: owner-only, removed after the run unless --keep-raw
-        from fhir_pts.progress import stage_bars
-
-        fetched = source.fetch(raw_dir, vocabulary, progress=stage_bars())
-        protect_tree(raw_dir)
-        inputs = fetched.paths
+    if args.engine == "local":  # imports for the analyses run while the worker processes read
+        engine = make_engine("local", workers=args.workers, while_reading=lambda: warm_up(report=not args.no_report))
     else:
-        from fhir_pts.vocabulary import Vocabulary
+        engine = make_engine(args.engine, spark_master=args.spark_master)
+    with staged_output(args.out, command="run") as stage:
+        inputs: list[Path | str] = [text if args.engine == "spark" else Path(text) for text in args.inputs]
+        fetched = None
+        if source is not None:
+            from fhir_pts.sources.private_files import make_private_dir, protect_tree
 
-        vocabulary = Vocabulary.build(args.concept_map)
-    from fhir_pts.progress import progress
+            raw_dir = make_private_dir(stage / "raw")  # PHI: owner-only, removed after the run unless --keep-raw
+            from fhir_pts.progress import stage_bars
 
-    with progress(desc="Reading FHIR", unit=" resources") as bar:
-        cohort = load_cohort(inputs, vocabulary=vocabulary, windows=windows, progress=bar.update, engine=engine)
-    if fetched is not None:
-        from fhir_pts.pipeline import add_source_findings
+            fetched = source.fetch(raw_dir, vocabulary, progress=stage_bars())
+            protect_tree(raw_dir)
+            inputs = fetched.paths
+        cohort = _read(inputs, vocabulary, windows, engine, local=args.engine == "local")
+        if fetched is not None:
+            from fhir_pts.pipeline import add_source_findings
 
-        add_source_findings(cohort, fetched.problems, fetched.gaps)
-    from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
+            add_source_findings(cohort, fetched.problems, fetched.gaps)
+        outcomes = _analyse(cohort, args.analysis, parameters, pm, len(selected))
+        written = _write(
+            stage,
+            cohort,
+            outcomes,
+            not args.no_report,
+            inputs=inputs,
+            parameters=_run_parameters(args, windows, vocabulary),
+            command="run",
+            deidentify=args.deidentify,
+            sharing=_sharing(args),
+            input_labels={str(stage): str(Path(os.path.abspath(args.out)))},
+        )
+        if server_config is not None and not args.keep_raw:
+            import shutil
 
-    pm = get_plugin_manager()
-    if args.analysis:
-        known = {info.id for info, _ in list_analyses(pm)}
-        unknown = [a for a in args.analysis if a not in known]
-        if unknown:
-            raise UsageError(f"unknown analysis {', '.join(unknown)}; installed: {', '.join(sorted(known))}")
-    outcomes = analyse(cohort, args.analysis, _parameters(args), pm)
-    written = write_run(
-        args.out,
-        cohort,
-        outcomes,
-        inputs=inputs,
-        parameters=_run_parameters(args, windows, vocabulary),
-        command="run",
-        report=not args.no_report,
-        deidentify=args.deidentify,
-        sharing=_sharing(args),
-    )
-    if server_config is not None and not args.keep_raw:
-        import shutil
-
-        shutil.rmtree(args.out / "raw", ignore_errors=True)
+            shutil.rmtree(stage / "raw", ignore_errors=True)
+    written = _moved(written, stage, Path(os.path.abspath(args.out)))
     if server_config is not None and getattr(args, "write_back", False):
         from fhir_pts.sources.server import write_back_run
 
         shipped = [m for instrument in cohort.instruments for m in instrument.measures]
         write_back_run(server_config, written["measure-reports.json"], extra_measures=shipped)
-    _summary(cohort, outcomes, written, started, quiet=args.quiet)
+    status = _summary(cohort, outcomes, written, started, quiet=args.quiet)
     if fetched is not None and (fetched.incomplete or cohort.data_gaps):
         for gap in cohort.data_gaps:
             print(f"fhir-pts: incomplete data: {gap}", file=sys.stderr)
@@ -398,7 +527,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"(see problems.csv); the results are marked incomplete: exit status {EXIT_INCOMPLETE} "
                   "(--allow-partial accepts them)", file=sys.stderr)  # fmt: skip
             return EXIT_INCOMPLETE
-    return EXIT_OK
+    return status
 
 
 def _sharing(args: argparse.Namespace) -> Any:
@@ -442,19 +571,26 @@ def _run_parameters(args: argparse.Namespace, windows: Any, vocabulary: Any) -> 
     }
 
 
-def _summary(cohort: Any, outcomes: Sequence[Any], written: dict[str, Path], started: float, quiet: bool) -> None:
+def _summary(cohort: Any, outcomes: Sequence[Any], written: dict[str, Path], started: float, quiet: bool) -> int:
+    """Print what the run did; return its exit status (3 when an analysis failed)."""
     failed = [o for o in outcomes if not o.ok]
     for outcome in failed:
         print(f"fhir-pts: analysis {outcome.info.id} failed: {outcome.error}", file=sys.stderr)
-    if quiet:
-        return
-    print(
-        f"{len(cohort)} patients with an index procedure; {len(outcomes) - len(failed)}/{len(outcomes)} analyses; "
-        f"{len(cohort.problems)} problems; {time.time() - started:.1f} s",
-        file=sys.stderr,
-    )
-    for name, path in written.items():
-        print(f"  {name}: {path}", file=sys.stderr)
+    if not quiet:
+        print(
+            f"{len(cohort)} patients with an index procedure; {len(outcomes) - len(failed)}/{len(outcomes)} "
+            f"analyses; {len(cohort.problems)} problems; {time.time() - started:.1f} s",
+            file=sys.stderr,
+        )
+        for name, path in written.items():
+            print(f"  {name}: {path}", file=sys.stderr)
+    if failed:
+        print(
+            f"fhir-pts: {len(failed)} analysis(es) failed; outputs written (exit status {EXIT_ANALYSIS_FAILED})",
+            file=sys.stderr,
+        )
+        return EXIT_ANALYSIS_FAILED
+    return EXIT_OK
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -465,53 +601,68 @@ def cmd_synth(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {} if args.noise is None else {"noise_per_patient": args.noise}
     if args.noise is not None and args.noise < 0:
         raise UsageError("--noise must be 0 or more")
-    if args.patients is not None:  # a random cohort answers the installed plugins' instruments too
-        from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
-        from fhir_pts.pipeline import installed_instruments
-
-        plugins = [i for i in installed_instruments() if i.id not in {b.id for b in BUILTIN_INSTRUMENTS}]
-        if plugins:
-            extra["instruments"] = plugins
-    summary = synthesize(args.out, patients=args.patients, seed=args.seed, fmt=args.format,
+    out: Path = args.out
+    bundle = args.format == "bundle" or (args.format is None and out.name.lower().endswith(".json"))
+    if bundle and out.is_dir():
+        raise UsageError(f"--out {out} is a folder; a Bundle is written to a .json file")
+    if not bundle and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; NDJSON is written into a folder (or give --out FILE.json)")
+    if not _writable_target(out):
+        raise UsageError(f"--out {out}: cannot write there (permission denied)")
+    summary = synthesize(out, patients=args.patients, seed=args.seed, fmt=args.format,
                          site_codes=args.site_codes, **extra)  # fmt: skip
     if not args.quiet:
         print(summary, file=sys.stderr)
     return EXIT_OK
 
 
+def _writable_target(path: Path) -> bool:
+    """Whether ``path`` (a file or folder to create or replace) can be written: its nearest existing ancestor."""
+    probe = path if path.exists() else path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return os.access(probe, os.W_OK | os.X_OK)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fhir_pts.outputs.abstract_comparison import comparison_rows, format_comparison, write_comparison_csv
-    from fhir_pts.pipeline import analyse, load_cohort, write_run
+    from fhir_pts.outputs.staging import staged_output
+    from fhir_pts.pipeline import load_cohort
     from fhir_pts.synth import synthesize
 
     started = time.time()
-    out: Path = args.out
-    cohort_file = out / "input" / "paper-cohort.json"
-    cohort_file.parent.mkdir(parents=True, exist_ok=True)
-    synthesize(cohort_file, patients=None, fmt="bundle")
-    cohort = load_cohort([cohort_file])
-    outcomes = analyse(cohort)
-    rows = comparison_rows(outcomes)
-    table = format_comparison(rows)
-    written = write_run(
-        out,
-        cohort,
-        outcomes,
-        inputs=[cohort_file],
-        parameters={"cohort": "paper cohort (fhir-pts synth)"},
-        command="demo",
-        comparison=rows,
-    )
-    write_comparison_csv(out / "abstract-comparison.csv", rows)
-    written["abstract-comparison.csv"] = out / "abstract-comparison.csv"
-    print(table)
-    _summary(cohort, outcomes, written, started, quiet=args.quiet)
-    return EXIT_OK
+    out = Path(os.path.abspath(args.out))
+    with staged_output(out, command="demo") as stage:
+        cohort_file = stage / "input" / "paper-cohort.json"
+        cohort_file.parent.mkdir(parents=True, exist_ok=True)
+        synthesize(cohort_file, patients=None, fmt="bundle")
+        cohort = load_cohort([cohort_file])
+        from fhir_pts.plugin_manager import get_plugin_manager, select_analyses
+
+        pm = get_plugin_manager()
+        outcomes = _analyse(cohort, None, None, pm, len(select_analyses(pm)))
+        rows = comparison_rows(outcomes)
+        written = _write(
+            stage,
+            cohort,
+            outcomes,
+            True,
+            inputs=[cohort_file],
+            parameters={"cohort": "paper cohort (fhir-pts synth)"},
+            command="demo",
+            comparison=rows,
+            input_labels={str(stage): str(out)},
+        )
+        write_comparison_csv(stage / "abstract-comparison.csv", rows)
+        written["abstract-comparison.csv"] = stage / "abstract-comparison.csv"
+        written["input"] = cohort_file
+    written = _moved(written, stage, out)
+    print(format_comparison(rows))
+    return _summary(cohort, outcomes, written, started, quiet=args.quiet)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``fhir-pts validate``: exit 0 when nothing failed, 1 when a check failed or a record was skipped."""
-    from fhir_pts.cohort.model import TimePointWindows
     from fhir_pts.sources.server import ServerError, server_config_from_args
     from fhir_pts.validate import run_validate
 
@@ -521,14 +672,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     if (server_config is None) == (not args.inputs):
         raise UsageError("give either INPUT files/folders or --server URL")
-    if getattr(args, "write_back", None):
-        raise UsageError("validate writes nothing back to the server: drop --write-back")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    windows = TimePointWindows(args.baseline_window[0], args.baseline_window[1], args.followup_target,
-                               args.followup_window[0], args.followup_window[1])  # fmt: skip
+    windows = _windows(args)
     from fhir_pts.progress import stage_bars
 
+    if server_config is None:
+        from fhir_pts.sources.files import expand_inputs
+
+        expand_inputs(list(args.inputs))
     return run_validate(args.inputs, server_config, args.concept_map, windows, args.workers, args.format, args.out,
                         progress=stage_bars())
 

@@ -121,12 +121,16 @@ def analyse(
     analysis_ids: Sequence[str] | None = None,
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
+    on_outcome: Callable[[AnalysisOutcome], None] | None = None,
 ) -> list[AnalysisOutcome]:
-    """Run the selected analyses (all installed ones by default); a failing plugin does not stop the others."""
+    """Run the selected analyses (all installed ones by default); a failing plugin does not stop the others.
+
+    ``on_outcome`` is called with each outcome as its analysis finishes (progress).
+    """
     from fhir_pts.plugin_manager import get_plugin_manager, run_analyses
 
     pm = plugin_manager or get_plugin_manager()
-    return run_analyses(pm, cohort, analysis_ids, parameters)
+    return run_analyses(pm, cohort, analysis_ids, parameters, on_outcome)
 
 
 def write_run(
@@ -142,6 +146,8 @@ def write_run(
     hash_patient_ids: bool = False,
     comparison: Sequence[Any] | None = None,
     sharing: Any = None,
+    on_step: Callable[[str], None] | None = None,
+    input_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write the contract's four files, then ``report.html`` and ``figures/`` (unless ``report`` is False).
 
@@ -153,6 +159,8 @@ def write_run(
     fingerprints the engine computed while reading them (``cohort.input_fingerprints``; others are read here).
     With ``deidentify`` (``hash_patient_ids`` is the same) every output is written from the de-identified
     cohort (:mod:`fhir_pts.outputs.deidentify`: keyed pseudonyms for ids, birth year instead of birth date).
+    ``on_step`` is called with the name of each part as it is written (progress). ``input_labels`` maps a
+    path prefix to the one the report shows (e.g. a staging folder to the final ``--out``).
     """
     import datetime as dt
 
@@ -166,6 +174,8 @@ def write_run(
         names = Deidentifier.for_run().for_cohort(cohort)
         cohort = deidentify_cohort(cohort, names)
     written = write_outputs(Path(out_dir), cohort, outcomes, sharing=sharing)
+    if on_step is not None:
+        on_step("data files")
     if report:
         from fhir_pts.engines.spark import is_remote
         from fhir_pts.outputs.report import (
@@ -180,6 +190,8 @@ def write_run(
         local_inputs = [i for i in inputs if not is_remote(i)]  # remote (hdfs://...) inputs are not fingerprinted
         files = expand_inputs(local_inputs) if local_inputs else []
         fingerprints = fingerprint_inputs(files, known=cohort.input_fingerprints)
+        for old, new in (input_labels or {}).items():
+            fingerprints = [(new + p[len(old) :] if p.startswith(old) else p, h) for p, h in fingerprints]
         if names is not None:  # ids in input paths (a file per patient) become their pseudonyms
             fingerprints = [(names.text(path) or path, digest) for path, digest in fingerprints]
         run_info = RunInfo(
@@ -197,6 +209,7 @@ def write_run(
             run_info,
             comparison_html=comparison_html,
             hash_patient_ids=deidentify,
+            on_step=on_step,
         )
         written[path.name] = path
     return written

@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -288,26 +288,15 @@ def _run_one(
     return AnalysisOutcome(info=info, plugin=plugin, result=result, parameters=dict(parameters))
 
 
-def run_analyses(
+def select_analyses(
     pm: pluggy.PluginManager,
-    cohort: Cohort,
     analysis_ids: Sequence[str] | None = None,
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
-) -> list[AnalysisOutcome]:
-    """Run analyses on a cohort, each by its own plugin only, isolating failures.
+) -> list[tuple[AnalysisInfo, str, dict[str, Any]]]:
+    """The analyses a run will run: ``(info, plugin name, merged parameters)`` each, checked before any data.
 
-    Parameters
-    ----------
-    pm: a manager from :func:`get_plugin_manager`.
-    cohort: the cohort every analysis receives.
-    analysis_ids: measure ids to run, in this order; None: every installed analysis (order of
-        :func:`list_analyses`). A repeated id runs once.
-    parameters: per measure id, parameter overrides merged over the analysis' ``default_parameters``.
-
-    Returns
-    -------
-    One :class:`AnalysisOutcome` per analysis: ``result`` set, or ``error`` = ``"<plugin>: <ExcType>: <msg>"``
-    when the plugin raised (or returned nothing / not an ``AnalysisResult``). A failure never stops the others.
+    ``analysis_ids`` None selects every installed analysis (order of :func:`list_analyses`); a repeated id is
+    run once. Parameters are merged over each analysis' ``default_parameters``.
 
     Raises
     ------
@@ -330,9 +319,9 @@ def run_analyses(
     stray = [a for a in parameters if a not in selected]
     if stray:
         raise PluginError(f"parameters given for analyses that are not run: {', '.join(map(repr, stray))}")
-    merged: dict[str, dict[str, Any]] = {}
+    chosen: list[tuple[AnalysisInfo, str, dict[str, Any]]] = []
     for analysis_id in selected:
-        info = by_id[analysis_id][0]
+        info, name = by_id[analysis_id]
         overrides = dict(parameters.get(analysis_id, {}))
         undeclared = [k for k in overrides if k not in info.default_parameters]
         if undeclared:
@@ -340,8 +329,42 @@ def run_analyses(
                 f"analysis {analysis_id!r} has no parameter(s) {', '.join(map(repr, undeclared))}; "
                 f"its parameters: {', '.join(sorted(info.default_parameters)) or 'none'}"
             )
-        merged[analysis_id] = {**info.default_parameters, **overrides}
-    return [_run_one(pm, by_id[a][0], by_id[a][1], cohort, merged[a]) for a in selected]
+        chosen.append((info, name, {**info.default_parameters, **overrides}))
+    return chosen
+
+
+def run_analyses(
+    pm: pluggy.PluginManager,
+    cohort: Cohort,
+    analysis_ids: Sequence[str] | None = None,
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+    on_outcome: Callable[[AnalysisOutcome], None] | None = None,
+) -> list[AnalysisOutcome]:
+    """Run analyses on a cohort, each by its own plugin only, isolating failures.
+
+    Parameters
+    ----------
+    pm: a manager from :func:`get_plugin_manager`.
+    cohort: the cohort every analysis receives.
+    analysis_ids, parameters: as :func:`select_analyses`.
+    on_outcome: called with each outcome as soon as its analysis has run (progress).
+
+    Returns
+    -------
+    One :class:`AnalysisOutcome` per analysis: ``result`` set, or ``error`` = ``"<plugin>: <ExcType>: <msg>"``
+    when the plugin raised (or returned nothing / not an ``AnalysisResult``). A failure never stops the others.
+
+    Raises
+    ------
+    PluginError: see :func:`select_analyses`.
+    """
+    outcomes = []
+    for info, name, merged in select_analyses(pm, analysis_ids, parameters):
+        outcome = _run_one(pm, info, name, cohort, merged)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def plugin_distributions(pm: pluggy.PluginManager) -> dict[str, str]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -19,7 +21,7 @@ from tqdm import tqdm
 # through a fork server, ~1 s slower (fhir_pts.engines.local._context). Bars refresh on update() anyway.
 tqdm.monitor_interval = 0
 
-__all__ = ["configure_logging", "progress", "set_quiet", "stage_bars"]
+__all__ = ["Phase", "configure_logging", "phase", "progress", "set_quiet", "stage_bars"]
 
 T = TypeVar("T")
 
@@ -47,6 +49,8 @@ def progress(
     desc: str,
     unit: str = "it",
     enabled: bool | None = None,
+    leave: bool = False,
+    unit_scale: bool = False,
 ) -> tqdm[T]:
     """A tqdm progress bar on stderr: ``for x in progress(items, desc="Reading")`` or ``with progress(total=n, ...)``.
 
@@ -63,7 +67,8 @@ def progress(
         unit=unit,
         disable=not enabled,
         file=sys.stderr,
-        leave=False,
+        leave=leave,
+        unit_scale=unit_scale,
         dynamic_ncols=True,
         mininterval=0.2,
     )
@@ -104,3 +109,46 @@ def configure_logging(verbosity: int) -> logging.Logger:
     logger.setLevel(level)
     logger.propagate = False
     return logger
+
+
+class Phase:
+    """A running phase: counts what was done (even when no bar is shown) and drives its bar."""
+
+    def __init__(self, bar: tqdm, total: int | float | None) -> None:
+        self.bar, self.total, self.n = bar, total, 0
+
+    def update(self, n: int = 1) -> None:
+        """``n`` more done; an estimated total that turned out too small is raised (the ETA stays meaningful)."""
+        self.n += n
+        if self.total is not None and self.n > self.total:
+            self.total = int(self.n * 1.05)
+            self.bar.total = self.total
+        self.bar.update(n)
+
+    def step(self, name: str) -> None:
+        """One more done, named (shown beside the bar)."""
+        self.bar.set_postfix_str(name, refresh=False)
+        self.update(1)
+
+
+@contextmanager
+def phase(
+    desc: str, *, total: int | float | None = None, unit: str = "it", unit_scale: bool = False
+) -> Iterator[Phase]:
+    """One phase of a run (reading, analyses, figures, report): a bar while it runs, left on screen when done.
+
+    With ``total`` the bar shows a percentage and an ETA (an estimate is fine: the total grows if passed);
+    without, a count and a rate. At the end an INFO line (``-v``) says what was done and how long it took.
+    """
+    log = logging.getLogger("fhir_pts.progress")
+    started = time.perf_counter()
+    bar = progress(total=total, desc=desc, unit=unit, leave=True, unit_scale=unit_scale)
+    current = Phase(bar, total)
+    try:
+        yield current
+    finally:
+        if bar.total is not None and current.n != bar.total and not bar.disable:
+            bar.total = current.n  # an estimated total: end at 100 %
+            bar.refresh()
+        bar.close()
+        log.info("%s: %s%s in %.1f s", desc, f"{current.n:,}", unit, time.perf_counter() - started)

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 NDJSON_SUFFIXES: tuple[str, ...] = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
 JSON_SUFFIXES: tuple[str, ...] = (".json", ".json.gz")
+XML_SUFFIXES: tuple[str, ...] = (".xml", ".xml.gz")
+#: What the error says about FHIR XML (a file named .xml, or content that starts with '<').
+XML_NOT_SUPPORTED = "FHIR XML is not supported; convert to JSON"
 #: Size of the blocks an NDJSON file is read in (bytes).
 BLOCK_SIZE = 4 * 1024 * 1024
 
@@ -100,6 +103,9 @@ def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             found = sorted((p for p in path.rglob("*") if p.is_file() and is_fhir_file(p)), key=lambda p: p.as_posix())
+            xml = next((p for p in sorted(path.rglob("*")) if p.name.lower().endswith(XML_SUFFIXES)), None)
+            if xml is not None:  # never read half a folder: its XML resources would silently be lost
+                raise InputError(f"{xml}: {XML_NOT_SUPPORTED} (found in the INPUT folder {path})")
             if not found:
                 raise InputError(
                     f"{path}: folder holds no FHIR file (expected .json, .json.gz, .ndjson, .ndjson.gz or .jsonl)"
@@ -107,6 +113,8 @@ def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
             for file in found:
                 add(file)
         elif path.is_file():
+            if path.name.lower().endswith(XML_SUFFIXES):
+                raise InputError(f"{path}: {XML_NOT_SUPPORTED}")
             if not is_fhir_file(path):
                 raise InputError(
                     f"{path}: not a FHIR file name (expected .json, .json.gz, .ndjson, .ndjson.gz or .jsonl)"
@@ -232,6 +240,8 @@ def iter_json_bytes(data: bytes, file: str, problems: list[Problem] | None = Non
         document = orjson.loads(data)
     except orjson.JSONDecodeError as error:
         hint = "; one resource a line must be named .ndjson or .jsonl" if b"}\n{" in data[:1_000_000] else ""
+        if data.lstrip()[:1] == b"<":
+            hint = f"; {XML_NOT_SUPPORTED}"
         raise InputError(f"{file}: not valid JSON ({error}){hint}") from error
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise NotFhirError(f"{file}: not a FHIR resource (expected a JSON object with a resourceType, e.g. a Bundle)")
@@ -388,6 +398,11 @@ def iter_ndjson_file(
         if problems is not None:
             problems.append(not_fhir_file_problem(file))
         return
+    whole_file = start == 0 and (end is None or path.name.lower().endswith(".gz") or end >= os.path.getsize(path))
+    if whole_file and block is not None and block.lstrip()[:1] == b"<":
+        raise InputError(f"{path}: {XML_NOT_SUPPORTED}")
+    tally = [0, 0]  # lines parsed / lines malformed (to tell a file of which no line is JSON)
+    skipped = 0
     while block is not None:
         following = next(blocks, None)
         if candidates is None:
@@ -395,9 +410,11 @@ def iter_ndjson_file(
             selected: list[tuple[int, bytes]] = list(enumerate(block.split(b"\n")[:physical]))
         else:
             selected, physical, resources = candidates.scan(block)
+            if not skipped and not tally[0]:  # until a line parses: did the pre-filter pass over any line?
+                skipped = resources - sum(1 for _, line in selected if line.strip())
         for index, line in selected:
             if line.strip():
-                yield from _parsed(line, file, line_base + index, problems)
+                yield from _parsed(line, file, line_base + index, problems, tally)
         if following is None and candidates is not None:
             # The last non-blank line of the file (or range) is checked even when the filter skipped it.
             stripped = block.rstrip(b"\r\n")
@@ -405,13 +422,15 @@ def iter_ndjson_file(
             last = stripped[stripped.rfind(b"\n") + 1 :]
             already = any(index == last_index for index, _ in selected[-1:])
             if not already and last.strip() and _looks_truncated(last):
-                yield from _parsed(last, file, line_base + last_index, problems)
+                yield from _parsed(last, file, line_base + last_index, problems, tally)
         if on_lines is not None:
             on_lines(resources)
         if on_physical is not None:
             on_physical(physical)
         line_base += physical
         block = following
+    if whole_file and tally[1] and not tally[0] and not skipped:
+        raise InputError(f"{path}: no line is JSON ({tally[1]} line(s) read): not an NDJSON file")
 
 
 def not_fhir_file_problem(file: str) -> Problem:
@@ -458,8 +477,12 @@ def _looks_truncated(line: bytes) -> bool:
     return not line.rstrip().endswith(b"}")
 
 
-def _parsed(line: bytes, file: str, number: int, problems: list[Problem] | None) -> Iterator[RawResource]:
+def _parsed(
+    line: bytes, file: str, number: int, problems: list[Problem] | None, tally: list[int] | None = None
+) -> Iterator[RawResource]:
     parsed = parse_line(line, file, number)
+    if tally is not None:
+        tally[isinstance(parsed, Problem)] += 1
     if isinstance(parsed, Problem):
         if problems is not None:
             problems.append(parsed)

@@ -19,7 +19,7 @@ short SHA-256 pseudonyms when ``hash_patient_ids=True``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -83,6 +83,7 @@ def render_report(
     *,
     comparison_html: str | None = None,
     hash_patient_ids: bool = False,
+    on_step: Callable[[str], None] | None = None,
 ) -> str:
     """The report's HTML (figures are saved under ``out_dir/figures/`` while it is built)."""
     context = build_context(
@@ -92,6 +93,7 @@ def render_report(
         Path(out_dir) / "figures",
         comparison_html=comparison_html,
         hash_patient_ids=hash_patient_ids,
+        on_step=on_step,
     )
     return environment().get_template("report.html.j2").render(**context)
 
@@ -104,19 +106,29 @@ def write_report(
     *,
     comparison_html: str | None = None,
     hash_patient_ids: bool = False,
+    on_step: Callable[[str], None] | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` (one self-contained file) and ``out_dir/figures/*.svg|png``; return its path.
 
     ``comparison_html`` is an HTML fragment (trusted, from the caller, e.g. the ``demo`` comparison with the
     abstract) placed in its own section. With ``hash_patient_ids`` every patient id in the report is replaced
     by a salted short SHA-256 pseudonym (salt derived from the input fingerprints, so pseudonyms are stable
-    for the same data). Every file is written atomically.
+    for the same data). Every file is written atomically. ``on_step`` is called with the name of each figure
+    and with ``report`` as they are written (progress).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = render_report(
-        out_dir, cohort, outcomes, run_info, comparison_html=comparison_html, hash_patient_ids=hash_patient_ids
+        out_dir,
+        cohort,
+        outcomes,
+        run_info,
+        comparison_html=comparison_html,
+        hash_patient_ids=hash_patient_ids,
+        on_step=on_step,
     )
     path = out_dir / "report.html"
     atomic_write_bytes(path, text.encode("utf-8"))
+    if on_step is not None:
+        on_step("report")
     return path

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,6 +165,7 @@ class ReportContext:
     hash_patient_ids: bool
     figures_dir: Path
     comparison_html: str | None = None
+    on_step: Callable[[str], None] | None = None
     by_id: dict[str, AnalysisOutcome] = field(init=False)
     names: Pseudonyms = field(init=False)
     figures: list[RenderedFigure] = field(default_factory=list)
@@ -221,6 +222,8 @@ class ReportContext:
             return None
         rendered = save_figure(fig, self.figures_dir, name)
         self.figures.append(rendered)
+        if self.on_step is not None:
+            self.on_step(f"figure {name}")
         return FigureRef(name, base64.b64encode(rendered.svg).decode("ascii"), caption, alt)
 
     # -- sections --
@@ -689,9 +692,10 @@ def build_context(
     *,
     comparison_html: str | None = None,
     hash_patient_ids: bool = False,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Every value the templates show, section by section (figures are saved under ``figures_dir`` meanwhile)."""
-    ctx = ReportContext(cohort, list(outcomes), run_info, hash_patient_ids, figures_dir, comparison_html)
+    ctx = ReportContext(cohort, list(outcomes), run_info, hash_patient_ids, figures_dir, comparison_html, on_step)
     return {
         "header": ctx.header(),
         "nav": ctx.sections(),

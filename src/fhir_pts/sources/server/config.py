@@ -199,10 +199,12 @@ class _RefuseSecret(argparse.Action):
                      "set FHIR_PTS_TOKEN or use --token-file FILE")
 
 
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+def add_server_arguments(parser: argparse.ArgumentParser, *, bulk: bool = False, write_back: bool = False) -> None:
     """Add the hospital-server options (``--server URL`` and its auth/fetch settings) to a parser.
 
-    Every option has its own ``dest``; an option string the parser already has (e.g. a ``--config`` of its own)
+    ``bulk`` adds ``--bulk``/``--export-level``/``--group-id`` and ``write_back`` adds ``--write-back`` (only
+    ``run`` fetches by Bulk export and writes back; ``validate`` and ``serve`` search). Every option has its own
+    ``dest``; an option string the parser already has (e.g. a ``--config`` of its own)
     is left to the parser and only the other spellings are added.
     """
     g = parser.add_argument_group("hospital FHIR server (instead of INPUT files)")
@@ -227,20 +229,22 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     # defined only to refuse it (otherwise argparse would take --token as an abbreviation of --token-file)
     add("--token", dest="refused_token", action=_RefuseSecret, help=argparse.SUPPRESS)
     add("--ca-bundle", dest="ca_bundle", metavar="FILE", type=Path, help="PEM file of CAs to trust for TLS")
-    add("--bulk", dest="bulk", action="store_true", default=None,
-        help="fetch with Bulk Data $export instead of search")
-    add("--export-level", dest="export_level", choices=["system", "patient", "group"],
-        help="$export level (default system)")
-    add("--group-id", dest="group_id", help="Group id for --export-level group")
-    add("--no-type-filter", dest="type_filter", action="store_false", default=None,
-        help="$export without _typeFilter (whole types; narrowed here): for servers whose _typeFilter is wrong")
+    if bulk:
+        add("--bulk", dest="bulk", action="store_true", default=None,
+            help="fetch with Bulk Data $export instead of search")
+        add("--export-level", dest="export_level", choices=["system", "patient", "group"],
+            help="$export level (default system)")
+        add("--group-id", dest="group_id", help="Group id for --export-level group")
+        add("--no-type-filter", dest="type_filter", action="store_false", default=None,
+            help="$export without _typeFilter (whole types; narrowed here): for servers whose _typeFilter is wrong")
     add("--page-size", dest="page_size", type=int, metavar="N", help="_count per search page (default 1000)")
     add("--max-pages", dest="max_pages", type=int, metavar="N",
         help="most pages one search may take before it is stopped as endless (default 10000)")
     add("--server-workers", dest="server_workers", type=int, metavar="N",
         help="parallel requests to the server (default 4)")
-    add("--write-back", dest="write_back", action="store_true", default=None,
-        help="write the MeasureReports back to the server (conditional create, never duplicates)")
+    if write_back:
+        add("--write-back", dest="write_back", action="store_true", default=None,
+            help="write the MeasureReports back to the server (conditional create, never duplicates)")
 
 
 def server_config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServerConfig | None:
