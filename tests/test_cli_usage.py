@@ -189,7 +189,7 @@ def test_every_help_states_the_exit_statuses() -> None:
         helps[name] = sub.format_help()
     for name, text in helps.items():
         assert "exit status:" in text and "  2    unusable arguments" in text, name
-    assert "  3    outputs written, but at least one analysis failed" in helps["run"]
+    assert "  3    outputs written, but incomplete: at least one analysis failed" in helps["run"]
     assert "--write-back" in helps["run"] and "--bulk" in helps["run"]
     for name in ("validate", "serve"):
         assert "--write-back" not in helps[name] and "--bulk" not in helps[name], name
