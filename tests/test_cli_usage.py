@@ -245,3 +245,21 @@ def test_verbose_logs_every_phase(paper: Path, tmp_path: Path, capsys: pytest.Ca
                  "written: report", "Writing outputs: "):  # fmt: skip
         assert line in err, line
     assert "Patient/" not in err  # no patient ids in the log
+
+
+def test_every_problem_row_names_its_file_and_line(tmp_path: Path) -> None:
+    """Problems found after reading (scoring, the cohort) carry the place of the record they are about."""
+    import csv
+
+    synthesize(tmp_path / "cohort", patients=300, seed=3, fmt="ndjson")
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "cohort"), "--out", str(out), "--no-report", "-q"]) == 0
+    with open(out / "problems.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    later = [r for r in rows if r["field"] in ("item", "outcome", "bodySite")]
+    assert later, "the synthetic cohort has scoring and cohort problems"
+    unplaced = [r for r in rows if not r["file"] or not r["line"]]
+    assert unplaced == []
+    for row in later[:20]:  # the line named holds the resource named
+        line = Path(row["file"]).read_text(encoding="utf-8").splitlines()[int(row["line"]) - 1]
+        assert f'"id":"{row["resource_id"]}"' in line.replace(" ", "")

@@ -601,6 +601,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {} if args.noise is None else {"noise_per_patient": args.noise}
     if args.noise is not None and args.noise < 0:
         raise UsageError("--noise must be 0 or more")
+    if args.patients is not None:  # a random cohort answers the installed plugins' instruments too
+        from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
+        from fhir_pts.pipeline import installed_instruments
+
+        plugins = [i for i in installed_instruments() if i.id not in {b.id for b in BUILTIN_INSTRUMENTS}]
+        if plugins:
+            extra["instruments"] = plugins
     out: Path = args.out
     bundle = args.format == "bundle" or (args.format is None and out.name.lower().endswith(".json"))
     if bundle and out.is_dir():

@@ -117,7 +117,9 @@ class FactSet:
     """All facts of a run after duplicates were resolved (one winning version per resource type and id).
 
     ``problems`` holds the problems of the winning versions plus those met while reading (malformed lines,
-    resources without an id, ...). Lists keep input order (file order, then line order).
+    resources without an id, ...). Lists keep input order (file order, then line order). ``origins`` says
+    where each resource that gave facts was read: ``(resource type, id) -> (file, line)`` (empty when the
+    engine does not know), so problems found later (scoring, the cohort) can name the file and line too.
     """
 
     patients: dict[str, PatientFact]
@@ -130,3 +132,4 @@ class FactSet:
     #: Input file → fingerprint, when the engine hashed the files while reading them
     #: (:mod:`fhir_pts.sources.fingerprint`); empty otherwise.
     input_fingerprints: dict[str, str] = field(default_factory=dict)
+    origins: dict[tuple[str, str], tuple[str | None, int | None]] = field(default_factory=dict)

@@ -52,7 +52,14 @@ def cohort_from_facts(
     ``instruments``: those scored — the run's vocabulary's (:attr:`Vocabulary.instruments`), so that every
     instrument the adapters read is scored."""
     cohort = build_cohort(facts, windows or TimePointWindows(), instruments)
-    cohort.problems = [*facts.problems, *cohort.problems]
+    origins = facts.origins
+    own = [
+        p.located(*origins[(p.resource_type, p.resource_id)])
+        if p.file is None and p.resource_id is not None and (p.resource_type, p.resource_id) in origins
+        else p
+        for p in cohort.problems
+    ]
+    cohort.problems = [*facts.problems, *own]
     cohort.flow.setdefault("resources_read", facts.resources_read)
     cohort.input_fingerprints = dict(facts.input_fingerprints)
     return cohort

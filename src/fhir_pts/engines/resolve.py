@@ -219,6 +219,8 @@ class Merger:
                 continue
             facts.problems.extend(problem.located(entry.file, entry.line) for problem in entry.output.problems)
             facts.problems.extend(problem.located(entry.file, entry.line) for problem in entry.conflicts)
+            if entry.output.facts and entry.file is not None and entry.output.key is not None:
+                facts.origins[entry.output.key] = (entry.file, entry.line)
             add_facts(facts, entry.output.facts)
         return facts
 
