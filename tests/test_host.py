@@ -340,7 +340,7 @@ def test_a_broken_plugin_leaves_the_others_intact(
 
     from fhir_pts.cli import main
 
-    assert main(["run", str(cohort_file), "--out", str(tmp_path), "--no-report", "--quiet"]) == 0
+    assert main(["run", str(cohort_file), "--out", str(tmp_path), "--no-report", "--quiet"]) == 3  # one failed
     assert "villalta-class-shift failed: class-shift: RuntimeError: boom" in capsys.readouterr().err
     assert_same_results(pd.read_csv(tmp_path / "results.csv"), others)
     statuses = [e["resource"]["status"] for e in json.loads((tmp_path / "measure-reports.json").read_text())["entry"]]
