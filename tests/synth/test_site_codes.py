@@ -55,8 +55,8 @@ def test_cli_site_codes_same_numbers_with_the_concept_map(tmp_path: Path) -> Non
         "unmapped": ["run", str(tmp_path / "site")],
     }
     for name, argv in runs.items():
-        assert main([*argv, "--out", str(tmp_path / name), "--no-report", "-q"]) == 0
-    read = {name: (tmp_path / name / "results.csv").read_text() for name in runs}
+        assert main([*argv, "--out", str(tmp_path / f"out-{name}"), "--no-report", "-q"]) == 0
+    read = {name: (tmp_path / f"out-{name}" / "results.csv").read_text() for name in runs}
     assert read["mapped"] == read["plain"]
     assert read["unmapped"] != read["plain"]
-    assert (tmp_path / "mapped" / "cohort.csv").read_text() == (tmp_path / "plain" / "cohort.csv").read_text()
+    assert (tmp_path / "out-mapped" / "cohort.csv").read_text() == (tmp_path / "out-plain" / "cohort.csv").read_text()
