@@ -45,8 +45,7 @@ rm -rf "$PLUGIN_SITE"
 "$BIN/python" -m pip install --quiet --disable-pip-version-check --no-deps --target "$PLUGIN_SITE" \
     plugins/fhir-pts-class-shift 2>/dev/null
 rm -rf plugins/fhir-pts-class-shift/build
-export PYTHONPATH="$PWD/$PLUGIN_SITE${PYTHONPATH:+:$PYTHONPATH}"
-"$BIN/python" -m pytest -q plugins/fhir-pts-class-shift/tests
+PYTHONPATH="$PWD/$PLUGIN_SITE${PYTHONPATH:+:$PYTHONPATH}" "$BIN/python" -m pytest -q plugins/fhir-pts-class-shift/tests
 
 # plugins/fhir-pts-vcss adds an instrument, hence cohort columns and measures to every run: it is installed in an
 # environment of its own layered over this venv (a venv whose .pth adds this venv's site-packages), where its
@@ -61,4 +60,5 @@ echo "import site; site.addsitedir('$SITE')" > "$VCSS_SITE/fhir-pts-venv.pth"
 "$VCSS_ENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e plugins/fhir-pts-vcss \
     && "$VCSS_ENV/bin/python" -m pytest -q -p no:cacheprovider plugins/fhir-pts-vcss/tests
 "$BIN/ruff" check src tests plugins benchmarks
+export PYTHONPATH="$PWD/$PLUGIN_SITE${PYTHONPATH:+:$PYTHONPATH}"  # the main suite sees the class-shift plugin
 "$BIN/python" -m pytest "$@"
