@@ -9,7 +9,6 @@ means an install step is broken, and a green run must not hide it.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import sys
