@@ -401,7 +401,9 @@ def iter_ndjson_file(
     whole_file = start == 0 and (end is None or path.name.lower().endswith(".gz") or end >= os.path.getsize(path))
     if whole_file and block is not None and block.lstrip()[:1] == b"<":
         raise InputError(f"{path}: {XML_NOT_SUPPORTED}")
-    tally = [0, 0]  # lines parsed / lines malformed (to tell a file of which no line is JSON)
+    # lines parsed / malformed lines that do not even start like a JSON object / malformed lines that do (a broken
+    # record, e.g. a lone surrogate: a problem row) — to tell a file of which no line is JSON
+    tally = [0, 0, 0]
     skipped = 0
     while block is not None:
         following = next(blocks, None)
@@ -429,7 +431,7 @@ def iter_ndjson_file(
             on_physical(physical)
         line_base += physical
         block = following
-    if whole_file and tally[1] and not tally[0] and not skipped:
+    if whole_file and tally[1] and not tally[0] and not tally[2] and not skipped:
         raise InputError(f"{path}: no line is JSON ({tally[1]} line(s) read): not an NDJSON file")
 
 
@@ -482,7 +484,7 @@ def _parsed(
 ) -> Iterator[RawResource]:
     parsed = parse_line(line, file, number)
     if tally is not None:
-        tally[isinstance(parsed, Problem)] += 1
+        tally[0 if not isinstance(parsed, Problem) else 2 if line.lstrip()[:1] == b"{" else 1] += 1
     if isinstance(parsed, Problem):
         if problems is not None:
             problems.append(parsed)
