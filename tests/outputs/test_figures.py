@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex
 from matplotlib.patches import FancyBboxPatch
 
+from fhir_pts.analyses.stats import kaplan_meier
 from fhir_pts.cohort.model import empty_patients_frame
 from fhir_pts.outputs import figures
+from fhir_pts.outputs.atomic import atomic_write_bytes
 from fhir_pts.outputs.figures import (
     FlowStage,
     ForestRow,
+    KmCurve,
     ScorePanel,
-    at_risk,
-    atomic_write_bytes,
+    at_risk_at,
+    censored_times,
     flow_figure,
     forest_figure,
     km_figure,
@@ -30,13 +33,14 @@ from fhir_pts.outputs.figures import (
 )
 
 
-def patency_frame(months: list[float], lost: list[bool]) -> pd.DataFrame:
-    """A patients frame whose three patency definitions share ``months`` / ``lost``."""
-    frame = empty_patients_frame().reindex(range(len(months)))
-    for definition in ("primary_patency", "primary_assisted_patency", "secondary_patency"):
-        frame[f"{definition}_months"] = pd.array(months, dtype="Float64")
-        frame[f"{definition}_lost"] = pd.array(lost, dtype="boolean")
-    return frame
+def curves(months: list[float], lost: list[bool]) -> list[KmCurve]:
+    """The three patency curves as the analyses compute them (here all three from the same times)."""
+    points = kaplan_meier(months, lost).curve()
+    return [
+        KmCurve(label, colour, points)
+        for label, colour in (("Primary patency", "#0072B2"), ("Primary-assisted patency", "#E69F00"),
+                              ("Secondary patency", "#009E73"))
+    ]  # fmt: skip
 
 
 def score_frame(pairs: list[tuple[float | None, float | None]]) -> pd.DataFrame:
@@ -55,24 +59,31 @@ STAGES = [
 
 
 def test_render_is_byte_for_byte_deterministic() -> None:
-    frame = patency_frame([1.0, 5.5, 12.0, 20.0, 30.0], [False, True, False, True, False])
-    first = render(km_figure(frame), "km")
-    second = render(km_figure(frame), "km")
-    assert first.svg == second.svg
-    assert first.png == second.png
+    data = curves([1.0, 5.5, 12.0, 20.0, 30.0], [False, True, False, True, False])
+    first = render(km_figure(data, min_at_risk=1)[0], "km")
+    second = render(km_figure(data, min_at_risk=1)[0], "km")
+    assert first.svg == second.svg and first.png == second.png and first.pdf == second.pdf
     assert b"<dc:date>" not in first.svg and b"Matplotlib v" not in first.svg
-    assert b"Software" not in first.png[:400]
+    assert b"Software" not in first.png[:400] and b"CreationDate" not in first.pdf
     ET.fromstring(first.svg)  # well-formed XML
 
 
-def test_km_figure_needs_patency_times() -> None:
-    assert km_figure(empty_patients_frame()) is None
-    assert km_figure(pd.DataFrame({"patient_id": ["a"]})) is None
-    assert km_figure(patency_frame([0.0], [True])) is not None
+def test_png_is_at_journal_resolution() -> None:
+    from PIL import Image
+
+    png = render(flow_figure(STAGES), "flow").png
+    with Image.open(io.BytesIO(png)) as image:
+        assert round(image.info["dpi"][0]) == 300
 
 
-def test_km_figure_draws_three_curves_with_at_risk_rows() -> None:
-    fig = km_figure(patency_frame([1.0, 5.5, 12.0, 20.0, 30.0], [False, True, False, True, False]))
+def test_km_figure_needs_a_curve() -> None:
+    assert km_figure([]) is None
+    assert km_figure([KmCurve("Primary patency", "#000000", [])]) is None
+    assert km_figure(curves([0.0], [True]), min_at_risk=1) is not None
+
+
+def test_km_figure_draws_the_analyses_curves_with_at_risk_rows_apart_from_the_labels() -> None:
+    fig, stops = km_figure(curves([1.0, 5.5, 12.0, 20.0, 30.0], [False, True, False, True, False]), min_at_risk=1)
     ax, table = fig.axes
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "Primary patency",
@@ -83,11 +94,30 @@ def test_km_figure_draws_three_curves_with_at_risk_rows() -> None:
     # ticks 0, 6, 12, 18, 24, 30: times >= tick -> 5, 3, 3, 2, 1, 1 in each of the three rows
     assert cells.count("5") == 3 and cells.count("2") == 3
     assert "Number at risk" in cells
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    labels = [t for t in table.texts if t.get_text() in ("Primary", "Primary-assisted", "Secondary")]
+    zeros = [t for t in table.texts if t.get_position()[0] == 0 and t.get_text().isdigit()]
+    for label, number in zip(labels, zeros, strict=True):  # "Primary" ends left of "5" at month 0
+        assert label.get_window_extent(renderer).x1 < number.get_window_extent(renderer).x0
+    assert stops == {"Primary patency": 30.0, "Primary-assisted patency": 30.0, "Secondary patency": 30.0}
 
 
-def test_at_risk_counts_times_at_or_after_the_tick() -> None:
-    times = np.array([0.0, 6.0, 6.0, 11.99, 12.0, 40.0])
-    assert [at_risk(times, t) for t in (0, 6, 12, 24, 36, 48)] == [6, 5, 2, 1, 1, 0]
+def test_km_curve_stops_where_few_remain_at_risk() -> None:
+    months = [float(m) for m in range(1, 41)]  # one patient leaves each month; events every fourth month
+    lost = [m % 4 == 0 for m in range(1, 41)]
+    fig, stops = km_figure(curves(months, lost), min_at_risk=10)
+    assert stops["Primary patency"] == 31.0  # at risk just before month 31: 10; month 32: 9
+    line = fig.axes[0].get_lines()[0]
+    assert max(line.get_xdata()) == 31.0
+    assert fig.axes[0].get_xlim()[1] == 36  # ticks every 6 months up to the stop
+
+
+def test_censoring_marks_and_at_risk_read_off_the_curve() -> None:
+    points = kaplan_meier([0.0, 6.0, 6.0, 11.99, 12.0, 40.0], [False, True, False, False, True, False]).curve()
+    assert [at_risk_at(points, t) for t in (0, 6, 12, 24, 36, 48)] == [6, 5, 2, 1, 1, 0]
+    assert [t for t, _ in censored_times(points)] == [0.0, 6.0, 11.99, 40.0]
 
 
 def test_scores_figure_uses_complete_pairs_only() -> None:
@@ -125,7 +155,12 @@ def test_forest_figure_skips_missing_estimates() -> None:
     assert len(fig.axes) == 2
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["Age"]
     texts = [t.get_text() for t in fig.axes[1].texts]
-    assert "-0.50 (CI not available)" in texts
+    assert "−0.50 (CI not available)" in texts
+
+
+def test_forest_never_prints_minus_zero() -> None:
+    fig = forest_figure({"Villalta gain": [ForestRow("Age", -0.001, -0.004, 0.002)]})
+    assert "0.00 (0.00 to 0.00)" in [t.get_text() for t in fig.axes[0].texts]
 
 
 def test_flow_figure_one_box_per_stage_and_exclusion() -> None:
@@ -148,11 +183,12 @@ def test_flow_side_boxes_do_not_overlap() -> None:
     assert b.get_y() + b.get_height() < a.get_y()
 
 
-def test_save_figure_writes_svg_and_png(tmp_path: Path) -> None:
+def test_save_figure_writes_svg_png_and_pdf(tmp_path: Path) -> None:
     saved = save_figure(flow_figure(STAGES), tmp_path / "figures", "flow")
     assert saved.svg_path == tmp_path / "figures" / "flow.svg"
     assert saved.svg_path.read_bytes() == saved.svg
     assert saved.png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert saved.pdf_path.read_bytes()[:5] == b"%PDF-"
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,8 +137,18 @@ def info(measure: str, title: str | None = None) -> AnalysisInfo:
     return AnalysisInfo(id=measure, title=title or measure, description=f"The {measure} analysis.")
 
 
-def outcome(measure: str, *stats: Statistic, title: str | None = None) -> AnalysisOutcome:
-    return AnalysisOutcome(info(measure, title), plugin="fhir_pts.builtin", result=AnalysisResult(list(stats)))
+def outcome(measure: str, *stats: Statistic, title: str | None = None, curves: dict | None = None) -> AnalysisOutcome:
+    result = AnalysisResult(list(stats), curves=curves or {})
+    return AnalysisOutcome(info(measure, title), plugin="fhir_pts.builtin", result=result)
+
+
+def km_curves(months_index: int) -> dict:
+    """The Kaplan–Meier curve of one patency definition of ROWS (columns ``months_index`` and the next), as the
+    patency analysis computes it."""
+    from fhir_pts.analyses.stats import kaplan_meier
+
+    rows = [r for r in ROWS if r[months_index] is not None]
+    return {"kaplan-meier": kaplan_meier([r[months_index] for r in rows], [r[months_index + 1] for r in rows]).curve()}
 
 
 def km_stats(km12: float, events: int) -> list[Statistic]:
@@ -167,8 +177,9 @@ def score_stats(bm: float, bq1: float, bq3: float, fm: float, fq1: float, fq3: f
         Statistic("followup_median", fm),
         Statistic("followup_q1", fq1),
         Statistic("followup_q3", fq3),
-        Statistic("gain_mean", 8.61),
+        Statistic("gain_mean", 8.61, 6.42, 10.8),
         Statistic("wilcoxon", v, p_value=p, n=18),
+        Statistic("gain_hodges_lehmann", 8.5, 6.5, 11.0),
     ]
 
 
@@ -207,9 +218,9 @@ def make_outcomes() -> list[AnalysisOutcome]:
             Statistic("q3_months", 34.4),
             Statistic("reverse_km_median_months", 25.3),
         ),
-        outcome("primary-patency", *km_stats(0.7321, 7)),
-        outcome("primary-assisted-patency", *km_stats(0.8123, 4)),
-        outcome("secondary-patency", *km_stats(0.8771, 2)),
+        outcome("primary-patency", *km_stats(0.7321, 7), curves=km_curves(9)),
+        outcome("primary-assisted-patency", *km_stats(0.8123, 4), curves=km_curves(11)),
+        outcome("secondary-patency", *km_stats(0.8771, 2), curves=km_curves(13)),
         outcome("villalta", *score_stats(14, 10, 19, 5, 2, 9, 171.0, 0.0000076)),
         outcome("civiq20", *score_stats(57, 39, 72, 30, 24, 50, 153.0, 0.000031)),
         outcome("villalta-gain-regression", *regression_stats(17)),
@@ -240,6 +251,14 @@ def text_of(html: str) -> str:
     import html as html_lib
 
     return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+@pytest.fixture(autouse=True)
+def svg_figures_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page embeds SVG; PNG (300 dpi) and PDF take most of a report's time and are checked on ``written``."""
+    from fhir_pts.outputs import figures
+
+    monkeypatch.setattr(figures, "EXPORT_FORMATS", ("svg",))
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +344,7 @@ def test_villalta_class_shift_counts(written: tuple[Path, str]) -> None:
     assert rows["Total"][-1] == str(len(pairs))
 
 
-def test_flow_stages_count_each_drop() -> None:
+def test_flow_stages_count_patients_and_each_drop_hangs_off_its_arrow() -> None:
     stages = patient_flow(make_cohort(), make_outcomes())
     assert [s.count for s in stages] == [
         "23",
@@ -334,18 +353,23 @@ def test_flow_stages_count_each_drop() -> None:
         "Villalta 18 · CIVIQ-20 18",
         "Villalta gain 17 · CIVIQ-20 gain 16",
     ]
-    assert stages[0].excluded[0] == "No index stenting procedure: 3"
-    assert "value outside 0-33 (2)" in stages[0].excluded[1]
-    assert stages[1].excluded[0] == "Technical outcome: success 18, failure 1, not recorded 1"
-    assert stages[2].excluded == ("No scorable baseline: Villalta 1, CIVIQ-20 1",)
-    assert stages[3].excluded == ("No scorable 3-month score: Villalta 1, CIVIQ-20 1",)
-    assert stages[4].excluded[0] == "Villalta gain: 1 missing a covariate (stented segments 1)"
+    # the drop between two stages is given at the first of them (the arrow to the next)
+    assert stages[0].excluded == ("No index stenting procedure: 3",)
+    assert stages[1].excluded == ("No scorable baseline score: Villalta 1, CIVIQ-20 1",)
+    assert stages[2].excluded == ("No scorable 3-month score: Villalta 1, CIVIQ-20 1",)
+    assert stages[3].excluded[0] == "Villalta gain: 1 missing a covariate (stented segments 1)"
+    assert stages[4].excluded == ()
+    text = " ".join(" ".join(s.excluded) for s in stages)
+    assert "record" not in text.lower() and "'…'" not in text  # patients only; no record reasons
 
 
-def test_flow_counts_records_without_patient_and_missing_flow() -> None:
+def test_records_are_counted_in_the_data_quality_section_not_the_flow(tmp_path: Path) -> None:
     cohort = make_cohort()
     cohort.flow["facts_without_patient"] = 4
-    assert "Records referring to no known patient: 4" in patient_flow(cohort, [])[0].excluded
+    assert not any("Records" in e for s in patient_flow(cohort, []) for e in s.excluded)
+    html = write_report(tmp_path, cohort, make_outcomes(), make_run_info()).read_text()
+    quality = text_of(html[html.index('id="quality"') :])
+    assert "4 record(s) refer to no patient of the data" in quality
     cohort.flow = {}
     stages = patient_flow(cohort, [])
     assert stages[0].count == "not available" and stages[1].count == "20"
@@ -356,7 +380,7 @@ def test_figures_are_written_as_svg_and_png(written: tuple[Path, str]) -> None:
     figures = written[0].parent / "figures"
     names = {"patient-flow", "kaplan-meier-patency", "scores-before-after", "regression-forest"}
     assert {p.stem for p in figures.glob("*.svg")} == names
-    assert {p.stem for p in figures.glob("*.png")} == names
+    assert {p.stem for p in figures.glob("*.png")} == names and {p.stem for p in figures.glob("*.pdf")} == names
     for name in names:
         assert (figures / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert b"<svg" in (figures / f"{name}.svg").read_bytes()[:2000]
@@ -489,7 +513,7 @@ def test_comparison_rows_as_html() -> None:
 def test_problems_summary_and_provenance(written: tuple[Path, str]) -> None:
     text = text_of(written[1])
     assert "4 record(s) were skipped or flagged (Observation: 2, Procedure: 1, QuestionnaireResponse: 1)" in text
-    assert "Observation value outside 0-33 skipped 2" in text
+    assert "Observation valueQuantity skipped 2 value outside 0-33 (2)" in text
     assert "ab" * 32 in text and "data/bundle-a.json" in text
     assert "lifelines 0.30.3" in text
     assert "baseline_window [-90, 0]" in text
@@ -558,10 +582,135 @@ def test_no_birth_date_from_a_problem_reaches_the_report(tmp_path: Path) -> None
     html = write_report(tmp_path, make_cohort(problems=problems), make_outcomes(), make_run_info()).read_text()
     text = text_of(html)
     assert "-13-01" not in html
-    assert "Patient '…' is not a full date YYYY-MM-DD; left missing skipped 3" in text  # grouped into one row
+    assert "Patient birthDate skipped 3 '…' is not a full date YYYY-MM-DD; left missing (3)" in text  # one row
 
 
 def test_default_versions_name_python_and_the_numeric_stack() -> None:
     versions = default_versions()
     assert re.fullmatch(r"3\.\d+\.\d+.*", versions["python"])
     assert {"numpy", "pandas", "lifelines", "matplotlib"} <= versions.keys()
+
+
+# --- what a reader of a paper needs (issue #15) ----------------------------------------------------------------
+
+
+def headings(html: str) -> list[str]:
+    return [text_of(h).strip() for h in re.findall(r"<h2[^>]*>(.*?)</h2>", html)]
+
+
+def test_sections_are_numbered_as_the_contents_list_them(written: tuple[Path, str]) -> None:
+    html = written[1]
+    nav = re.findall(r'<li><a href="#([a-z0-9]+)">', html)
+    anchors = re.findall(r'<h2 id="([a-z0-9]+)">', html)
+    assert nav == anchors
+    assert [h.split(".")[0] for h in headings(html)] == [str(i) for i in range(1, len(anchors) + 1)]
+
+
+def test_tables_and_figures_are_downloadable(written: tuple[Path, str]) -> None:
+    import csv as csv_module
+
+    from docx import Document
+    from PIL import Image
+
+    path, html = written
+    out = path.parent
+    for name in ("table1-baseline", "patient-flow", "procedure-outcomes", "patency-kaplan-meier", "scores-paired",
+                 "villalta-class-shift", "regression-villalta-gain", "regression-civiq20-gain",
+                 "included-vs-excluded", "data-quality"):  # fmt: skip
+        assert f'href="tables/{name}.csv"' in html and f'href="tables/{name}.docx"' in html, name
+        assert (out / "tables" / f"{name}.csv").exists() and (out / "tables" / f"{name}.docx").exists(), name
+    with open(out / "tables" / "table1-baseline.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv_module.reader(handle))
+    assert rows[0] == ["Characteristic", "Value"] and ["Patients", "20"] in rows
+    document = Document(str(out / "tables" / "table1-baseline.docx"))
+    cells = [c.text for row in document.tables[0].rows for c in row.cells]
+    assert "Characteristic" in cells and "20" in cells and "Table 1" in document.paragraphs[0].text
+    scores = (out / "tables" / "scores-paired.csv").read_text(encoding="utf-8")
+    assert "8.61 (6.42 to 10.80)" in scores and "8.50 (6.50 to 11.00)" in scores
+    for name in ("patient-flow", "kaplan-meier-patency", "scores-before-after", "regression-forest"):
+        for ext in ("png", "svg", "pdf"):
+            assert f'href="figures/{name}.{ext}"' in html and (out / "figures" / f"{name}.{ext}").exists()
+        with Image.open(out / "figures" / f"{name}.png") as image:
+            assert round(image.info["dpi"][0]) >= 300
+
+
+def test_methods_paragraph_names_the_windows_tests_and_versions(written: tuple[Path, str]) -> None:
+    path, html = written
+    text = (path.parent / "tables" / "methods.txt").read_text(encoding="utf-8")
+    for fragment in ("from day −90 to day 0", "closest to day 91 between days 60 and 150",
+                     "wilcox.test(baseline, followup, paired = TRUE, conf.int = TRUE)",
+                     'survfit(Surv(months, lost) ~ 1, conf.type = "log-log")', "binom.test", "lm(gain ~",
+                     "t.test(baseline, followup, paired = TRUE)", "fhir-pts 0.1.0", "lifelines 0.30.3",
+                     "Python 3.11.2", "p < 0.05"):  # fmt: skip
+        assert fragment in text, fragment
+    assert "while at least 5 patients remained at risk" in text
+    page = text_of(html[html.index('id="methods"') : html.index('id="quality"')])
+    assert "Hodges–Lehmann" in page and "p < 0.05" in page and "{{" not in html
+
+
+def test_scores_table_has_the_hodges_lehmann_gain_and_mean_gain_ci(written: tuple[Path, str]) -> None:
+    section = text_of(written[1][written[1].index('id="scores"') : written[1].index('id="regression"')])
+    assert "Median gain, Hodges–Lehmann (95 % CI)" in section and "Mean gain (95 % CI, t)" in section
+    assert "8.50 6.50 to 11.00" in section and "8.61 6.42 to 10.80" in section
+
+
+def test_captions_say_what_the_plots_draw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fhir_pts.outputs import figures
+
+    small = write_report(tmp_path / "small", make_cohort(), make_outcomes(), make_run_info()).read_text()
+    assert "one line joins the two scores of one patient" in small
+    assert "Each curve stops where fewer than 5 patients (10 %, at least 5) remain at risk" in text_of(small)
+    monkeypatch.setattr(figures, "MAX_PAIR_LINES", 5)
+    monkeypatch.setattr(report_context, "MAX_PAIR_LINES", 5)
+    big = write_report(tmp_path / "big", make_cohort(), make_outcomes(), make_run_info()).read_text()
+    assert "one line joins" not in big and "with more than 5 pairs, lines per patient are not drawn" in big
+
+
+def test_data_quality_groups_variants_and_shows_refused_statuses(tmp_path: Path) -> None:
+    problems = [
+        Problem("Observation", f"o{i}", "status", f"status '{s}': expected final, amended or corrected; ignored")
+        for i, s in enumerate(["preliminary", "preliminary", "registered", "entered-in-error"])
+    ] + [
+        Problem("QuestionnaireResponse", f"q{i}", "item", f"no answer for q{i} (1 of 20 civiq20 items)",
+                severity="warning")
+        for i in range(1, 11)
+    ]  # fmt: skip
+    html = write_report(tmp_path, make_cohort(problems=problems), make_outcomes(), make_run_info()).read_text()
+    quality = text_of(html[html.index('id="quality"') :])
+    assert "status 'preliminary': expected final, amended or corrected; ignored (2)" in quality
+    assert "status 'registered'" in quality and "status 'entered-in-error'" in quality and "'…'" not in quality
+    assert "QuestionnaireResponse item warning 10" in quality  # one row for the ten variants
+    assert "7 other variant(s), 7 record(s): see problems.csv" in quality
+    assert html.count("no answer for q") == 3
+
+
+def test_a_plugin_result_appears_once(tmp_path: Path) -> None:
+    classes = ("none", "mild", "moderate", "severe")
+    shift = [Statistic(f"shift_{b}_to_{f}", 3.0 if b == f else 1.0) for b in classes for f in classes]
+    plugin = AnalysisOutcome(
+        info("villalta-class-shift", "Villalta class shift"), plugin="class-shift",
+        result=AnalysisResult([Statistic("n_pairs", 24.0), Statistic("proportion_improved", 0.25, 0.1, 0.46),
+                               *shift]),
+    )  # fmt: skip
+    html = write_report(tmp_path, make_cohort(), [*make_outcomes(), plugin], make_run_info()).read_text()
+    assert "from the analysis villalta-class-shift (plugin class-shift)" in html
+    assert "shift_none_to_none" not in html  # not again as a raw table
+    scores = text_of(html[html.index('id="scores"') : html.index('id="regression"')])
+    assert "6 of 24 patients (25.0 %, 95 % CI 10.0 to 46.0 %) moved to a milder class" in scores
+    other = text_of(html[html.index('id="other"') : html.index('id="methods"')])
+    assert "VCSS" in other and "Unit" not in other.split("VCSS")[1][:200]
+
+
+def test_no_minus_zero_anywhere(tmp_path: Path) -> None:
+    outcomes = make_outcomes()
+    regression = next(o for o in outcomes if o.info.id == "villalta-gain-regression")
+    assert regression.result is not None
+    regression.result.statistics.append(Statistic("coef:age_squared", -0.0001, -0.004, 0.0002, 0.9))
+    html = write_report(tmp_path, make_cohort(), outcomes, make_run_info()).read_text()
+    assert "−0.000" not in html and "-0.000" not in html
+
+
+def test_included_and_excluded_patients_are_compared(written: tuple[Path, str]) -> None:
+    flow = text_of(written[1][written[1].index('id="flow"') : written[1].index('id="table1"')])
+    assert "In the paired analysis Left out (no complete pair)" in flow
+    assert "Patients 18 2" in flow

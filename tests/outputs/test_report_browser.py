@@ -139,3 +139,90 @@ def test_the_detectors_see_a_network_fetch_and_a_console_error(tmp_path: Path) -
     proc, netlog = chromium(tmp_path, bad.as_uri(), "--dump-dom")
     assert "https://cdn.example.org/logo.png" in page_requests(netlog)
     assert any("broken page" in line for line in console_messages(proc.stderr))
+
+
+# --- a synthetic cohort of 2,000 patients, end to end through the command line ---------------------------------
+
+LARGE_PATIENTS = 2000
+
+
+@pytest.fixture(scope="module")
+def large_run(artefacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``fhir-pts synth --patients 2000`` then ``fhir-pts run`` (the report as a user gets it); kept as artefact."""
+    from fhir_pts.cli import main
+
+    data = tmp_path_factory.mktemp("large") / "cohort"
+    assert main(["synth", "--patients", str(LARGE_PATIENTS), "--seed", "15", "--out", str(data), "-q"]) == 0
+    out = artefacts / f"report-{LARGE_PATIENTS}"
+    assert main(["run", str(data), "--out", str(out), "-q"]) == 0
+    return out
+
+
+def results_of(out: Path) -> dict[tuple[str, str], dict[str, str]]:
+    import csv
+
+    with open(out / "results.csv", newline="", encoding="utf-8") as handle:
+        return {(r["measure"], r["statistic"]): r for r in csv.DictReader(handle)}
+
+
+def test_large_report_shows_the_runs_numbers(large_run: Path, tmp_path: Path) -> None:
+    from fhir_pts.outputs.report.formatting import fmt_num, fmt_percent
+
+    proc, netlog = chromium(tmp_path, (large_run / "report.html").as_uri(), "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = text_of(proc.stdout)
+    patients = sum(1 for _ in (large_run / "cohort.csv").open(encoding="utf-8")) - 1
+    results = results_of(large_run)
+    assert f"{patients} patients with an index stenting procedure" in text
+    assert f"Patients {patients}" in text  # Table 1
+    for measure in ("primary-patency", "primary-assisted-patency", "secondary-patency"):
+        km12 = float(results[(measure, "km_12m")]["value"])
+        assert fmt_percent(km12) in text, measure
+    pairs = float(results[("villalta", "n_pairs")]["value"])
+    assert re.search(rf"Villalta {fmt_num(pairs)} ", text)  # the pairs column of the scores table
+    assert "lines per patient are not drawn" in text and "one line joins" not in text  # > 400 pairs
+    assert "Each curve stops where fewer than" in text
+    for placeholder in ("{{", "{%", "'…': expected", "−0.00 ", "-0.00"):
+        assert placeholder not in text, placeholder
+    assert not re.search(r"\b(nan|NaN|undefined)\b", text)  # ("None" is a Villalta class)
+    numbers = [int(n) for n in re.findall(r'<h2 id="[^"]+">(\d+)\. ', proc.stdout)]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 10  # sections numbered in order
+    assert page_requests(netlog) == set() and console_messages(proc.stderr) == []
+
+
+def test_large_report_screenshot(large_run: Path, artefacts: Path, tmp_path: Path) -> None:
+    """The first screens of the 2,000-patient report, kept as an artefact (report-2000-screenshot.png)."""
+    from PIL import Image
+
+    shot = artefacts / f"report-{LARGE_PATIENTS}-screenshot.png"
+    shot.unlink(missing_ok=True)
+    proc, _ = chromium(tmp_path, (large_run / "report.html").as_uri(), f"--screenshot={shot}",
+                       "--window-size=1280,5200")  # fmt: skip
+    assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
+    with Image.open(shot) as image:
+        grey = image.convert("L")
+        histogram = grey.histogram()
+        # the patient-flow figure and the cards are drawn: the page is not blank
+        assert sum(histogram[:235]) / sum(histogram) > 0.05
+
+
+def test_large_report_figures_and_tables_open(large_run: Path, tmp_path: Path) -> None:
+    probe = large_run / "probe.html"
+    script = (
+        "<script>window.addEventListener('load',()=>{const p=document.createElement('pre');p.id='probe';"
+        "p.textContent=JSON.stringify({images:[...document.images].map(i=>[i.complete,i.naturalWidth]),"
+        "links:[...document.links].map(a=>a.getAttribute('href'))});document.body.appendChild(p);});</script></body>"
+    )
+    probe.write_text((large_run / "report.html").read_text(encoding="utf-8").replace("</body>", script))
+    try:
+        proc, _ = chromium(tmp_path, probe.as_uri(), "--dump-dom")
+    finally:
+        probe.unlink()
+    found = re.search(r'<pre id="probe">([^<]*)</pre>', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    seen = json.loads(found.group(1))
+    assert len(seen["images"]) == 4 and all(ok and width > 300 for ok, width in seen["images"])
+    files = [h for h in seen["links"] if not h.startswith("#")]
+    assert any(h.endswith(".docx") for h in files) and any(h.endswith(".pdf") for h in files)
+    for href in files:  # every linked file exists beside the page
+        assert (large_run / href).exists(), href

@@ -9,8 +9,9 @@ to the run that made it.
 Figures:
 
 - :func:`flow_figure` — the STROBE/CONSORT-style patient flow (main boxes, exclusions on the right);
-- :func:`km_figure` — Kaplan–Meier curves of primary, primary-assisted and secondary patency on one axis,
-  95 % confidence bands, censoring marks, months on the x axis and a number-at-risk table under it;
+- :func:`km_figure` — the analyses' Kaplan–Meier curves (primary, primary-assisted, secondary patency) on one
+  axis as computed (nothing refitted), 95 % confidence bands, censoring marks, stopped where few remain at risk,
+  months on the x axis and a number-at-risk table under it;
 - :func:`scores_figure` — Villalta and CIVIQ-20 at baseline and 3 months: one line per patient plus box plots;
 - :func:`forest_figure` — regression coefficients with 95 % CIs, one panel per model.
 """
@@ -24,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -33,7 +35,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
-from fhir_pts.outputs.atomic import atomic_write_bytes
+from fhir_pts.outputs.atomic import write_all_atomically
 
 #: Style of every figure (applied with :func:`matplotlib.rc_context`, never globally).
 RC_PARAMS: dict[str, object] = {
@@ -50,7 +52,7 @@ RC_PARAMS: dict[str, object] = {
     "grid.color": "#e3e6ea",
     "grid.linewidth": 0.6,
     "legend.frameon": False,
-    "savefig.dpi": 150,
+    "savefig.dpi": 300,
     "path.simplify": False,
 }
 
@@ -65,6 +67,8 @@ PATENCY_LABELS: dict[str, str] = {
     "primary_assisted_patency": "Primary-assisted patency",
     "secondary_patency": "Secondary patency",
 }
+#: The files every figure is written as: SVG (embedded in the page), PNG at 300 dpi and PDF (for journals).
+EXPORT_FORMATS: tuple[str, ...] = ("svg", "png", "pdf")
 #: Above this many complete pairs the per-patient lines of :func:`scores_figure` are left out (boxes only).
 MAX_PAIR_LINES = 400
 
@@ -78,37 +82,46 @@ def figure_style() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class RenderedFigure:
-    """A figure rendered to bytes, and where it was saved (``None`` before :func:`save_figure`)."""
+    """A figure rendered to bytes (SVG, PNG at 300 dpi, PDF), and where it was saved (``None`` before
+    :func:`save_figure`)."""
 
     name: str
     svg: bytes
     png: bytes
+    pdf: bytes = b""
     svg_path: Path | None = None
     png_path: Path | None = None
+    pdf_path: Path | None = None
 
 
 def render(fig: Figure, name: str) -> RenderedFigure:
-    """Render ``fig`` to deterministic SVG and PNG bytes (no dates, no software stamp)."""
+    """Render ``fig`` to deterministic SVG, PNG (300 dpi, journal resolution) and PDF bytes (no dates, no stamp)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)  # attach an Agg canvas: no GUI backend is ever involved
+    metadata: dict[str, dict[str, None]] = {
+        "svg": {"Date": None, "Creator": None},
+        "png": {"Software": None},
+        "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+    }
+    data = {}
     with figure_style():
-        svg_buf = io.BytesIO()
-        fig.savefig(svg_buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
-        png_buf = io.BytesIO()
-        fig.savefig(png_buf, format="png", metadata={"Software": None}, bbox_inches="tight")
-    return RenderedFigure(name=name, svg=svg_buf.getvalue(), png=png_buf.getvalue())
+        for fmt in ("svg", *[f for f in EXPORT_FORMATS if f != "svg"]):  # SVG always: the page embeds it
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, metadata=metadata[fmt], bbox_inches="tight")
+            data[fmt] = buffer.getvalue()
+    return RenderedFigure(name=name, svg=data["svg"], png=data.get("png", b""), pdf=data.get("pdf", b""))
 
 
 def save_figure(fig: Figure, directory: Path, name: str) -> RenderedFigure:
-    """Render ``fig`` and write ``directory/<name>.svg`` and ``.png`` atomically (:mod:`fhir_pts.outputs.atomic`)."""
+    """Render ``fig`` and write ``directory/<name>.svg``, ``.png`` and ``.pdf`` (:data:`EXPORT_FORMATS`; atomic)."""
     rendered = render(fig, name)
     directory.mkdir(parents=True, exist_ok=True)
-    svg_path = directory / f"{name}.svg"
-    png_path = directory / f"{name}.png"
-    atomic_write_bytes(svg_path, rendered.svg)
-    atomic_write_bytes(png_path, rendered.png)
-    return RenderedFigure(name, rendered.svg, rendered.png, svg_path, png_path)
+    paths = {ext: directory / f"{name}.{ext}" for ext in ("svg", "png", "pdf")}
+    contents = {"svg": rendered.svg, "png": rendered.png, "pdf": rendered.pdf}
+    write_all_atomically({paths[ext]: data for ext, data in contents.items() if data})
+    return RenderedFigure(name, rendered.svg, rendered.png, rendered.pdf, paths["svg"],
+                          paths["png"] if rendered.png else None, paths["pdf"] if rendered.pdf else None)  # fmt: skip
 
 
 # --- patient flow ------------------------------------------------------------------------------
@@ -210,52 +223,93 @@ def flow_figure(stages: Sequence[FlowStage]) -> Figure:
 # --- Kaplan–Meier -------------------------------------------------------------------------------
 
 
-def _patency_data(patients: pd.DataFrame, definition: str) -> tuple[np.ndarray, np.ndarray]:
-    months_col, lost_col = f"{definition}_months", f"{definition}_lost"
-    if months_col not in patients or lost_col not in patients:
-        return np.array([]), np.array([])
-    frame = patients[[months_col, lost_col]].dropna()
-    return frame[months_col].to_numpy(dtype=float), frame[lost_col].to_numpy(dtype=bool)
+@dataclass(frozen=True)
+class KmCurve:
+    """One Kaplan–Meier curve as the analysis computed it (its ``curves["kaplan-meier"]``), to draw as is.
 
-
-def at_risk(times: np.ndarray, at: float) -> int:
-    """Patients whose time is ≥ ``at`` (the contract's ``at_risk_<t>m`` definition)."""
-    return int(np.sum(times >= at - 1e-9))
-
-
-def km_figure(patients: pd.DataFrame) -> Figure | None:
-    """Kaplan–Meier curves of the three patency definitions with 95 % CI bands and a number-at-risk table.
-
-    Returns ``None`` when no patient has a patency time. The CI bands are lifelines' (exponential Greenwood,
-    i.e. log(-log) transformed); the numbers at risk count patients whose time is ≥ the tick, as the
-    ``at_risk_<t>m`` statistics of the MeasureReports.
+    ``points`` are :class:`~fhir_pts.analyses.result.CurvePoint`-like objects (``time_months``, ``estimate``,
+    ``ci_low``, ``ci_high``, ``at_risk``): time 0 and every distinct recorded time, the number at risk just
+    before each time.
     """
-    from lifelines import KaplanMeierFitter
 
-    data = {d: _patency_data(patients, d) for d in PATENCY_COLOURS}
-    if all(len(t) == 0 for t, _ in data.values()):
+    label: str
+    colour: str
+    points: Sequence[Any]
+
+
+def at_risk_at(points: Sequence[Any], t: float) -> int:
+    """Patients at risk at ``t`` (time ≥ ``t``, the contract's ``at_risk_<t>m``), read off the curve."""
+    for p in points:
+        if p.time_months >= t - 1e-9:
+            return int(p.at_risk)
+    return 0
+
+
+def censored_times(points: Sequence[Any]) -> list[tuple[float, float]]:
+    """``(time, estimate)`` of every time at which a patient was censored, derived from the curve.
+
+    At each recorded time the events are ``d = n (1 − S / S_prev)`` and the censored ``n − d − n_next``.
+    """
+    marks = []
+    previous = 1.0
+    for i, p in enumerate(points):
+        n = int(p.at_risk)
+        events = round(n * (1.0 - p.estimate / previous)) if previous > 0 else 0
+        following = int(points[i + 1].at_risk) if i + 1 < len(points) else 0
+        if n - events - following > 0:
+            marks.append((float(p.time_months), float(p.estimate)))
+        previous = p.estimate
+    return marks
+
+
+def truncation_time(points: Sequence[Any], minimum: int) -> float:
+    """The time up to which a curve is drawn: the last recorded time with at least ``minimum`` at risk."""
+    kept = [p.time_months for p in points if p.at_risk >= minimum]
+    return float(kept[-1]) if kept else 0.0
+
+
+def km_min_at_risk(n: int) -> int:
+    """Fewest patients at risk for a curve to go on: 10 % of the patients, at least 5 (Pocock et al. 2002)."""
+    return max(5, math.ceil(0.1 * n))
+
+
+def km_figure(curves: Sequence[KmCurve], min_at_risk: int | None = None) -> tuple[Figure, dict[str, float]] | None:
+    """The analyses' Kaplan–Meier curves on one axis, with 95 % CI bands and a number-at-risk table.
+
+    Nothing is refitted: the steps, the log-log band and the numbers at risk are those of the analyses (the
+    MeasureReports' survival-curve extension). Each curve stops where fewer than ``min_at_risk`` patients
+    remain at risk (default :func:`km_min_at_risk` of the patients at time 0), as usual in clinical papers; the
+    numbers at risk under the plot go on to the last tick. Returns the figure and, per curve label, the month
+    at which it stops; ``None`` when no curve has a point.
+    """
+    drawable = [c for c in curves if c.points]
+    if not drawable:
         return None
-    max_time = max((float(t.max()) for t, _ in data.values() if len(t)), default=0.0)
-    x_max = max(12.0, math.ceil(max_time / 6.0) * 6.0)
-    ticks = [t for t in range(0, int(x_max) + 1, 6 if x_max <= 48 else 12)]
+    n0 = max(int(c.points[0].at_risk) for c in drawable)
+    minimum = min_at_risk if min_at_risk is not None else km_min_at_risk(n0)
+    stops = {c.label: truncation_time(c.points, minimum) for c in drawable}
+    last = max(max(stops.values()), 1.0)
+    step = 6 if last <= 48 else 12
+    x_max = max(12.0, math.ceil(last / step) * step)
+    ticks = list(range(0, int(x_max) + 1, step))
     with figure_style():
         fig = Figure(figsize=(9.0, 6.4))
-        ax = fig.add_axes((0.1, 0.36, 0.86, 0.58))
-        table_ax = fig.add_axes((0.1, 0.04, 0.86, 0.2))
-        for definition, (times, lost) in data.items():
-            if len(times) == 0:
-                continue
-            kmf = KaplanMeierFitter(label=PATENCY_LABELS[definition])
-            kmf.fit(times, event_observed=lost)
-            kmf.plot_survival_function(
-                ax=ax,
-                ci_show=True,
-                ci_alpha=0.12,
-                show_censors=True,
-                censor_styles={"marker": "|", "ms": 7, "mew": 1.2},
-                color=PATENCY_COLOURS[definition],
-                linewidth=1.8,
-            )
+        ax = fig.add_axes((0.2, 0.36, 0.76, 0.58))
+        table_ax = fig.add_axes((0.2, 0.04, 0.76, 0.2))
+        for curve in drawable:
+            stop = stops[curve.label]
+            pts = [p for p in curve.points if p.time_months <= stop + 1e-9]
+            times = np.array([p.time_months for p in pts] + [stop])
+            est = np.array([p.estimate for p in pts] + [pts[-1].estimate])
+            low = np.array([np.nan if p.ci_low is None else p.ci_low for p in pts] + [np.nan])
+            high = np.array([np.nan if p.ci_high is None else p.ci_high for p in pts] + [np.nan])
+            low[-1], high[-1] = low[-2], high[-2]
+            ax.step(times, est, where="post", color=curve.colour, linewidth=1.8, label=curve.label)
+            ax.fill_between(times, low, high, step="post", color=curve.colour, alpha=0.12, linewidth=0)
+            marks = [(t, s) for t, s in censored_times(curve.points) if t <= stop + 1e-9]
+            if marks:
+                mt, ms = zip(*marks, strict=True)
+                ax.plot(mt, ms, linestyle="none", marker="|", ms=7, mew=1.2, color=curve.colour)
         ax.set_xlim(0, x_max)
         ax.set_ylim(0, 1.04)
         ax.set_xticks(ticks)
@@ -264,28 +318,19 @@ def km_figure(patients: pd.DataFrame) -> Figure | None:
         ax.set_ylabel("Patent stents (Kaplan–Meier estimate)")
         ax.set_title("Stent patency (shaded: 95 % confidence interval; |: censored)", loc="left")
         ax.legend(loc="lower left")
-        # number-at-risk table
         table_ax.set_xlim(0, x_max)
-        table_ax.set_ylim(-0.5, len(data) - 0.5)
+        table_ax.set_ylim(-0.5, len(drawable) - 0.5)
         table_ax.set_axis_off()
-        table_ax.text(
-            -0.11 * x_max, len(data) - 0.1, "Number at risk", fontsize=9.5, fontweight="bold", ha="left", va="bottom"
-        )
-        for row, (definition, (times, _)) in enumerate(data.items()):
-            y = len(data) - 1 - row
-            table_ax.text(
-                -0.02 * x_max,
-                y,
-                PATENCY_LABELS[definition].replace(" patency", ""),
-                ha="right",
-                va="center",
-                fontsize=9,
-                color=PATENCY_COLOURS[definition],
-                fontweight="bold",
-            )
+        table_ax.text(-0.25, 1.0, "Number at risk", transform=table_ax.transAxes, fontsize=9.5, fontweight="bold",
+                      ha="left", va="bottom")  # fmt: skip
+        for row, curve in enumerate(drawable):
+            y = len(drawable) - 1 - row
+            label = curve.label.replace(" patency", "")
+            table_ax.text(-0.06, y, label, transform=table_ax.get_yaxis_transform(), ha="right", va="center",
+                          fontsize=9, color=curve.colour, fontweight="bold")  # fmt: skip
             for tick in ticks:
-                table_ax.text(tick, y, str(at_risk(times, tick)), ha="center", va="center", fontsize=9)
-    return fig
+                table_ax.text(tick, y, str(at_risk_at(curve.points, tick)), ha="center", va="center", fontsize=9)
+    return fig, stops
 
 
 # --- scores before / after ----------------------------------------------------------------------
@@ -374,6 +419,14 @@ class ForestRow:
     ci_high: float | None
 
 
+def _fixed(value: float, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals and a typographic minus; never ``−0.00`` for a value that rounds to 0."""
+    text = f"{value:.{digits}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]
+    return text.replace("-", "−")
+
+
 def forest_figure(models: Mapping[str, Sequence[ForestRow]]) -> Figure | None:
     """Regression coefficients (β, 95 % CI) per model, one panel per model stacked vertically.
 
@@ -393,12 +446,12 @@ def forest_figure(models: Mapping[str, Sequence[ForestRow]]) -> Figure | None:
             for y, r in zip(ys, rows, strict=True):
                 if r.ci_low is not None and r.ci_high is not None:
                     ax.plot([r.ci_low, r.ci_high], [y, y], color="#2f6db0", linewidth=2.0, solid_capstyle="butt")
-                    ci = f"{r.ci_low:.2f} to {r.ci_high:.2f}"
+                    ci = f"{_fixed(r.ci_low)} to {_fixed(r.ci_high)}"
                 else:
                     ci = "CI not available"
                 ax.plot([r.estimate], [y], marker="s", color="#1d2630", markersize=6)
                 ax.text(
-                    1.02, y, f"{r.estimate:.2f} ({ci})", transform=ax.get_yaxis_transform(), va="center",
+                    1.02, y, f"{_fixed(r.estimate)} ({ci})", transform=ax.get_yaxis_transform(), va="center",
                     fontsize=9, color="#1d2630",
                 )  # fmt: skip
             ax.axvline(0.0, color="#b0452f", linewidth=1.0, linestyle="--")

@@ -1,7 +1,8 @@
 """The report a clinician reads: ``report.html``, one self-contained file, and its figures.
 
 :func:`write_report` writes ``out_dir/report.html`` (styles inline, figures embedded as ``data:`` SVG, no
-script, nothing loaded from the network) and the figures as SVG and PNG under ``out_dir/figures/``. Every
+script, nothing loaded from the network), the figures as SVG, PNG (300 dpi) and PDF under ``out_dir/figures/``
+and every table as CSV and DOCX under ``out_dir/tables/`` (linked from the page), with ``methods.txt``. Every
 file is written atomically (temp file + ``os.replace``).
 
 The parts:
@@ -11,7 +12,9 @@ The parts:
 - :mod:`~fhir_pts.outputs.report.provenance` — input fingerprints, versions, :class:`RunInfo`;
 - :mod:`~fhir_pts.outputs.report.pseudonyms` — patient ids as salted pseudonyms;
 - :mod:`~fhir_pts.outputs.report.formatting` — numbers as a paper prints them;
-- ``templates/`` — the Jinja2 templates (autoescaped) and ``report.css``.
+- :mod:`~fhir_pts.outputs.report.downloads` — every named table as ``tables/<name>.csv`` and ``.docx``;
+- ``templates/`` — the Jinja2 templates (HTML autoescaped), ``report.css`` and ``methods.txt.j2`` (the
+  generated methods paragraph, also written to ``tables/methods.txt``).
 
 No names are ever shown; patient ids appear only in the collapsed patient-level lists, replaced by salted
 short SHA-256 pseudonyms when ``hash_patient_ids=True``.
@@ -54,7 +57,10 @@ def environment() -> jinja2.Environment:
     """The report's Jinja2 environment: templates from this package, HTML autoescaped, undefined is an error."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("fhir_pts.outputs.report", "templates"),
-        autoescape=True,
+        # HTML templates are autoescaped; the plain-text methods paragraph (methods.txt.j2) is not
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2", "html"), disabled_extensions=("txt.j2",), default=True
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -85,7 +91,8 @@ def render_report(
     hash_patient_ids: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> str:
-    """The report's HTML (figures are saved under ``out_dir/figures/`` while it is built)."""
+    """The report's HTML; the figures (``out_dir/figures/``), the tables and the methods paragraph
+    (``out_dir/tables/``) are written while it is built."""
     context = build_context(
         cohort,
         outcomes,
@@ -95,6 +102,15 @@ def render_report(
         hash_patient_ids=hash_patient_ids,
         on_step=on_step,
     )
+    from fhir_pts.outputs.report.downloads import write_tables
+
+    tables_dir = Path(out_dir) / "tables"
+    started = run_info.started.isoformat(timespec="seconds")
+    note = f"fhir-pts {run_info.versions.get('fhir-pts', '')}, run started {started}"
+    write_tables(tables_dir, context["tables"], note)
+    atomic_write_bytes(tables_dir / "methods.txt", context["methods"].encode("utf-8"))
+    if on_step is not None:
+        on_step("tables")
     return environment().get_template("report.html.j2").render(**context)
 
 

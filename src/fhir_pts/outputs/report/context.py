@@ -22,12 +22,16 @@ from fhir_pts.analyses.result import AnalysisOutcome, Statistic
 from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.outputs.figures import (
+    MAX_PAIR_LINES,
+    PATENCY_COLOURS,
     ForestRow,
+    KmCurve,
     RenderedFigure,
     ScorePanel,
     flow_figure,
     forest_figure,
     km_figure,
+    km_min_at_risk,
     save_figure,
     scores_figure,
 )
@@ -40,6 +44,7 @@ from fhir_pts.outputs.report.formatting import (
     fmt_pct,
     fmt_percent,
     median_iqr,
+    signed,
 )
 from fhir_pts.outputs.report.provenance import RunInfo
 from fhir_pts.outputs.report.pseudonyms import Pseudonyms, salt_from_fingerprints
@@ -67,6 +72,8 @@ TERM_LABELS: dict[str, str] = {
     "stented_segments": "Stented segments (per segment)",
 }
 VILLALTA_CLASSES: tuple[str, ...] = ("none", "mild", "moderate", "severe")
+#: Reasons shown per group of the data-quality table (the others are counted).
+MAX_REASONS_SHOWN = 3
 #: Longest patient-level list printed per reason (the rest is counted; ``cohort.csv`` has every patient).
 MAX_LISTED_IDS = 200
 
@@ -102,12 +109,16 @@ class Row:
 
 @dataclass
 class Table:
-    """A table: header, rows (:class:`Row` or plain sequences of cells), caption; ``cls`` ``text`` aligns left."""
+    """A table: header, rows (:class:`Row` or plain sequences of cells), caption; ``cls`` ``text`` aligns left.
+
+    A table with a ``name`` is also written as ``tables/<name>.csv`` and ``.docx`` and linked from the page.
+    """
 
     header: Sequence[str]
     rows: Sequence[Row | Sequence[Cell]]
     caption: str = ""
     cls: str = ""
+    name: str = ""
 
     def __post_init__(self) -> None:
         self.rows = [r if isinstance(r, Row) else Row(tuple(r)) for r in self.rows]
@@ -169,6 +180,8 @@ class ReportContext:
     by_id: dict[str, AnalysisOutcome] = field(init=False)
     names: Pseudonyms = field(init=False)
     figures: list[RenderedFigure] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    km_min_at_risk: int | None = None
 
     def __post_init__(self) -> None:
         self.by_id = {o.info.id: o for o in self.outcomes}
@@ -215,6 +228,12 @@ class ReportContext:
 
     def count(self, mask: pd.Series) -> int:
         return int(mask.fillna(False).astype(bool).sum())
+
+    def named(self, table: Table, name: str) -> Table:
+        """Name ``table`` (its download files ``tables/<name>.csv|docx``) and keep it for writing."""
+        table.name = name
+        self.tables.append(table)
+        return table
 
     def figure(self, fig: Figure | None, name: str, caption: str, alt: str) -> FigureRef | None:
         """Save ``fig`` under ``figures/`` (SVG + PNG) and return it for embedding; ``None`` stays ``None``."""
@@ -280,15 +299,19 @@ class ReportContext:
         fig = self.figure(
             flow_figure(stages),
             "patient-flow",
-            "Patient flow from the records to each analysis. Patency analyses cover every patient with an "
-            "index procedure; score analyses use complete baseline/3-month pairs; regressions use complete cases.",
+            "Patient flow (CONSORT/STROBE style; boxes count patients): from the patients in the data to each "
+            "analysis. Patency analyses cover every patient with an index procedure; score analyses use complete "
+            "baseline/3-month pairs; regressions use complete cases. The boxes on the right give, for each arrow, "
+            "the patients who do not reach the next stage and why.",
             "Patient flow diagram",
         )
         rows = [[s.title, s.count, "; ".join(s.excluded) or "—"] for s in stages]
         extra = {k: v for k, v in self.cohort.flow.items() if k not in {"patients_in_data", "with_index_procedure"}}
+        table = Table(["Stage", "Patients", "Not carried to the next stage (reason)"], rows, cls="text",
+                      caption="Patient flow (patients, not records; skipped records are in the data-quality section)")
         return {
             "figure": fig,
-            "table": Table(["Stage", "Patients", "Not carried to the next stage (reason)"], rows, cls="text"),
+            "table": self.named(table, "patient-flow"),
             "counts": Table(["Count", "Value"], [[k.replace("_", " "), str(v)] for k, v in extra.items()])
             if extra
             else None,
@@ -359,7 +382,8 @@ class ReportContext:
         if len(ulcer):
             k = int(ulcer.astype(bool).sum())
             rows.append(Row(("Venous ulcer at baseline, n (%)", f"{k} ({fmt_pct(k, len(ulcer))})")))
-        return Table(["Characteristic", "Value"], rows)
+        caption = f"Table 1. Baseline characteristics of the {n} patients with an index stenting procedure"
+        return self.named(Table(["Characteristic", "Value"], rows, caption=caption), "table1-baseline")
 
     def procedure(self) -> dict[str, Any]:
         rows = []
@@ -389,20 +413,35 @@ class ReportContext:
         else:
             follow_up = self.unavailable("imaging-follow-up")
         return {
-            "table": Table(["Outcome", "Patients", "%", "95 % CI (Clopper–Pearson)"], rows),
+            "table": self.named(
+                Table(["Outcome", "Patients", "%", "95 % CI (Clopper–Pearson)"], rows, caption="Procedure outcomes"),
+                "procedure-outcomes",
+            ),
             "unknown_technical": self.count(self.column("technical_success").isna()) if len(self.patients) else 0,
             "follow_up": follow_up,
         }
 
     def patency(self) -> dict[str, Any]:
-        fig = self.figure(
-            km_figure(self.patients),
-            "kaplan-meier-patency",
+        curves = []
+        for measure, title in PATENCY_MEASURES.items():
+            outcome = self.by_id.get(measure)
+            if outcome is not None and outcome.result is not None and outcome.result.curves.get("kaplan-meier"):
+                colour = PATENCY_COLOURS[measure.replace("-", "_")]
+                curves.append(KmCurve(title, colour, outcome.result.curves["kaplan-meier"]))
+        drawn = km_figure(curves)
+        fig, stops = drawn if drawn is not None else (None, {})
+        if curves:
+            self.km_min_at_risk = km_min_at_risk(max(int(c.points[0].at_risk) for c in curves if c.points) or 0)
+        stop_text = ", ".join(f"{label.replace(' patency', '').lower()} at {fmt_num(t)} months"
+                              for label, t in stops.items())  # fmt: skip
+        caption = (
             "Kaplan–Meier estimates of primary, primary-assisted and secondary patency from the index procedure "
-            "(day 0), with 95 % confidence bands; vertical ticks mark censored patients (last patency finding). "
-            "Number at risk: patients whose time is at least that long.",
-            "Kaplan–Meier curves of stent patency",
+            "(day 0) as computed by the patency analyses, with 95 % log-log confidence bands; vertical ticks mark "
+            "censored patients (last patency finding). Each curve stops where fewer than "
+            f"{self.km_min_at_risk} patients (10 %, at least 5) remain at risk ({stop_text}). Number at risk: "
+            "patients whose time is at least that long."
         )
+        fig_ref = self.figure(fig, "kaplan-meier-patency", caption, "Kaplan–Meier curves of stent patency")
         header = ["Definition", "Patients", "Events", "Patent at last follow-up"] + [f"{m} months" for m in KM_MONTHS]
         rows: list[list[Cell]] = []
         for measure, title in PATENCY_MEASURES.items():
@@ -431,10 +470,8 @@ class ReportContext:
                     subs.append(f"at risk {fmt_num(risk)}")
                 cells.append(Stack(fmt_percent(km.value), tuple(subs)))
             rows.append(cells)
-        return {
-            "figure": fig,
-            "table": Table(header, rows, caption="Kaplan–Meier estimates (95 % CI, log-log) and number at risk"),
-        }
+        table = Table(header, rows, caption="Kaplan–Meier estimates (95 % CI, log-log) and number at risk")
+        return {"figure": fig_ref, "table": self.named(table, "patency-kaplan-meier")}
 
     @property
     def plugin_instruments(self) -> list[Any]:
@@ -464,11 +501,20 @@ class ReportContext:
                          f"{i.title} ({'higher' if i.improvement_notation == 'decrease' else 'lower'} = worse)")
               for i in extra),
         ]  # fmt: skip
+        most = max((self.value(m, "n_pairs") or 0 for m in ("villalta", "civiq20", *(i.id for i in extra))),
+                   default=0)  # fmt: skip
+        if most > MAX_PAIR_LINES:
+            caption = (f"Scores at baseline and 3 months in patients with both: boxes show median and interquartile "
+                       f"range, points the outliers (with more than {MAX_PAIR_LINES} pairs, lines per patient are "
+                       "not drawn).")  # fmt: skip
+        else:
+            caption = ("Scores at baseline and 3 months in patients with both: one line joins the two scores of one "
+                       "patient (blue improved, red worsened, grey unchanged); boxes show median and interquartile "
+                       "range.")  # fmt: skip
         fig = self.figure(
             scores_figure(self.patients, panels),
             "scores-before-after",
-            "Scores at baseline and 3 months in patients with both (lines join the two scores of one patient); "
-            "boxes show median and interquartile range.",
+            caption,
             "Villalta and CIVIQ-20 scores before and after stenting",
         )
         rows = []
@@ -476,19 +522,23 @@ class ReportContext:
         for measure, title in named:
             outcome = self.by_id.get(measure)
             if outcome is None or outcome.result is None:
-                rows.append([title, NA, "", "", "", "", ""])
+                rows.append([title, NA, "", "", "", "", "", ""])
                 continue
             v = {s: self.value(measure, s) for s in (
                 "n_pairs", "baseline_median", "baseline_q1", "baseline_q3", "followup_median", "followup_q1",
-                "followup_q3", "gain_mean")}  # fmt: skip
+                "followup_q3")}  # fmt: skip
             w = self.stat(measure, "wilcoxon")
+            mean, hl = self.stat(measure, "gain_mean"), self.stat(measure, "gain_hodges_lehmann")
             rows.append(
                 [
                     title,
                     fmt_num(v["n_pairs"]),
                     f"{fmt_num(v['baseline_median'])} ({fmt_num(v['baseline_q1'])}–{fmt_num(v['baseline_q3'])})",
                     f"{fmt_num(v['followup_median'])} ({fmt_num(v['followup_q1'])}–{fmt_num(v['followup_q3'])})",
-                    fmt_num(v["gain_mean"], 2),
+                    Stack(fmt_num(None if mean is None else mean.value, 2, fixed=True),
+                          (fmt_ci(mean, 2, fixed=True),) if mean else ()),
+                    Stack(fmt_num(None if hl is None else hl.value, 2, fixed=True),
+                          (fmt_ci(hl, 2, fixed=True),) if hl else ()),
                     fmt_num(None if w is None else w.value),
                     fmt_p(None if w is None else w.p_value),
                 ]
@@ -497,10 +547,15 @@ class ReportContext:
         return {
             "heading": f"{', '.join(titles[:-1])} and {titles[-1]} before and 3 months after stenting",
             "figure": fig,
-            "table": Table(
-                ["Score", "Pairs", "Baseline median (IQR)", "3 months median (IQR)", "Mean gain", "Wilcoxon V", "p"],
-                rows,
-                caption="Paired comparison (complete pairs; gain = baseline − 3 months, positive = improvement)",
+            "table": self.named(
+                Table(
+                    ["Score", "Pairs", "Baseline median (IQR)", "3 months median (IQR)", "Mean gain (95 % CI, t)",
+                     "Median gain, Hodges–Lehmann (95 % CI)", "Wilcoxon V", "p"],
+                    rows,
+                    caption="Paired comparison (complete pairs; gain = baseline − 3 months, positive = improvement; "
+                    "Wilcoxon signed-rank test with the Hodges–Lehmann estimate of the median gain)",
+                ),
+                "scores-paired",
             ),
             "class_shift": self.class_shift(),
             "unavailable": [
@@ -508,7 +563,35 @@ class ReportContext:
             ],
         }
 
+    def shift_analysis(self) -> AnalysisOutcome | None:
+        """An analysis that reports the Villalta class shift matrix (``shift_<from>_to_<to>``), if one ran."""
+        wanted = {f"shift_{b}_to_{f}" for b in VILLALTA_CLASSES for f in VILLALTA_CLASSES}
+        for outcome in self.outcomes:
+            if outcome.result is not None and wanted <= {s.name for s in outcome.result.statistics}:
+                return outcome
+        return None
+
     def class_shift(self) -> dict[str, Any] | None:
+        """The Villalta class shift: the numbers of the analysis that reports it, else counted from the cohort."""
+        source = self.shift_analysis()
+        if source is not None and source.result is not None:
+            cells = {s.name: int(s.value or 0) for s in source.result.statistics if s.name.startswith("shift_")}
+            rows = []
+            for b in VILLALTA_CLASSES:
+                counts = [cells[f"shift_{b}_to_{f}"] for f in VILLALTA_CLASSES]
+                rows.append([b.capitalize(), *map(str, counts), str(sum(counts))])
+            totals = [sum(cells[f"shift_{b}_to_{f}"] for b in VILLALTA_CLASSES) for f in VILLALTA_CLASSES]
+            rows.append(["Total", *map(str, totals), str(sum(totals))])
+            n = sum(totals)
+            improved = sum(cells[f"shift_{b}_to_{f}"] for i, b in enumerate(VILLALTA_CLASSES)
+                           for f in VILLALTA_CLASSES[:i])  # fmt: skip
+            header = ["Baseline class ↓ / 3-month class →", *[c.capitalize() for c in VILLALTA_CLASSES], "Total"]
+            caption = (f"Patients with both classes: {n} (none 0–4, mild 5–9, moderate 10–14, severe ≥ 15 or ulcer); "
+                       f"from the analysis {source.info.id} (plugin {source.plugin})")  # fmt: skip
+            prop = next((s for s in source.result.statistics if s.name == "proportion_improved"), None)
+            ci = f", 95 % CI {fmt_ci(prop, 1, 100.0)} %" if prop is not None and prop.ci_low is not None else ""
+            return {"table": self.named(Table(header, rows, caption=caption), "villalta-class-shift"),
+                    "improved": improved, "n": n, "improved_pct": fmt_pct(improved, n) + ci}  # fmt: skip
         base = self.column("baseline_villalta_class").astype("string")
         follow = self.column("followup_villalta_class").astype("string")
         both = base.notna() & follow.notna()
@@ -530,8 +613,8 @@ class ReportContext:
         )
         n = int(both.sum())
         caption = f"Patients with both classes: {n} (none 0–4, mild 5–9, moderate 10–14, severe ≥ 15 or ulcer)"
-        return {"table": Table(header, rows, caption=caption), "improved": improved, "n": n,
-                "improved_pct": fmt_pct(improved, n)}  # fmt: skip
+        return {"table": self.named(Table(header, rows, caption=caption), "villalta-class-shift"),
+                "improved": improved, "n": n, "improved_pct": fmt_pct(improved, n)}  # fmt: skip
 
     def regressions(self) -> dict[str, Any]:
         models = []
@@ -558,7 +641,9 @@ class ReportContext:
                     frows.append(ForestRow(label, s.value, s.ci_low, s.ci_high))
             n, r2 = self.value(measure, "n"), self.value(measure, "r_squared")
             caption = f"n = {fmt_num(n)} complete cases · R² = {fmt_num(r2, 3)}"
-            models.append({"title": title, "table": Table(["Term", "β", "95 % CI", "p"], rows, caption=caption)})
+            table = Table(["Term", "β", "95 % CI", "p"], rows, caption=f"{title} (OLS): {caption}")
+            name = f"regression-{measure.removesuffix('-regression')}"
+            models.append({"title": title, "table": self.named(table, name)})
             forest[f"{title} (n = {fmt_num(n)})"] = frows
         fig = self.figure(
             forest_figure(forest),
@@ -571,8 +656,10 @@ class ReportContext:
 
     def generic(self, outcome: AnalysisOutcome) -> GenericResult:
         assert outcome.result is not None
+        units = any(s.unit not in (None, "", "1") for s in outcome.result.statistics)
         rows = [
-            [s.name, fmt_num(s.value, 3), fmt_ci(s, 3), fmt_p(s.p_value), "" if s.n is None else str(s.n), s.unit or ""]
+            [s.name, fmt_num(s.value, 3), fmt_ci(s, 3), fmt_p(s.p_value), "" if s.n is None else str(s.n)]
+            + ([s.unit or ""] if units else [])
             for s in outcome.result.statistics
         ]
         return GenericResult(
@@ -580,14 +667,20 @@ class ReportContext:
             outcome.info.id,
             outcome.plugin,
             outcome.info.description,
-            Table(["Statistic", "Value", "95 % CI", "p", "n", "Unit"], rows),
+            Table(["Statistic", "Value", "95 % CI", "p", "n", *(["Unit"] if units else [])], rows),
             [self.scrub(n) for n in outcome.result.notes],
         )
 
     def others(self) -> dict[str, Any]:
         failed = [o for o in self.outcomes if not o.ok]
+        shown = self.shift_analysis()  # its numbers are the class-shift table of the scores section
         return {
-            "extra": [self.generic(o) for o in self.outcomes if o.info.id not in self.special_measures and o.ok],
+            "extra": [
+                self.generic(o)
+                for o in self.outcomes
+                if o.info.id not in self.special_measures and o.ok and o is not shown
+            ],
+            "shown_elsewhere": None if shown is None else shown.info.title,
             "failed": Table(
                 ["Measure", "Plugin", "Error"],
                 [[o.info.id, o.plugin, self.scrub(o.error or "unknown error")] for o in failed],
@@ -595,23 +688,93 @@ class ReportContext:
             )
             if failed
             else None,
-            "all": [self.generic(o) for o in self.outcomes if o.ok and o.info.id in self.special_measures],
         }
 
     def problems(self) -> dict[str, Any] | None:
+        """Skipped or doubtful records, grouped by resource type, field and severity (the most frequent reasons
+        of each group shown, the rest counted; ``problems.csv`` has every record)."""
         problems = self.cohort.problems
         if not problems:
             return None
-        counts = Counter((p.resource_type, self.scrub(generic_reason(p.reason)), p.severity) for p in problems)
-        rows = [
-            [rt, reason, sev, str(c)] for (rt, reason, sev), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        ]
+        groups: dict[tuple[str, str, str], Counter[str]] = {}
+        for p in problems:
+            key = (p.resource_type, p.field or "", p.severity)
+            groups.setdefault(key, Counter())[self.scrub(generic_reason(p.reason, p.field))] += 1
+        rows = []
+        for (rt, fld, sev), reasons in sorted(groups.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
+            top = reasons.most_common(MAX_REASONS_SHOWN)
+            lines = [f"{reason} ({c})" for reason, c in top]
+            if len(reasons) > MAX_REASONS_SHOWN:
+                rest = sum(reasons.values()) - sum(c for _, c in top)
+                more = len(reasons) - MAX_REASONS_SHOWN
+                lines.append(f"… {more} other variant(s), {rest} record(s): see problems.csv")
+            rows.append([rt, fld, sev, str(sum(reasons.values())), Stack(lines[0], tuple(lines[1:]))])
         by_type = Counter(p.resource_type for p in problems)
+        table = Table(["Resource type", "Field", "Severity", "Records", "Reasons (records)"], rows, cls="text",
+                      caption="Records skipped or doubtful, by resource type, field and severity")  # fmt: skip
         return {
             "total": len(problems),
             "by_type": ", ".join(f"{t}: {c}" for t, c in sorted(by_type.items())),
-            "table": Table(["Resource type", "Reason", "Severity", "Records"], rows, cls="text"),
+            "records_without_patient": self.cohort.flow.get("facts_without_patient"),
+            "skipped": sum(1 for p in problems if p.severity == "skipped"),
+            "table": self.named(table, "data-quality"),
         }
+
+    def included_vs_excluded(self) -> Table | None:
+        """Patients in the Villalta paired analysis (complete pairs) against the other patients with an index
+        procedure: are those left out different? Descriptive only (STROBE item 14)."""
+        p = self.patients
+        if len(p) == 0:
+            return None
+        inside = (self.column("baseline_villalta").notna() & self.column("followup_villalta").notna()).to_numpy()
+        groups = {"In the paired analysis": p[inside], "Left out (no complete pair)": p[~inside]}
+        if not len(groups["Left out (no complete pair)"]) or not len(groups["In the paired analysis"]):
+            return None
+
+        def mean_sd(frame: pd.DataFrame, column: str) -> str:
+            values = pd.to_numeric(frame[column], errors="coerce").dropna().astype(float) if column in frame else []
+            if len(values) == 0:
+                return NA
+            sd = values.std(ddof=1) if len(values) > 1 else float("nan")
+            return f"{fmt_num(values.mean())} ± {fmt_num(sd)}"
+
+        def share(frame: pd.DataFrame, column: str, value: object) -> str:
+            known = frame[column].dropna() if column in frame else pd.Series([], dtype="object")
+            k = int((known == value).sum())
+            return f"{k} ({fmt_pct(k, len(known))})" if len(known) else NA
+
+        def median(frame: pd.DataFrame, column: str) -> str:
+            values = pd.to_numeric(frame[column], errors="coerce").dropna() if column in frame else pd.Series([])
+            return median_iqr(values) + (f" [n = {len(values)}]" if len(values) != len(frame) else "")
+
+        rows = [
+            ["Patients", *[str(len(f)) for f in groups.values()]],
+            ["Age, years, mean ± SD", *[mean_sd(f, "age") for f in groups.values()]],
+            ["Female, n (%)", *[share(f, "sex", "female") for f in groups.values()]],
+            ["Stented segments, median (IQR)", *[median(f, "stented_segments") for f in groups.values()]],
+            ["Technical success, n (%)", *[share(f, "technical_success", True) for f in groups.values()]],
+            ["Baseline Villalta, median (IQR)", *[median(f, "baseline_villalta") for f in groups.values()]],
+            ["Baseline CIVIQ-20, median (IQR)", *[median(f, "baseline_civiq20") for f in groups.values()]],
+        ]
+        table = Table(["Characteristic", *groups], rows, caption="Patients in the Villalta paired analysis and the "
+                      "patients with an index procedure left out of it (descriptive; no test)")  # fmt: skip
+        return self.named(table, "included-vs-excluded")
+
+    def methods(self) -> str:
+        """The generated methods paragraph (plain text; see ``templates/methods.txt.j2``)."""
+        from fhir_pts.outputs.report import environment
+
+        w = self.cohort.windows
+        values = {
+            "min_at_risk": self.km_min_at_risk or 5,
+            "baseline_start": signed(w.baseline_start),
+            "baseline_end": signed(w.baseline_end),
+            "followup_target": w.followup_target,
+            "followup_start": w.followup_start,
+            "followup_end": w.followup_end,
+            "versions": self.run_info.versions,
+        }
+        return environment().get_template("methods.txt.j2").render(m=values).strip() + "\n"
 
     def patient_lists(self) -> dict[str, Any] | None:
         p = self.patients
@@ -681,7 +844,7 @@ class ReportContext:
         ]
         if self.comparison_html is not None:
             titles.append(("comparison", "Comparison with the abstract"))
-        return [*titles, ("quality", "Data quality"), ("provenance", "Provenance")]
+        return [*titles, ("methods", "Methods paragraph"), ("quality", "Data quality"), ("provenance", "Provenance")]
 
 
 def build_context(
@@ -708,7 +871,10 @@ def build_context(
         "regression": ctx.regressions(),
         "other": ctx.others(),
         "comparison_html": comparison_html,
+        "included": ctx.included_vs_excluded(),
         "problems": ctx.problems(),
         "patient_lists": ctx.patient_lists(),
         "provenance": ctx.provenance(),
+        "methods": ctx.methods(),
+        "tables": ctx.tables,
     }

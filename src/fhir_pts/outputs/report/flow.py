@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 
 import pandas as pd
@@ -13,26 +12,40 @@ from fhir_pts.cohort.model import Cohort
 from fhir_pts.outputs.figures import FlowStage
 from fhir_pts.outputs.report.formatting import NA, fmt_num, signed
 
-_QUOTED_VALUE = re.compile(r"""(?<!expected )(?:'[^']*'|"[^"]*")""")
+_QUOTED_VALUE = re.compile(r"""(?<!expected )(?:'([^']*)'|"([^"]*)")""")
+#: A FHIR code (a status, a unit): shown, not elided — it is the contract's vocabulary, not patient data.
+_CODE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+#: Fields whose quoted values are FHIR codes a reader needs to see (which statuses were refused).
+CODE_FIELDS: frozenset[str] = frozenset({"status"})
 
 
-def generic_reason(reason: str) -> str:
+def generic_reason(reason: str, field: str | None = None) -> str:
     """A problem reason with the offending value elided: ``'1970-13' is not a full date`` → ``'…' is not …``.
 
     Values quoted in reasons may be identifying (a birth date, a name in a free-text field) and make every
     reason unique; the report groups by the elided text (``problems.csv`` keeps the full one). What follows
-    ``expected`` is kept: it names what the contract wants, not patient data.
+    ``expected`` is kept: it names what the contract wants, not patient data. In a field of :data:`CODE_FIELDS`
+    (``status``) a quoted FHIR code is kept too (``status 'preliminary'``), so a reader sees which statuses
+    were refused.
     """
-    return _QUOTED_VALUE.sub("'…'", reason)
 
+    def elide(match: re.Match[str]) -> str:
+        value = match.group(1) if match.group(1) is not None else match.group(2)
+        if field in CODE_FIELDS and _CODE.fullmatch(value or ""):
+            return match.group(0)
+        return "'…'"
+
+    return _QUOTED_VALUE.sub(elide, reason)
 
 
 def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[FlowStage]:
-    """The stages of the patient-flow diagram, with the reasons patients are not carried to the next stage.
+    """The stages of the patient-flow diagram (CONSORT / STROBE style: patients only, never records).
 
-    Counts come from ``cohort.flow`` (``patients_in_data``, ``with_index_procedure``) where the cohort builder
-    recorded them, otherwise from ``cohort.patients``; the regression stage uses the ``n`` statistic of the
-    regression outcomes.
+    Each stage's ``excluded`` are the patients who do not reach the next stage, with why; they hang off the
+    arrow to it. Counts come from ``cohort.flow`` (``patients_in_data``, ``with_index_procedure``) where the
+    cohort builder recorded them, otherwise from ``cohort.patients``; the regression stage uses the ``n``
+    statistic of the regression outcomes. Records (skipped resources, records without a patient) belong to the
+    data-quality section, not here.
     """
     p = cohort.patients
     n = len(p)
@@ -46,45 +59,9 @@ def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[Fl
     w = cohort.windows
     in_data = cohort.flow.get("patients_in_data")
     with_index = cohort.flow.get("with_index_procedure", n)
-    skipped = Counter(generic_reason(pr.reason) for pr in cohort.problems if pr.severity == "skipped")
-    stage1_excl = []
-    if in_data is not None:
-        stage1_excl.append(f"No index stenting procedure: {in_data - with_index}")
-    orphans = cohort.flow.get("facts_without_patient")
-    if orphans:
-        stage1_excl.append(f"Records referring to no known patient: {orphans}")
-    if skipped:
-        top = ", ".join(f"{reason} ({c})" for reason, c in skipped.most_common(3))
-        more = " …" if len(skipped) > 3 else ""
-        stage1_excl.append(f"Input records skipped (records, not patients): {sum(skipped.values())} — {top}{more}")
-    tech = col("technical_success")
-    success = int((tech == True).fillna(False).sum())  # noqa: E712
-    failure = int((tech == False).fillna(False).sum())  # noqa: E712
-    unknown = int(tech.isna().sum())
     bv, bc = has("baseline_villalta"), has("baseline_civiq20")
     pv = bv & has("followup_villalta")
     pc = bc & has("followup_civiq20")
-    stages = [
-        FlowStage("Patients in the data", NA if in_data is None else str(in_data), tuple(stage1_excl)),
-        FlowStage(
-            "With an index stenting procedure (all patency analyses)",
-            str(with_index),
-            (
-                f"Technical outcome: success {success}, failure {failure}, not recorded {unknown}",
-                "(all kept in the patency analyses)",
-            ),
-        ),
-        FlowStage(
-            f"With a baseline score (day {signed(w.baseline_start)} to {signed(w.baseline_end)})",
-            f"Villalta {int(bv.sum())} · CIVIQ-20 {int(bc.sum())}",
-            (f"No scorable baseline: Villalta {n - int(bv.sum())}, CIVIQ-20 {n - int(bc.sum())}",),
-        ),
-        FlowStage(
-            f"With a 3-month score (day {w.followup_start} to {w.followup_end}; complete pairs)",
-            f"Villalta {int(pv.sum())} · CIVIQ-20 {int(pc.sum())}",
-            (f"No scorable 3-month score: Villalta {int(bv.sum() - pv.sum())}, CIVIQ-20 {int(bc.sum() - pc.sum())}",),
-        ),
-    ]
     by_id = {o.info.id: o for o in outcomes}
     reg_counts = []
     for measure, title, pairs in (
@@ -99,10 +76,10 @@ def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[Fl
             except KeyError:
                 reg_n = None
         reg_counts.append((title, reg_n, pairs))
-    excl = []
+    to_regression = []
     for title, reg_n, pairs in reg_counts:
         if reg_n is None:
-            excl.append(f"{title}: regression {NA}")
+            to_regression.append(f"{title}: regression {NA}")
             continue
         missing = []
         for column, label in (
@@ -115,12 +92,29 @@ def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[Fl
             if k:
                 missing.append(f"{label} {k}")
         dropped = int(pairs.sum()) - int(reg_n)
-        excl.append(f"{title}: {dropped} missing a covariate" + (f" ({', '.join(missing)})" if missing else ""))
-    stages.append(
+        to_regression.append(
+            f"{title}: {dropped} missing a covariate" + (f" ({', '.join(missing)})" if missing else "")
+        )
+    no_index = () if in_data is None else (f"No index stenting procedure: {in_data - with_index}",)
+    return [
+        FlowStage("Patients in the data", NA if in_data is None else str(in_data), no_index),
+        FlowStage(
+            "With an index stenting procedure (all patency analyses)",
+            str(with_index),
+            (f"No scorable baseline score: Villalta {n - int(bv.sum())}, CIVIQ-20 {n - int(bc.sum())}",),
+        ),
+        FlowStage(
+            f"With a baseline score (day {signed(w.baseline_start)} to {signed(w.baseline_end)})",
+            f"Villalta {int(bv.sum())} · CIVIQ-20 {int(bc.sum())}",
+            (f"No scorable 3-month score: Villalta {int(bv.sum() - pv.sum())}, CIVIQ-20 {int(bc.sum() - pc.sum())}",),
+        ),
+        FlowStage(
+            f"With both scores (3 months: day {w.followup_start} to {w.followup_end}; score analyses)",
+            f"Villalta {int(pv.sum())} · CIVIQ-20 {int(pc.sum())}",
+            tuple(to_regression),
+        ),
         FlowStage(
             "In the regression (complete cases)",
             " · ".join(f"{t} {NA if r is None else fmt_num(r)}" for t, r, _ in reg_counts),
-            tuple(excl),
-        )
-    )
-    return stages
+        ),
+    ]

@@ -65,11 +65,12 @@ def fmt_pct(num: float | None, den: float | None) -> str:
     return f"{100.0 * float(num) / float(den):.1f} %"  # type: ignore[arg-type]
 
 
-def fmt_ci(s: Statistic | None, digits: int = 1, scale: float = 1.0) -> str:
-    """``low to high`` of a statistic's 95 % CI; with ``scale`` 100 (percent) the decimals are fixed."""
+def fmt_ci(s: Statistic | None, digits: int = 1, scale: float = 1.0, *, fixed: bool | None = None) -> str:
+    """``low to high`` of a statistic's 95 % CI; the decimals are fixed with ``fixed`` (default: when ``scale``
+    is not 1, e.g. 100 for percent)."""
     if s is None or s.ci_low is None or s.ci_high is None:
         return "—"
-    fixed = scale != 1.0
+    fixed = scale != 1.0 if fixed is None else fixed
     return f"{fmt_num(s.ci_low * scale, digits, fixed=fixed)} to {fmt_num(s.ci_high * scale, digits, fixed=fixed)}"
 
 
