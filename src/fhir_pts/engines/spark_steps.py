@@ -386,13 +386,23 @@ class Job:
             kind = type(fact).__name__
             if kind in kinds:
                 fact_place.setdefault((fact.resource_type, fact.resource_id), (kinds.index(kind), order))  # type: ignore[union-attr]
-        problems: list[tuple[tuple[Any, ...], Problem]] = []
+        # where each resource that gave facts was read: cohort problems name it as the local engine does
+        # (file and line; the line is block-relative here, the driver adds the block's offset)
+        origin: dict[tuple[str, str], Order] = {}
+        for order, fact in ordered:
+            origin.setdefault((fact.resource_type, fact.resource_id), order)  # type: ignore[union-attr]
+        problems: list[tuple[tuple[Any, ...], Problem, tuple[Any, ...] | None]] = []
         for seq, problem in enumerate(cohort.problems):
+            place = None
+            found = origin.get((problem.resource_type, problem.resource_id or ""))
+            if problem.file is None and problem.resource_id is not None and found is not None:
+                problem = problem.located(found[2], found[4])
+                place = (found[0], found[1], found[2], found[3])
             if problem.patient_id in fact_set.patients:
-                problems.append(((1, patient_order[problem.patient_id], seq), problem))
+                problems.append(((1, patient_order[problem.patient_id], seq), problem, place))
             else:
                 rank, order = fact_place.get((problem.resource_type, problem.resource_id or ""), (9, ()))  # type: ignore[assignment]
-                problems.append(((0, rank, order, seq), problem))
+                problems.append(((0, rank, order, seq), problem, place))
         row_orders = [patient_order[pid] for pid in cohort.patients["patient_id"].tolist()]
         return _CohortPart(cohort.patients, row_orders, problems, cohort.flow, cohort.period_start, cohort.period_end)
 
@@ -401,7 +411,7 @@ class Job:
 class _CohortPart:
     patients: pd.DataFrame
     row_orders: list[Order]
-    problems: list[tuple[tuple[Any, ...], Problem]]
+    problems: list[tuple[tuple[Any, ...], Problem, tuple[Any, ...] | None]]  # (sort key, problem, block to offset)
     flow: dict[str, int]
     period_start: Any
     period_end: Any
@@ -448,8 +458,14 @@ def assemble(table: Any, driver_problems: Sequence[tuple[Order, Problem]], job: 
     else:
         patients = template.patients
     built = sorted((item for part in parts for item in part.problems), key=lambda item: item[0])
+    located = [
+        replace(problem, line=problem.line + offsets.get(place, 0))
+        if place is not None and problem.line is not None
+        else problem
+        for _, problem, place in built
+    ]
     cohort.patients = patients
-    cohort.problems = [problem for _, problem in read] + [problem for _, problem in built]
+    cohort.problems = [problem for _, problem in read] + located
     cohort.period_start = min((p.period_start for p in parts if p.period_start is not None), default=None)
     cohort.period_end = max((p.period_end for p in parts if p.period_end is not None), default=None)
     cohort.flow = flow
