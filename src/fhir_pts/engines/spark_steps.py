@@ -390,7 +390,7 @@ class Job:
         # (file and line; the line is block-relative here, the driver adds the block's offset)
         origin: dict[tuple[str, str], Order] = {}
         for order, fact in ordered:
-            origin.setdefault((fact.resource_type, fact.resource_id), order)  # type: ignore[union-attr]
+            origin.setdefault((getattr(fact, "resource_type", "Patient"), fact.resource_id), order)
         problems: list[tuple[tuple[Any, ...], Problem, tuple[Any, ...] | None]] = []
         for seq, problem in enumerate(cohort.problems):
             place = None
