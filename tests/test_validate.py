@@ -459,7 +459,7 @@ def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
     assert main(["validate", str(tmp_path / "bad.json")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
-    for option in ("--write-back", "--bulk"):  # run's options only: validate searches and writes nothing back
+    for option in ("--write-back",):  # run's option only: validate writes nothing back
         with pytest.raises(SystemExit) as exited:
             main(["validate", "--server", "http://127.0.0.1:9/fhir", option])
         assert exited.value.code == 2

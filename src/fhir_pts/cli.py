@@ -287,7 +287,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     validate.add_argument("--out", type=Path, default=None, metavar="FILE", help="write here (default: stdout)")
     _add_windows(validate)
     validate.add_argument("--workers", type=int, default=1, help="processes reading the input (default 1)")
-    _add_server_arguments(validate)
+    _add_server_arguments(validate, bulk=True)  # validate fetches as run does (search or Bulk); writes nothing back
     _add_verbosity(validate)
 
     pool = sub.add_parser(
