@@ -528,7 +528,7 @@ class ReportContext:
                 "n_pairs", "baseline_median", "baseline_q1", "baseline_q3", "followup_median", "followup_q1",
                 "followup_q3")}  # fmt: skip
             w = self.stat(measure, "wilcoxon")
-            mean, hl = self.stat(measure, "gain_mean"), self.stat(measure, "gain_hodges_lehmann")
+            mean, hl = self.gain_estimates(measure)
             rows.append(
                 [
                     title,
@@ -562,6 +562,20 @@ class ReportContext:
                 self.unavailable(m) for m in ("villalta", "civiq20", *(i.id for i in extra)) if not self.ok(m)
             ],
         }
+
+    def gain_estimates(self, stem: str) -> tuple[Statistic | None, Statistic | None]:
+        """Mean gain with its t CI and the Hodges–Lehmann median gain with its CI, on the complete pairs of the
+        cohort's ``baseline_<stem>`` / ``followup_<stem>`` (:mod:`fhir_pts.analyses.paired`, as R's ``t.test`` and
+        ``wilcox.test(conf.int = TRUE)``; the same pairs as the paired analysis)."""
+        from fhir_pts.analyses import paired
+
+        b = pd.to_numeric(self.column(f"baseline_{stem}"), errors="coerce").astype(float).to_numpy()
+        f = pd.to_numeric(self.column(f"followup_{stem}"), errors="coerce").astype(float).to_numpy()
+        if not len(b):
+            return None, None
+        mean, hl = paired.mean_difference(b, f), paired.hodges_lehmann(b, f)
+        return (Statistic("gain_mean", mean.estimate, mean.ci_low, mean.ci_high),
+                Statistic("gain_hodges_lehmann", hl.estimate, hl.ci_low, hl.ci_high))  # fmt: skip
 
     def shift_analysis(self) -> AnalysisOutcome | None:
         """An analysis that reports the Villalta class shift matrix (``shift_<from>_to_<to>``), if one ran."""
