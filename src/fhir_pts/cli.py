@@ -290,8 +290,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_server_arguments(validate, bulk=True)  # validate fetches as run does (search or Bulk); writes nothing back
     _add_verbosity(validate)
 
-    pool = sub.add_parser(
-        "pool", help="pool several sites' measure-reports.json into the results of their union (docs/pooling.md)"
+    pool = _command(
+        sub, "pool", "pool several sites' measure-reports.json into the results of their union (docs/pooling.md)"
     )
     pool.add_argument(
         "reports", nargs="+", type=Path, metavar="REPORT", help="a site's measure-reports.json, or its output folder"
