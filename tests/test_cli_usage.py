@@ -264,3 +264,15 @@ def test_every_problem_row_names_its_file_and_line(tmp_path: Path) -> None:
     for row in later[:20]:  # the line named holds the resource named
         line = Path(row["file"]).read_text(encoding="utf-8").splitlines()[int(row["line"]) - 1]
         assert f'"id":"{row["resource_id"]}"' in line.replace(" ", "")
+
+
+def test_validate_summary_names_the_installed_plugin_analyses(paper: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """run runs every installed analysis; validate says so for those it cannot explain (the class-shift plugin)."""
+    from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
+
+    plugins = [i.id for i, _ in list_analyses(get_plugin_manager()) if i.id == "villalta-class-shift"]
+    main(["validate", str(paper)])
+    out = capsys.readouterr().out
+    for analysis in plugins:  # installed by scripts/test.sh into .ci/plugin-site
+        assert f"{analysis}" in out.split("== Summary ==")[1] and "plugin class-shift" in out
+    assert plugins, "the example plugin is installed for the tests"

@@ -121,6 +121,9 @@ class ValidationReport:
     windows: TimePointWindows
     #: The analyses explained per patient: :data:`ANALYSES`, then the plugins' instruments' measures.
     analyses: tuple[str, ...] = ANALYSES
+    #: Installed analyses beyond those explained (plugins): ``(id, plugin, title)``. ``run`` runs them on every
+    #: patient with an index procedure; their own population rules are not explained here.
+    other_analyses: list[tuple[str, str, str]] = field(default_factory=list)
 
     # -- verdict ---------------------------------------------------------------------------------
     @property
@@ -232,6 +235,10 @@ class ValidationReport:
         width = max(len(a) for a in self.analyses)
         for analysis, count in self.analysis_counts().items():
             add(f"  {analysis:<{width}}  in {count['in']:>6}  out {count['out']:>6}")
+        for analysis, plugin, title in self.other_analyses:
+            add(f"  {analysis:<{width}}  plugin {plugin} ({title}): run on the "
+                f"{self.flow.get('with_index_procedure', 0)} patients with an index procedure; its own "
+                "population rules are not explained by validate")  # fmt: skip
         if self.violations:
             add(f"check failures ({len(self.violations)} on {self.failed_resources} resources):")
             for check, message, n in self.violation_counts():
@@ -305,6 +312,7 @@ class ValidationReport:
                 "skipped_records": len(self.defects),
                 "flow": self.flow,
                 "analyses": self.analysis_counts(),
+                "other_analyses": [{"id": a, "plugin": p, "title": t} for a, p, t in self.other_analyses],
                 "problems_by_reason": [
                     {"severity": s, "resource_type": t, "field": f, "reason": r, "count": n}
                     for s, t, f, r, n in self.problem_counts()

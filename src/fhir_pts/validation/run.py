@@ -170,6 +170,13 @@ def run_validate(
             vocabulary = Vocabulary.build(list(concept_maps))
         report = validate(files, windows=windows, workers=workers, vocabulary=vocabulary)
         report.problems[:0] = fetch_problems
+        from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
+
+        report.other_analyses = [
+            (info.id, plugin, info.title)
+            for info, plugin in list_analyses(get_plugin_manager())
+            if info.id not in report.analyses
+        ]
         if server_config is not None:
             report.inputs = [server_config.base_url]
     text = report.render(fmt)
