@@ -108,6 +108,24 @@ def day_or_problem(value: Any, field_name: str, sink: ProblemSink, expected: str
     return day
 
 
+def choice_day(resource: dict[str, Any], element: str, sink: ProblemSink, *, instant: bool = False) -> dt.date | None:
+    """The day of the choice element ``<element>[x]``: ``<element>DateTime``, else ``<element>Period.start``
+    (else ``<element>Instant`` when the element has that type, ``instant=True``) — as :func:`day_or_problem`;
+    the problem names the form that was read, or ``<element>[x]`` when none is present."""
+    value, field_name = resource.get(f"{element}DateTime"), f"{element}DateTime"
+    period = resource.get(f"{element}Period")
+    if value is None and isinstance(period, dict):
+        value, field_name = period.get("start"), f"{element}Period.start"
+    if instant and value is None and resource.get(f"{element}Instant") is not None:
+        value, field_name = resource[f"{element}Instant"], f"{element}Instant"
+    return day_or_problem(
+        value,
+        field_name if value is not None else f"{element}[x]",
+        sink,
+        f"{element}DateTime or {element}Period.start",
+    )
+
+
 def concept_fault(concept: Any) -> str | None:
     """Why a present CodeableConcept element cannot be read (a string, ``coding: null`` ...), else ``None``."""
     if concept is None or (isinstance(concept, dict) and isinstance(concept.get("coding", []), list | dict)):

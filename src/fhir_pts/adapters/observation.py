@@ -17,9 +17,9 @@ from fhir_pts.adapters.common import (
     AdapterOutput,
     ProblemSink,
     accepted_patient,
+    choice_day,
     codings,
     concept_fault,
-    day_or_problem,
     irrelevant,
     reference_id,
     show,
@@ -87,17 +87,7 @@ def adapt_observation(resource: dict[str, Any], vocabulary: Vocabulary, sink: Pr
     )
     if patient_id is None:
         return AdapterOutput([], sink.problems)
-    effective, field_name = resource.get("effectiveDateTime"), "effectiveDateTime"
-    if effective is None and isinstance(resource.get("effectivePeriod"), dict):
-        effective, field_name = resource["effectivePeriod"].get("start"), "effectivePeriod.start"
-    if effective is None and resource.get("effectiveInstant") is not None:
-        effective, field_name = resource.get("effectiveInstant"), "effectiveInstant"
-    day = day_or_problem(
-        effective,
-        field_name if effective is not None else "effective[x]",
-        sink,
-        "effectiveDateTime or effectivePeriod.start",
-    )
+    day = choice_day(resource, "effective", sink, instant=True)
     if day is None:
         return AdapterOutput([], sink.problems)
     if is_patency:

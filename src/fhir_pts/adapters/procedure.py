@@ -10,9 +10,9 @@ from fhir_pts.adapters.common import (
     ProblemSink,
     accepted_patient,
     as_list,
+    choice_day,
     codings,
     concept_fault,
-    day_or_problem,
     irrelevant,
     reference_id,
     show,
@@ -72,16 +72,7 @@ def adapt_procedure(resource: dict[str, Any], vocabulary: Vocabulary, sink: Prob
     patient_id = accepted_patient(resource, sink, codes.PROCEDURE_STATUSES, "'completed'", "procedure")
     if patient_id is None:
         return AdapterOutput([], sink.problems)
-    performed = resource.get("performedDateTime")
-    field_name = "performedDateTime"
-    if performed is None and isinstance(resource.get("performedPeriod"), dict):
-        performed, field_name = resource["performedPeriod"].get("start"), "performedPeriod.start"
-    day = day_or_problem(
-        performed,
-        field_name if performed is not None else "performed[x]",
-        sink,
-        "performedDateTime or performedPeriod.start",
-    )
+    day = choice_day(resource, "performed", sink)
     if day is None:
         return AdapterOutput([], sink.problems)
 
