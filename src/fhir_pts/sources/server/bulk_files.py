@@ -58,15 +58,25 @@ def read_error_files(paths: Sequence[Path]) -> tuple[list[tuple[str, Mapping[str
     """The OperationOutcome issues of the manifest's error files as ("file:line", issue), and a warning for
     each line that is not an OperationOutcome."""
     found: list[tuple[str, Mapping[str, Any]]] = []
-    problems = []
+    problems: list[Problem] = []
+    for path, number, outcome in _lines_of_type(paths, "OperationOutcome", "(bulk error file)", problems):
+        found += [(f"{path.name}:{number}", issue) for issue in _issues(outcome)]
+    return found, problems
+
+
+def _lines_of_type(
+    paths: Sequence[Path], expected: str, field_name: str, problems: list[Problem]
+) -> Iterator[tuple[Path, int, Mapping[str, Any]]]:
+    """(file, line number, resource) of each line of ``paths`` that is an ``expected`` resource; a warning in
+    ``problems`` for each other line (it is ignored)."""
     for path in paths:
         for number, resource in numbered(path):
-            if resource.get("resourceType") != "OperationOutcome":
-                problems.append(Problem(str(resource.get("resourceType")), resource.get("id"), "(bulk error file)",
-                                        "not an OperationOutcome; ignored", "warning", file=path.name, line=number))
-                continue
-            found += [(f"{path.name}:{number}", issue) for issue in _issues(resource)]
-    return found, problems
+            if resource.get("resourceType") == expected:
+                yield path, number, resource
+            else:
+                problems.append(Problem(str(resource.get("resourceType")), resource.get("id"), field_name,
+                                        f"not {'an' if expected[0] in 'AEIOU' else 'a'} {expected}; ignored",
+                                        "warning", file=path.name, line=number))
 
 
 def error_problems(issues: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[list[Problem], str | None]:
@@ -98,19 +108,14 @@ def read_deleted_files(paths: Sequence[Path]) -> tuple[set[tuple[str, str]], lis
     """The (type, id) of every DELETE entry of the manifest's deleted files (transaction Bundles), and a
     warning for each line that is not a Bundle."""
     keys: set[tuple[str, str]] = set()
-    problems = []
-    for path in paths:
-        for number, bundle in numbered(path):
-            if bundle.get("resourceType") != "Bundle":
-                problems.append(Problem(str(bundle.get("resourceType")), bundle.get("id"), "(bulk deleted file)",
-                                        "not a Bundle; ignored", "warning", file=path.name, line=number))
-                continue
-            for entry in bundle.get("entry") or []:
-                request = entry.get("request") or {}
-                target = str(request.get("url") or entry.get("fullUrl") or "").split("?")[0]
-                parts = target.split("/_history/")[0].rstrip("/").split("/")
-                if str(request.get("method", "DELETE")).upper() == "DELETE" and len(parts) >= 2:
-                    keys.add((parts[-2], parts[-1]))
+    problems: list[Problem] = []
+    for _, _, bundle in _lines_of_type(paths, "Bundle", "(bulk deleted file)", problems):
+        for entry in bundle.get("entry") or []:
+            request = entry.get("request") or {}
+            target = str(request.get("url") or entry.get("fullUrl") or "").split("?")[0]
+            parts = target.split("/_history/")[0].rstrip("/").split("/")
+            if str(request.get("method", "DELETE")).upper() == "DELETE" and len(parts) >= 2:
+                keys.add((parts[-2], parts[-1]))
     return keys, problems
 
 
