@@ -64,12 +64,7 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 
 
 # Known package cycles (the packages of one cycle, sorted), each with why it is still there.
-ALLOWED_CYCLES: dict[tuple[str, ...], str] = {
-    # The built-in analyses return their sufficient statistics as pooling.aggregates types (imported inside the
-    # functions), and pooling.combine recomputes pooled figures with the analyses' own statistics functions. The
-    # module graph has no cycle; the package cycle goes when the aggregate types move under analyses/.
-    ("fhir_pts.analyses", "fhir_pts.pooling"): "aggregate types live in pooling/, used by analyses/",
-}
+ALLOWED_CYCLES: dict[tuple[str, ...], str] = {}
 
 
 def module_name(path: Path) -> str:

@@ -78,7 +78,7 @@ def cohort_demographics(cohort: Cohort) -> AnalysisResult:
         count("age_missing", total - n_age, n=total),
     ]
     notes = excluded_note(total - n_age, total, "age unknown (left out of the age statistics)")
-    from fhir_pts.pooling import aggregates as agg
+    from fhir_pts.analyses import aggregates as agg
 
     aggregates = [
         agg.count("patients", total, n=total),
@@ -124,7 +124,7 @@ def technical_success(cohort: Cohort) -> AnalysisResult:
         "numerator": success,
     }
     notes = excluded_note(total - known, total, "technical outcome of the index procedure not recorded")
-    from fhir_pts.pooling import aggregates as agg
+    from fhir_pts.analyses import aggregates as agg
 
     aggregates = [agg.Proportion("proportion", success, known), agg.count("outcome_unknown", total - known, n=total)]
     return AnalysisResult(
@@ -154,7 +154,7 @@ def major_complications(cohort: Cohort) -> AnalysisResult:
         "numerator": with_complication,
     }
     notes = excluded_note(total - known, total, "major complication not recorded")
-    from fhir_pts.pooling import aggregates as agg
+    from fhir_pts.analyses import aggregates as agg
 
     aggregates = [agg.Proportion("proportion", with_complication, known)]
     return AnalysisResult(

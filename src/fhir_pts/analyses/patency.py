@@ -106,8 +106,8 @@ def patency_statistics(km: stats.KaplanMeierEstimate, total: int, excluded: int)
 
 def patency(cohort: Cohort, prefix: str) -> AnalysisResult:
     """One patency definition (``prefix`` = ``primary_patency`` etc.): crude and Kaplan–Meier figures."""
+    from fhir_pts.analyses import aggregates as agg
     from fhir_pts.analyses import stats
-    from fhir_pts.pooling import aggregates as agg
 
     total = len(cohort.patients)
     months, lost, excluded = _times(cohort, prefix)
@@ -160,7 +160,7 @@ def imaging_follow_up(cohort: Cohort) -> AnalysisResult:
     notes = excluded_note(total - n, total, "imaging follow-up time unknown")
     if months.size < total:
         notes += excluded_note(total - int(months.size), total, "no secondary-patency time (reverse KM median)")
-    from fhir_pts.pooling import aggregates as agg
+    from fhir_pts.analyses import aggregates as agg
 
     aggregates = [
         agg.distribution(

@@ -30,9 +30,9 @@ from fhir_pts.instruments.builtin import CIVIQ20, VILLALTA
 from fhir_pts.instruments.model import Instrument
 
 if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
+    from fhir_pts.analyses import aggregates as agg
     from fhir_pts.analyses import stats
     from fhir_pts.cohort.model import Cohort
-    from fhir_pts.pooling import aggregates as agg
 
 DEFAULT_TERMS: tuple[str, ...] = VILLALTA.terms
 _TERM_LABELS = {"age": "age", "stented_segments": "number of stented segments"}
@@ -115,7 +115,7 @@ def gain_regression(
         "measure-population": total,
         "measure-population-exclusion": total - n,
     }
-    from fhir_pts.pooling import aggregates as agg
+    from fhir_pts.analyses import aggregates as agg
 
     aggregates: list[agg.Aggregate] = []
     if not isinstance(design, stats.OlsResult):  # a model patsy cannot code has nothing to pool

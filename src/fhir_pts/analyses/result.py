@@ -90,7 +90,7 @@ class AnalysisResult:
     ``curves``: named survival curves (e.g. ``kaplan-meier``) carried in the MeasureReport as extensions.
     ``notes``: human-readable remarks (e.g. why a statistic is empty).
     ``aggregates``: the sufficient statistics that make pooling across sites exact (optional;
-    :mod:`fhir_pts.pooling.aggregates`): written into the shared MeasureReport, never into ``results.csv``.
+    :mod:`fhir_pts.analyses.aggregates`): written into the shared MeasureReport, never into ``results.csv``.
     """
 
     statistics: list[Statistic]

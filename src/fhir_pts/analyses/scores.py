@@ -25,8 +25,8 @@ from fhir_pts.instruments.builtin import VILLALTA as VILLALTA_INSTRUMENT
 from fhir_pts.instruments.model import Instrument
 
 if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)
+    from fhir_pts.analyses import aggregates as agg
     from fhir_pts.cohort.model import Cohort
-    from fhir_pts.pooling import aggregates as agg
 
 VILLALTA_CLASSES: tuple[str, ...] = VILLALTA_INSTRUMENT.classes
 
@@ -84,7 +84,7 @@ def paired_scores(
         count("excluded", total - n_pairs, n=total),
     ]
 
-    from fhir_pts.pooling import aggregates as agg
+    from fhir_pts.analyses import aggregates as agg
 
     def quartile_names(when: str) -> dict[str, str]:
         return {"median": f"{when}_median", "q1": f"{when}_q1", "q3": f"{when}_q3"}
@@ -102,9 +102,7 @@ def paired_scores(
         names = tuple(classes) or VILLALTA_CLASSES
         for when in ("baseline", "followup"):
             found = column(frame, f"{when}_{stem}_class").astype("string")[pair]
-            class_counts = [
-                count(f"{when}_class_{c}", int((found == c).fillna(False).sum()), n=n_pairs) for c in names
-            ]
+            class_counts = [count(f"{when}_class_{c}", int((found == c).fillna(False).sum()), n=n_pairs) for c in names]
             statistics.extend(class_counts)
             aggregates.extend(agg.count(s.name, int(s.value or 0), n=n_pairs) for s in class_counts)
     notes: list[str] = []

@@ -1,4 +1,5 @@
-"""The figures of the union of several sites, from their merged aggregates (:mod:`fhir_pts.pooling.aggregates`).
+"""The figures of the union of several sites, from their aggregates (:mod:`fhir_pts.analyses.aggregates`) merged
+by :func:`fhir_pts.pooling.aggregates.merge`.
 
 :func:`pooled_statistics` recomputes a measure's statistics with the functions a single-site run uses —
 ``stats.kaplan_meier`` on the merged KM table, ``stats.clopper_pearson`` on the summed counts, ``stats.quartiles``
@@ -26,8 +27,7 @@ from typing import Any
 from scipy import stats as sps
 
 from fhir_pts.analyses import stats
-from fhir_pts.analyses.result import CurvePoint, Statistic
-from fhir_pts.pooling.aggregates import (
+from fhir_pts.analyses.aggregates import (
     Aggregate,
     Count,
     CrossProducts,
@@ -37,6 +37,7 @@ from fhir_pts.pooling.aggregates import (
     Proportion,
     SignedRank,
 )
+from fhir_pts.analyses.result import CurvePoint, Statistic
 from fhir_pts.pooling.ols import ols_from_cross_products
 
 __all__ = ["PooledStatistic", "heterogeneity", "pooled_statistics", "stratified_signed_rank", "variance"]

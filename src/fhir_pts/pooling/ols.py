@@ -20,8 +20,8 @@ from fractions import Fraction
 
 from scipy import stats as sps
 
+from fhir_pts.analyses.aggregates import CrossProducts
 from fhir_pts.analyses.stats.ols import _R_LM_QR_TOL, OlsResult, OlsTerm
-from fhir_pts.pooling.aggregates import CrossProducts
 
 _EMPTY = OlsTerm(None, None, None, None, None)
 

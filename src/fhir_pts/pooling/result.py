@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir_pts.analyses.aggregates import Aggregate
 from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult, CurvePoint
-from fhir_pts.pooling.aggregates import Aggregate
 from fhir_pts.pooling.combine import PooledStatistic
 
 __all__ = ["PoolResult", "PooledMeasure", "SiteReport"]
@@ -68,5 +68,3 @@ class PoolResult:
             if m.info.id == measure_id:
                 return m
         raise KeyError(measure_id)
-
-

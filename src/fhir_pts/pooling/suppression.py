@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fhir_pts.disclosure import is_disclosive
-from fhir_pts.pooling.aggregates import (
+from fhir_pts.analyses.aggregates import (
     Aggregate,
     Count,
     CrossProducts,
@@ -31,6 +30,7 @@ from fhir_pts.pooling.aggregates import (
     SignedRank,
     SignedRankStratum,
 )
+from fhir_pts.disclosure import is_disclosive
 
 
 def _keep(value: int | None, n: int) -> int | None:
