@@ -16,6 +16,7 @@ with the reason; a new upward edge or package cycle fails the test, and so does 
 from __future__ import annotations
 
 import ast
+import importlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,7 +32,7 @@ LAYER_OF_PREFIX = {
     "fhir_pts.vocabulary": SHARED,
     "fhir_pts.instruments": SHARED,
     "fhir_pts.hookspecs": SHARED,
-    "fhir_pts.plugin": "analyses",  # the plugin API re-exported (analyses.result, cohort.model, instruments)
+    "fhir_pts.plugin": "analyses",  # the plugin API re-exported (analyses.api, cohort.model, instruments)
     "fhir_pts.sources": "sources",
     "fhir_pts.adapters": "adapters",
     "fhir_pts.cohort": "cohort",
@@ -209,3 +210,27 @@ def test_the_graph_sees_function_level_imports() -> None:
         ("fhir_pts.sources.files", "fhir_pts.outputs.tables")
     }
     assert package_cycles({"fhir_pts.sources.a": {"fhir_pts.outputs.b"}, "fhir_pts.outputs.b": {"fhir_pts.sources.c"}})
+
+
+#: Former module names kept as thin re-exports for third-party plugins (old name -> home): nothing in the package
+#: imports them, so they can go once plugins have moved.
+COMPATIBILITY_ALIASES: dict[str, str] = {"fhir_pts.analyses.result": "fhir_pts.analyses.api"}
+
+
+def test_no_module_imports_a_compatibility_alias() -> None:
+    users = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+        users += [
+            f"{module_name(path)} imports {old} (use {COMPATIBILITY_ALIASES[old]})"
+            for old in imported & set(COMPATIBILITY_ALIASES)
+            if module_name(path) != old
+        ]
+    assert not users, "\n".join(sorted(users))
+    for old, home in COMPATIBILITY_ALIASES.items():  # and each alias is a thin re-export of its home's objects
+        alias, target = importlib.import_module(old), importlib.import_module(home)
+        assert alias.__all__ and all(getattr(alias, n) is getattr(target, n) for n in alias.__all__), old

@@ -19,7 +19,7 @@ import pluggy
 import pytest
 
 from fhir_pts import hookimpl, hookspecs
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.instruments import Instrument, SummedScore
 from fhir_pts.plugin_manager import get_plugin_manager, instruments_of, list_instruments

@@ -18,7 +18,7 @@ import pluggy
 import pytest
 
 from fhir_pts import hookimpl
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.host import (
     HOST_API_VERSION,
     FhirPtsHost,

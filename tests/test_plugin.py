@@ -7,11 +7,11 @@ import importlib
 import fhir_pts.plugin as plugin_api
 
 HOMES = {
-    "AnalysisInfo": "fhir_pts.analyses.result",
-    "AnalysisResult": "fhir_pts.analyses.result",
-    "CurvePoint": "fhir_pts.analyses.result",
-    "Scoring": "fhir_pts.analyses.result",
-    "Statistic": "fhir_pts.analyses.result",
+    "AnalysisInfo": "fhir_pts.analyses.api",
+    "AnalysisResult": "fhir_pts.analyses.api",
+    "CurvePoint": "fhir_pts.analyses.api",
+    "Scoring": "fhir_pts.analyses.api",
+    "Statistic": "fhir_pts.analyses.api",
     "Cohort": "fhir_pts.cohort.model",
     "TimePointWindows": "fhir_pts.cohort.model",
     "hookimpl": "fhir_pts.hookspecs",

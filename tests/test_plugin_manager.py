@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from fhir_pts import hookimpl
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, empty_patients_frame
 from fhir_pts.plugin_manager import (
     ALLOW_ENV,

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult
+    from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult
     from fhir_pts.cohort.model import Cohort
     from fhir_pts.instruments.model import Instrument
 

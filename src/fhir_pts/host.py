@@ -36,7 +36,7 @@ import orjson
 import pandas as pd
 import pluggy
 
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.problems import PROBLEM_COLUMNS, Problem
 
@@ -92,7 +92,7 @@ class HostResult:
 
     Attributes
     ----------
-    outcomes: one :class:`~fhir_pts.analyses.result.AnalysisOutcome` per analysis run (``result`` or ``error``).
+    outcomes: one :class:`~fhir_pts.analyses.api.AnalysisOutcome` per analysis run (``result`` or ``error``).
     bundle: ``measure-reports.json`` as a dict: a FHIR R4 ``Bundle`` (type ``collection``) of MeasureReports.
     measure_reports: the MeasureReports of ``bundle``, in analysis order (failed analyses: ``status`` ``error``).
     results: ``results.csv`` as a DataFrame (columns ``measure, statistic, value, ci_low, ci_high, p_value, n``;

@@ -15,7 +15,7 @@ from typing import Any
 
 import pluggy
 
-from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.analyses.api import AnalysisOutcome
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines.base import Engine, cohort_from_facts
 from fhir_pts.engines.local import LocalEngine, collect_from_resources

@@ -6,14 +6,14 @@ An analysis plugin implements :func:`~fhir_pts.hookspecs.fhir_pts_describe_analy
 
     from fhir_pts.plugin import AnalysisInfo, AnalysisResult, Cohort, Statistic, hookimpl, stats
 
-Every name here is the object of its home module (``fhir_pts.analyses.result``, ``fhir_pts.cohort.model``,
+Every name here is the object of its home module (``fhir_pts.analyses.api``, ``fhir_pts.cohort.model``,
 ``fhir_pts.instruments``, ``fhir_pts.hookspecs``); those imports keep working.
 """
 
 from __future__ import annotations
 
 from fhir_pts.analyses import stats
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, CurvePoint, Scoring, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, CurvePoint, Scoring, Statistic
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.hookspecs import hookimpl
 from fhir_pts.instruments import (

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from fhir_pts import hookspecs
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome, AnalysisResult
 from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 from fhir_pts.instruments import builtin as builtin_instruments

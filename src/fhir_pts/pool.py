@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fhir_pts.analyses.result import AnalysisInfo
+from fhir_pts.analyses.api import AnalysisInfo
 from fhir_pts.outputs.aggregates import (
     EXT_AGGREGATE,
     AggregateFormatError,

@@ -6,7 +6,7 @@ import pytest
 from cohort_frames import make_cohort
 
 from fhir_pts.analyses import descriptive
-from fhir_pts.analyses.result import AnalysisResult
+from fhir_pts.analyses.api import AnalysisResult
 
 COHORT_STATS = ("patients", "female", "male", "age_mean", "age_sd", "age_min", "age_max")
 PROPORTION_STATS = ("numerator", "denominator", "proportion")

@@ -8,7 +8,7 @@ import pytest
 from cohort_frames import make_cohort, patency_row
 
 from fhir_pts.analyses import patency
-from fhir_pts.analyses.result import AnalysisResult
+from fhir_pts.analyses.api import AnalysisResult
 
 PATENCY_STATS = (
     "patients",

@@ -9,7 +9,7 @@ import pytest
 from cohort_frames import make_cohort
 
 from fhir_pts.analyses import regression
-from fhir_pts.analyses.result import AnalysisResult
+from fhir_pts.analyses.api import AnalysisResult
 
 CONTRACT_STATS = (
     "n",

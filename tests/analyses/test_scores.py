@@ -8,7 +8,7 @@ import pytest
 from cohort_frames import make_cohort
 
 from fhir_pts.analyses import scores
-from fhir_pts.analyses.result import AnalysisResult
+from fhir_pts.analyses.api import AnalysisResult
 from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
 
 CONTRACT_STATS = (

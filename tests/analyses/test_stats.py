@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from fhir_pts.analyses.result import CurvePoint
+from fhir_pts.analyses.api import CurvePoint
 from fhir_pts.analyses.stats import (
     KaplanMeierEstimate,
     OlsResult,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult, CurvePoint, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome, AnalysisResult, CurvePoint, Statistic
 from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort
 from fhir_pts.problems import Problem
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome, AnalysisResult, Statistic
 from fhir_pts.outputs import abstract_comparison as ac
 
 Stat = tuple[str, float | None] | tuple[str, float | None, float | None, float | None, float | None]

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import xxhash
 
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome, AnalysisResult, Statistic
 from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, empty_patients_frame
 from fhir_pts.outputs.report import (
     RunInfo,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pool_sites_factory import shared_bundle, shared_sites, split_by_patient, synthetic_resources, write_bundle
 
-from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.analyses.api import AnalysisOutcome
 from fhir_pts.cli import main
 from fhir_pts.conformance import check_measure_report
 from fhir_pts.outputs.aggregates import SharingPolicy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fhir_pts.analyses.result import Statistic
+from fhir_pts.analyses.api import Statistic
 
 if TYPE_CHECKING:  # imported where used: listing the analyses must not load numpy / pandas
     import numpy as np

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fhir_pts.analyses._common import KM_TIMES_MONTHS, as_float, column, count, excluded_note
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # numpy, pandas and the statistics libraries are imported where used (listing stays fast)

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fhir_pts.analyses._common import count
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.hookspecs import hookimpl
 from fhir_pts.instruments.builtin import CIVIQ20, VILLALTA
 from fhir_pts.instruments.model import Instrument

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fhir_pts.analyses._common import as_float, column, count
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.hookspecs import hookimpl
 from fhir_pts.instruments.builtin import CIVIQ20 as CIVIQ20_INSTRUMENT
 from fhir_pts.instruments.builtin import VILLALTA as VILLALTA_INSTRUMENT

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from fhir_pts.analyses.result import AnalysisOutcome, Statistic
+from fhir_pts.analyses.api import AnalysisOutcome, Statistic
 from fhir_pts.outputs.atomic import atomic_write_bytes
 
 #: Columns of ``abstract-comparison.csv``.

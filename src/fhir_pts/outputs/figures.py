@@ -227,7 +227,7 @@ def flow_figure(stages: Sequence[FlowStage]) -> Figure:
 class KmCurve:
     """One Kaplan–Meier curve as the analysis computed it (its ``curves["kaplan-meier"]``), to draw as is.
 
-    ``points`` are :class:`~fhir_pts.analyses.result.CurvePoint`-like objects (``time_months``, ``estimate``,
+    ``points`` are :class:`~fhir_pts.analyses.api.CurvePoint`-like objects (``time_months``, ``estimate``,
     ``ci_low``, ``ci_high``, ``at_risk``): time 0 and every distinct recorded time, the number at risk just
     before each time.
     """

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fhir_pts.analyses.result import AnalysisOutcome, CurvePoint, Statistic
+from fhir_pts.analyses.api import AnalysisOutcome, CurvePoint, Statistic
 from fhir_pts.codes import EXTENSION_BASE, MEASURE_POPULATION, MEASURE_SCORING, UCUM
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.outputs.aggregates import SharingPolicy, aggregate_extensions, pooling_context_extension

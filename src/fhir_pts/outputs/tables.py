@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.analyses.api import AnalysisOutcome
 from fhir_pts.cohort.model import COLUMN_NAMES, Cohort
 from fhir_pts.problems import PROBLEM_COLUMNS, Problem
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.analyses.api import AnalysisOutcome
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.outputs.aggregates import SharingPolicy
 from fhir_pts.outputs.atomic import write_all_atomically

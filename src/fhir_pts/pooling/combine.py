@@ -37,7 +37,7 @@ from fhir_pts.analyses.aggregates import (
     Proportion,
     SignedRank,
 )
-from fhir_pts.analyses.result import CurvePoint, Statistic
+from fhir_pts.analyses.api import CurvePoint, Statistic
 from fhir_pts.pooling.ols import ols_from_cross_products
 
 __all__ = ["PooledStatistic", "heterogeneity", "pooled_statistics", "stratified_signed_rank", "variance"]

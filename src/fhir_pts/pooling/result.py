@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_pts.analyses.aggregates import Aggregate
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisOutcome, AnalysisResult, CurvePoint
+from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome, AnalysisResult, CurvePoint
 from fhir_pts.pooling.combine import PooledStatistic
 
 __all__ = ["PoolResult", "PooledMeasure", "SiteReport"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhir_pts import __version__
-from fhir_pts.analyses.result import AnalysisInfo
+from fhir_pts.analyses.api import AnalysisInfo
 from fhir_pts.codes import MEASURE_SCORING
 from fhir_pts.disclosure import MIN_CELL_COUNT, check_min_cell_count, selection_blocks
 from fhir_pts.serve.http import _Handler
@@ -117,7 +117,7 @@ def _is_loopback(host: str) -> bool:
 def measure_resource(info: AnalysisInfo, shipped: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The FHIR Measure of an analysis: the packaged one (:mod:`fhir_pts.conformance`) when there is one, else
     the one a plugin's instrument ships (``shipped``: url → Measure), else built from its
-    :class:`~fhir_pts.analyses.result.AnalysisInfo` (a plugin's measure)."""
+    :class:`~fhir_pts.analyses.api.AnalysisInfo` (a plugin's measure)."""
     try:
         from fhir_pts.conformance import measure
 

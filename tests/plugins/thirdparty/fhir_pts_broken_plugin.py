@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fhir_pts import hookimpl
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult
 from fhir_pts.cohort.model import Cohort
+from fhir_pts.plugin import AnalysisInfo, AnalysisResult
 
 BROKEN = AnalysisInfo(id="thirdparty-broken", title="Always fails", description="Raises on purpose.")
 

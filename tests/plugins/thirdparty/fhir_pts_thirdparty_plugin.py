@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fhir_pts import hookimpl
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.cohort.model import Cohort
+from fhir_pts.plugin import AnalysisInfo, AnalysisResult, Statistic
 
 OLDER = AnalysisInfo(
     id="thirdparty-older-patients",

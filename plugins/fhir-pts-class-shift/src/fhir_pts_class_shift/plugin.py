@@ -1,6 +1,6 @@
 """The ``villalta-class-shift`` analysis: how patients move between Villalta classes from baseline to 3 months.
 
-It uses only the public plugin API of fhir-pts (``fhir_pts.hookimpl``, :mod:`fhir_pts.analyses.result`,
+It uses only the public plugin API of fhir-pts (``fhir_pts.hookimpl``, :mod:`fhir_pts.analyses.api`,
 :func:`fhir_pts.analyses.stats.clopper_pearson`) and two columns of ``cohort.patients`` the cohort builder
 already derives: ``baseline_villalta_class`` and ``followup_villalta_class`` (``none`` < ``mild`` <
 ``moderate`` < ``severe``; contract §2). No new input data is needed.
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fhir_pts import hookimpl
-from fhir_pts.analyses.result import AnalysisInfo, AnalysisResult, Statistic
+from fhir_pts.plugin import AnalysisInfo, AnalysisResult, Statistic
 
 if TYPE_CHECKING:  # pandas and the statistics are imported where used: `fhir-pts analyses` only lists plugins
     import pandas as pd
@@ -61,7 +61,7 @@ def class_shift(cohort: Cohort) -> AnalysisResult:
 
     Returns
     -------
-    An :class:`~fhir_pts.analyses.result.AnalysisResult` with the statistics listed in the module docstring,
+    An :class:`~fhir_pts.analyses.api.AnalysisResult` with the statistics listed in the module docstring,
     populations ``initial-population`` (every patient), ``denominator`` (every patient),
     ``denominator-exclusion`` (unpaired) and ``numerator`` (improved), and ``proportion_improved`` as score.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from fhir_pts.analyses.result import CurvePoint
+from fhir_pts.analyses.api import CurvePoint
 from fhir_pts.analyses.stats._arrays import _bool_array, _float_array, _none_if_nan
 
 #: R's tolerance when ``survival`` compares a survival estimate with 0.5 (``sqrt(.Machine$double.eps)``).

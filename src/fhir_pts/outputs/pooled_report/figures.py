@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import matplotlib
 from matplotlib.figure import Figure
 
-from fhir_pts.analyses.result import CurvePoint
+from fhir_pts.analyses.api import CurvePoint
 from fhir_pts.outputs.figures import figure_style
 
 #: Colours of the sites (Okabe–Ito, colour-blind safe); the pooled curve is black.

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import jinja2
 
-from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.analyses.api import AnalysisOutcome
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.outputs.atomic import atomic_write_bytes
 from fhir_pts.outputs.report.context import build_context

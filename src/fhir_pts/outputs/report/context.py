@@ -1,6 +1,6 @@
 """The report's context builder: every number and text the templates show, computed from the run.
 
-Numbers come from the :class:`~fhir_pts.analyses.result.AnalysisOutcome` statistics wherever an analysis
+Numbers come from the :class:`~fhir_pts.analyses.api.AnalysisOutcome` statistics wherever an analysis
 computes them (so the report and ``results.csv`` agree); descriptive tables are computed from the cohort.
 Markup lives in the templates (``templates/``); this module hands them plain values: :class:`Table`,
 :class:`FigureRef`, cards and notes. Figures are drawn and saved here (SVG + PNG under ``figures/``).
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from fhir_pts.analyses.result import AnalysisOutcome, Statistic
+from fhir_pts.analyses.api import AnalysisOutcome, Statistic
 from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.outputs.figures import (

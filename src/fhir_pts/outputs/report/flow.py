@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.analyses.api import AnalysisOutcome
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.outputs.figures import FlowStage
 from fhir_pts.outputs.report.formatting import NA, fmt_num, signed

@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from fhir_pts.analyses.result import Statistic
+from fhir_pts.analyses.api import Statistic
 
 NA = "not available"
 
