@@ -378,17 +378,13 @@ def test_raw_pluggy_host_lists_and_runs_every_analysis(cohort_file: Path, host_r
 
 
 @pytest.mark.server
-def test_host_reads_a_hospital_fhir_server(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_host_reads_a_hospital_fhir_server(tmp_path_factory: pytest.TempPathFactory) -> None:
     """``run(server=...)`` against the real sekmet-fhir test server gives the numbers of the same resources
     handed over in memory."""
-    monkeypatch.syspath_prepend(str(Path(__file__).parent / "sources" / "server"))
-    from cohort_factory import cohort_resources, transaction
-    from sekmet_harness import SekmetServer, server_python, smart_session
-
     from fhir_pts.sources.server.config import ServerConfig
     from fhir_pts.sources.server.http import check
+    from tests.sources.server.cohort_factory import cohort_resources, transaction
+    from tests.sources.server.sekmet_harness import SekmetServer, server_python, smart_session
 
     python = server_python()
     if python is None:

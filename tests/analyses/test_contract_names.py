@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from cohort_frames import make_cohort, patency_row
 
 from fhir_pts.plugin_manager import get_plugin_manager, run_analyses
+from tests.analyses.cohort_frames import make_cohort, patency_row
 
 KM = ("km_6m", "km_12m", "km_24m", "km_36m", "at_risk_6m", "at_risk_12m", "at_risk_24m", "at_risk_36m")
 PATENCY = ("patients", "events", "patent_at_last_follow_up", "proportion_at_last_follow_up", *KM)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from cohort_frames import make_cohort
 
 from fhir_pts.analyses import descriptive
 from fhir_pts.analyses.api import AnalysisResult
+from tests.analyses.cohort_frames import make_cohort
 
 COHORT_STATS = ("patients", "female", "male", "age_mean", "age_sd", "age_min", "age_max")
 PROPORTION_STATS = ("numerator", "denominator", "proportion")

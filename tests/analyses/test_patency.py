@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from cohort_frames import make_cohort, patency_row
 
 from fhir_pts.analyses import patency
 from fhir_pts.analyses.api import AnalysisResult
+from tests.analyses.cohort_frames import make_cohort, patency_row
 
 PATENCY_STATS = (
     "patients",

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from cohort_frames import make_cohort
 
 from fhir_pts.analyses import regression
 from fhir_pts.analyses.api import AnalysisResult
+from tests.analyses.cohort_frames import make_cohort
 
 CONTRACT_STATS = (
     "n",

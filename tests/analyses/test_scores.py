@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from cohort_frames import make_cohort
 
 from fhir_pts.analyses import scores
 from fhir_pts.analyses.api import AnalysisResult
 from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
+from tests.analyses.cohort_frames import make_cohort
 
 CONTRACT_STATS = (
     "n_pairs",

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "sources" / "server"))
-
-from registry import DoorOutput, World, run_cli
-from sekmet_harness import own_server, smart_session
-
 from fhir_pts.adapters.common import VersionKey
 from fhir_pts.sources.server.http import FhirSession, check
 from fhir_pts.synth import random_cohort_resources, synthesize
 from fhir_pts.synth.site_codes import SiteCoder
 from fhir_pts.synth.writer import write_bundle, write_json, write_ndjson
+from tests.doors.registry import DoorOutput, World, run_cli
+from tests.sources.server.sekmet_harness import own_server, smart_session
 
 #: The cohort: 60 random patients (seed 6: superseded versions, entered-in-error records, patients without
 #: stenting, every encoding of contract §1; checked by test_the_world_has_every_variant), little noise.

@@ -13,11 +13,11 @@ import math
 from pathlib import Path
 
 import pytest
-from registry import DOORS, SERVER_DOORS, SPARK_DOORS, DoorOutput, ResultRow, World, run_cli
 
 from fhir_pts import codes
 from fhir_pts.synth.site_codes import SITE_SYSTEM
 from fhir_pts.vocabulary import codings
+from tests.doors.registry import DOORS, SERVER_DOORS, SPARK_DOORS, DoorOutput, ResultRow, World, run_cli
 
 
 def _same_number(a: str, b: str) -> bool:
@@ -122,9 +122,8 @@ def test_a_server_canonical_is_named_with_its_server_copy(world: World, tmp_path
 
 def test_a_canonical_the_server_does_not_hold_is_a_clear_error(world: World, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    from registry import environment
-
     from fhir_pts.cli import main
+    from tests.doors.registry import environment
 
     assert world.server_url and world.canonical
     wrong = world.canonical.replace("|1", "|9")

@@ -11,7 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.factories import (
+from fhir_pts import codes
+from fhir_pts.adapters.facts import FactSet
+from fhir_pts.engines import local as collect
+from fhir_pts.engines import resolve
+from fhir_pts.engines.local import collect_facts, collect_from_resources
+from fhir_pts.sources.files import InputError, RawResource
+from tests.adapters.factories import (
     PTS,
     adverse_event,
     bundle,
@@ -25,12 +31,6 @@ from adapters.factories import (
     questionnaire_response,
     villalta_items,
 )
-from fhir_pts import codes
-from fhir_pts.adapters.facts import FactSet
-from fhir_pts.engines import local as collect
-from fhir_pts.engines import resolve
-from fhir_pts.engines.local import collect_facts, collect_from_resources
-from fhir_pts.sources.files import InputError, RawResource
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -250,8 +250,8 @@ def test_collect_from_raw_resources_keeps_places():
 
 
 def test_concept_map_codes_are_used_by_the_pre_filter(tmp_path):
-    from adapters.factories import concept_map
     from fhir_pts.adapters.concept_map import ConceptMapTranslator
+    from tests.adapters.factories import concept_map
 
     translator = ConceptMapTranslator.from_resources(
         [concept_map("urn:local", codes.CPT, [("LOCALSTENT", "37238", "equivalent")])]

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from adapters.factories import cc, concept_map, observation, patient, procedure
 from fhir_pts import codes
 from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.adapters.facts import FactSet
 from fhir_pts.engines.local import collect_facts, collect_from_resources
+from tests.adapters.factories import cc, concept_map, observation, patient, procedure
 
 LOCAL = "urn:oid:1.2.3.4.5"  # the hospital's own code system
 LOCAL_SITES = "https://hospital.example/fhir/CodeSystem/body-sites"

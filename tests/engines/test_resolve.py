@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.factories import meta, patient, procedure
 from fhir_pts.engines.local import collect_facts, collect_from_resources
+from tests.adapters.factories import meta, patient, procedure
 
 
 def duplicate_warnings(facts) -> list:

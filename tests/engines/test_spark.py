@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from adapters.factories import concept_map, meta, patient, procedure
 from fhir_pts import codes
 from fhir_pts.cli import main
 from fhir_pts.cohort.model import Cohort
@@ -25,6 +24,7 @@ from fhir_pts.pipeline import analyse
 from fhir_pts.sources.files import InputError
 from fhir_pts.synth import random_cohort_resources
 from fhir_pts.vocabulary import ConceptMapTranslator
+from tests.adapters.factories import concept_map, meta, patient, procedure
 
 pytestmark = pytest.mark.spark
 

@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.measurereport import MeasureReport
-from outcome_factory import (
+
+from fhir_pts.codes import EXTENSION_BASE, MEASURE_POPULATION
+from fhir_pts.outputs import measure_report as mr
+from fhir_pts.outputs.writer import write_outputs
+from tests.outputs.outcome_factory import (
     all_kinds,
     cohort,
     cohort_outcome,
@@ -19,10 +23,6 @@ from outcome_factory import (
     scores_outcome,
     survival_outcome,
 )
-
-from fhir_pts.codes import EXTENSION_BASE, MEASURE_POPULATION
-from fhir_pts.outputs import measure_report as mr
-from fhir_pts.outputs.writer import write_outputs
 
 DATE = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
 

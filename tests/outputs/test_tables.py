@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from outcome_factory import all_kinds, cohort, cohort_outcome
 
 from fhir_pts.cohort.model import COLUMN_NAMES
 from fhir_pts.outputs import atomic, tables
 from fhir_pts.outputs.writer import OUTPUT_FILES, write_outputs
 from fhir_pts.problems import PROBLEM_COLUMNS, Problem
+from tests.outputs.outcome_factory import all_kinds, cohort, cohort_outcome
 
 
 def read_csv(data: bytes) -> list[dict[str, str]]:

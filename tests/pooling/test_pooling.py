@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pool_sites_factory import shared_bundle, shared_sites, split_by_patient, synthetic_resources, write_bundle
 
 from fhir_pts.analyses.api import AnalysisOutcome
 from fhir_pts.cli import main
@@ -18,6 +17,13 @@ from fhir_pts.outputs.aggregates import SharingPolicy
 from fhir_pts.outputs.tables import results_rows
 from fhir_pts.pipeline import analyse, cohort_from_resources
 from fhir_pts.pool import PoolingError, pool_sites, site_from_bundle
+from tests.pooling.pool_sites_factory import (
+    shared_bundle,
+    shared_sites,
+    split_by_patient,
+    synthetic_resources,
+    write_bundle,
+)
 
 TOL = 1e-9
 EXACT = SharingPolicy(min_cell_count=0, share_distributions=True)

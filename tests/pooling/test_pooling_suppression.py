@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 import pytest
-from pool_sites_factory import shared_sites, split_by_patient, synthetic_resources
 
 from fhir_pts.conformance import check_measure_report
 from fhir_pts.outputs.aggregates import EXT_AGGREGATE, SharingPolicy, aggregate_extension, read_aggregate
 from fhir_pts.pool import pool_sites
 from fhir_pts.pooling import aggregates as agg
 from fhir_pts.pooling.suppression import coarsen, suppress
+from tests.pooling.pool_sites_factory import shared_sites, split_by_patient, synthetic_resources
 
 
 def test_counts_below_the_minimum_are_left_out_zero_and_large_counts_are_shared() -> None:

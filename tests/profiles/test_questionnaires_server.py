@@ -10,19 +10,14 @@ when it is not installed, see ``scripts/test.sh``).
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources" / "server"))
-
-from sekmet_harness import SekmetServer, ServerInfo, server_python, smart_session
-
 from fhir_pts.conformance import questionnaire
 from fhir_pts.sources.server.http import FhirSession, check
+from tests.sources.server.sekmet_harness import SekmetServer, ServerInfo, server_python, smart_session
 
 pytestmark = pytest.mark.server
 

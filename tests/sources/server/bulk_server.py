@@ -29,7 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
-from loopback import LoopbackServer
+
+from tests.sources.server.loopback import LoopbackServer
 
 OO = "OperationOutcome"
 EXPORT_DEFINITION = "OperationDefinition/export"

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from cohort_factory import cohort_resources, transaction
-from sekmet_harness import SekmetServer, ServerInfo, server_python, smart_session
-
 from fhir_pts.sources.server.http import FhirSession, check
+from tests.sources.server.cohort_factory import cohort_resources, transaction
+from tests.sources.server.sekmet_harness import SekmetServer, ServerInfo, server_python, smart_session
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
-from loopback import LoopbackServer
+
+from tests.sources.server.loopback import LoopbackServer
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "host",
        "proxy-connection", "te", "trailer", "upgrade"}

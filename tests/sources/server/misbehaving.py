@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from loopback import LoopbackServer
+from tests.sources.server.loopback import LoopbackServer
 
 #: What a script returns: (status, headers, body) or ("cut", headers, body) to announce the whole body, send
 #: half of it and close the connection.

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sekmet_harness import ServerInfo, smart_session
 
 from fhir_pts.sources.server.auth import BearerTokenAuth, SmartBackendAuth, choose_scopes, load_signing_key
 from fhir_pts.sources.server.discovery import FhirVersionError, discover
@@ -20,6 +19,7 @@ from fhir_pts.sources.server.http import (
     check,
     make_session,
 )
+from tests.sources.server.sekmet_harness import ServerInfo, smart_session
 
 pytestmark = pytest.mark.server
 

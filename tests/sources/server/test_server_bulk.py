@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cohort_factory import expected_keys
-from run_tables import differences, read_tables
-from sekmet_harness import ServerInfo
-from test_server_search import read_keys
 
 from fhir_pts.sources.server.bulk import STATE_NAME, BulkStats, fetch_by_bulk
 from fhir_pts.sources.server.http import FhirSession, check
+from tests.sources.server.cohort_factory import expected_keys
+from tests.sources.server.run_tables import differences, read_tables
+from tests.sources.server.sekmet_harness import ServerInfo
+from tests.sources.server.test_server_search import read_keys
 
 pytestmark = pytest.mark.server
 

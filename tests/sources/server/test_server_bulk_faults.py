@@ -13,14 +13,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from bulk_server import BulkServer, Faults
-from run_tables import differences, read_tables
-from sekmet_harness import make_keys
 
 from fhir_pts import codes
 from fhir_pts.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 from fhir_pts.outputs.measure_report import EXT_DATA_INCOMPLETE
 from fhir_pts.synth import synthesize
+from tests.sources.server.bulk_server import BulkServer, Faults
+from tests.sources.server.run_tables import differences, read_tables
+from tests.sources.server.sekmet_harness import make_keys
 
 CLIENT = "bulk-client"
 

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from sekmet_harness import ServerInfo
 
 from fhir_pts.cli import main
 from fhir_pts.sources.server.http import FhirSession, check
 from fhir_pts.sources.server.write_back import REPORT_ID_SYSTEM
+from tests.sources.server.sekmet_harness import ServerInfo
 
 pytestmark = pytest.mark.server
 

@@ -8,9 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from cohort_factory import expected_keys
-from sekmet_harness import ServerInfo
-from test_server_search import read_keys
 
 from fhir_pts.sources.server.auth import SmartBackendAuth
 from fhir_pts.sources.server.config import (
@@ -21,6 +18,9 @@ from fhir_pts.sources.server.config import (
     server_config_from_args,
 )
 from fhir_pts.sources.server.fetch import fetch_from_server
+from tests.sources.server.cohort_factory import expected_keys
+from tests.sources.server.sekmet_harness import ServerInfo
+from tests.sources.server.test_server_search import read_keys
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -11,11 +11,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from misbehaving import Answer, Misbehaving, Request, bundle, fhir
 
 from fhir_pts.engines.local import collect_facts
 from fhir_pts.sources.server.http import RequestRefused, ServerError, check, make_session
 from fhir_pts.sources.server.search import Searcher, fetch_by_search
+from tests.sources.server.misbehaving import Answer, Misbehaving, Request, bundle, fhir
 
 STENT = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "37238"}]}
 

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from cohort_factory import expected_keys
-from sekmet_harness import ServerInfo
 
 from fhir_pts.sources.server.http import FhirSession
 from fhir_pts.sources.server.search import PATIENT_TYPES, SearchStats, fetch_by_search
+from tests.sources.server.cohort_factory import expected_keys
+from tests.sources.server.sekmet_harness import ServerInfo
 
 pytestmark = pytest.mark.server
 

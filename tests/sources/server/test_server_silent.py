@@ -10,10 +10,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from cohort_factory import cohort_resources, expected_keys, procedure, transaction
-from fault_proxy import Fault, FaultProxy
-from sekmet_harness import ServerInfo, own_server, smart_session
-from test_server_search import read_keys
 
 from fhir_pts import codes
 from fhir_pts.cli import EXIT_INCOMPLETE, main
@@ -21,6 +17,10 @@ from fhir_pts.sources.server.bulk import BulkStats, fetch_by_bulk
 from fhir_pts.sources.server.http import FhirSession, check
 from fhir_pts.sources.server.search import SearchStats, fetch_by_search
 from fhir_pts.vocabulary import MapSource, Vocabulary
+from tests.sources.server.cohort_factory import cohort_resources, expected_keys, procedure, transaction
+from tests.sources.server.fault_proxy import Fault, FaultProxy
+from tests.sources.server.sekmet_harness import ServerInfo, own_server, smart_session
+from tests.sources.server.test_server_search import read_keys
 
 pytestmark = pytest.mark.server
 

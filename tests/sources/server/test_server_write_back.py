@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 
 import pytest
-from sekmet_harness import ServerInfo
 
 from fhir_pts.codes import MEASURE_BASE
 from fhir_pts.sources.server.http import AuthorizationError, FhirSession, ServerError, check
 from fhir_pts.sources.server.write_back import REPORT_ID_SYSTEM, write_back
+from tests.sources.server.sekmet_harness import ServerInfo
 
 pytestmark = pytest.mark.server
 

@@ -472,12 +472,8 @@ def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 @pytest.fixture(scope="module")
 def loaded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A sekmet-fhir of this module's own, loaded with :func:`hand_cohort` in one transaction."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "sources" / "server"))
-    from sekmet_harness import SekmetServer, server_python, smart_session
-
     from fhir_pts.sources.server.http import check
+    from tests.sources.server.sekmet_harness import SekmetServer, server_python, smart_session
 
     python = server_python()
     if python is None:
@@ -515,7 +511,7 @@ def test_validate_a_server(
 
 def test_docs_example_is_the_real_output(tmp_path: Path) -> None:
     """docs/validate.md shows the text report of :func:`hand_cohort` verbatim."""
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "validate.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "validate.md").read_text(encoding="utf-8")
     block = doc.split("```text\n", 1)[1].split("```", 1)[0]
     command, shown = block.split("\n", 1)
     assert command == "fhir-pts validate cohort.json"
