@@ -36,6 +36,7 @@ LAYER_OF_PREFIX = {
     "fhir_pts.sources": "sources",
     "fhir_pts.adapters": "adapters",
     "fhir_pts.cohort": "cohort",
+    "fhir_pts.testing": "cohort",  # factories of patients frames and cohorts for tests (plugins' too)
     "fhir_pts.analyses": "analyses",
     "fhir_pts.plugin_manager": "analyses",
     "fhir_pts.pooling": "analyses",

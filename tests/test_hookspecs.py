@@ -14,7 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pluggy
 import pytest
 
@@ -23,6 +22,7 @@ from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.instruments import Instrument, SummedScore
 from fhir_pts.plugin_manager import get_plugin_manager, instruments_of, list_instruments
+from fhir_pts.testing import cohort_from_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
@@ -116,7 +116,7 @@ def test_the_checks_catch_a_hook_without_test_or_documentation() -> None:
 
 
 def cohort_of(ages: list[int]) -> Cohort:
-    return Cohort(patients=pd.DataFrame({"patient_id": [f"p{i}" for i in range(len(ages))], "age": ages}))
+    return cohort_from_rows({"patient_id": f"p{i}", "age": age} for i, age in enumerate(ages))
 
 
 class Counter:

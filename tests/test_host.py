@@ -424,15 +424,10 @@ def test_the_documented_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def dated_cohort(*index_dates: str | None) -> Any:
     import datetime as _dt
 
-    from fhir_pts.cohort.model import Cohort
+    from fhir_pts.testing import cohort_from_rows
 
-    patients = pd.DataFrame(
-        {
-            "patient_id": pd.Series([f"p{i}" for i in range(len(index_dates))], dtype="string"),
-            "index_date": pd.Series(index_dates, dtype="string"),
-        }
-    )
-    return Cohort(patients=patients, period_start=_dt.date(2019, 1, 1), period_end=_dt.date(2021, 6, 30))
+    rows = [{"patient_id": f"p{i}", "index_date": day} for i, day in enumerate(index_dates)]
+    return cohort_from_rows(rows, period_start=_dt.date(2019, 1, 1), period_end=_dt.date(2021, 6, 30))
 
 
 def test_restrict_to_index_period_by_hand() -> None:

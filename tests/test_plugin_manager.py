@@ -9,12 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from fhir_pts import hookimpl
 from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, Statistic
-from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, empty_patients_frame
+from fhir_pts.cohort.model import Cohort, empty_patients_frame
 from fhir_pts.plugin_manager import (
     ALLOW_ENV,
     BLOCK_ENV,
@@ -26,6 +25,7 @@ from fhir_pts.plugin_manager import (
     plugin_distributions,
     run_analyses,
 )
+from fhir_pts.testing import cohort_from_rows
 
 THIRDPARTY_DIR = Path(__file__).parent / "plugins" / "thirdparty"
 BUILTINS = {"descriptive", "patency", "scores", "regression"}
@@ -37,8 +37,7 @@ TEST_PLUGINS = {"thirdparty", "broken"}
 
 def cohort_of_ages(*ages: int | None) -> Cohort:
     rows = [{"patient_id": f"p{i}", "age": a, "sex": "female"} for i, a in enumerate(ages)]
-    frame = pd.DataFrame({c.name: pd.array([r.get(c.name) for r in rows], dtype=c.dtype) for c in COHORT_COLUMNS})
-    return Cohort(patients=frame, period_start=dt.date(2015, 1, 1), period_end=dt.date(2016, 1, 1))
+    return cohort_from_rows(rows, period_start=dt.date(2015, 1, 1), period_end=dt.date(2016, 1, 1))
 
 
 class FakePlugin:

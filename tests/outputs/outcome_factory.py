@@ -6,17 +6,15 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pandas as pd
-
 from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome, AnalysisResult, CurvePoint, Statistic
-from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort
+from fhir_pts.cohort.model import Cohort
 from fhir_pts.problems import Problem
+from fhir_pts.testing import cohort_from_rows
 
 
 def cohort(*rows: Mapping[str, Any], problems: Sequence[Problem] = (), period: bool = True) -> Cohort:
-    frame = pd.DataFrame({c.name: pd.array([r.get(c.name) for r in rows], dtype=c.dtype) for c in COHORT_COLUMNS})
-    return Cohort(
-        patients=frame,
+    return cohort_from_rows(
+        rows,
         problems=list(problems),
         period_start=dt.date(2012, 3, 5) if period else None,
         period_end=dt.date(2018, 9, 30) if period else None,

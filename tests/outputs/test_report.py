@@ -18,7 +18,7 @@ import pytest
 import xxhash
 
 from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome, AnalysisResult, Statistic
-from fhir_pts.cohort.model import COHORT_COLUMNS, Cohort, empty_patients_frame
+from fhir_pts.cohort.model import Cohort, empty_patients_frame
 from fhir_pts.outputs.report import (
     RunInfo,
     comparison_table_html,
@@ -33,6 +33,7 @@ from fhir_pts.outputs.report import (
 )
 from fhir_pts.outputs.report import context as report_context
 from fhir_pts.problems import Problem
+from fhir_pts.testing import patients_frame
 
 # --- factories --------------------------------------------------------------------------------
 
@@ -101,13 +102,7 @@ def make_patients(rows: list[tuple] = ROWS) -> pd.DataFrame:
                 "civiq20_gain": None if bc is None or fc is None else bc - fc,
             }
         )
-    frame = pd.DataFrame.from_records(records)
-    empty = empty_patients_frame()
-    for column in COHORT_COLUMNS:
-        values = frame[column.name] if column.name in frame else [None] * len(frame)
-        empty_col = pd.array([None if pd.isna(v) else v for v in values], dtype=column.dtype)
-        frame[column.name] = empty_col
-    return frame[list(empty.columns)]
+    return patients_frame(records)
 
 
 def make_cohort(rows: list[tuple] = ROWS, problems: list[Problem] | None = None) -> Cohort:

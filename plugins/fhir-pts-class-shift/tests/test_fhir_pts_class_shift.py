@@ -12,19 +12,12 @@ from fhir_pts_class_shift import plugin as plugin_module
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.host import FhirPtsHost
 from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
+from fhir_pts.testing import cohort_from_rows
 
 
 def cohort_of(*pairs: tuple[str | None, str | None]) -> Cohort:
     """A cohort whose patients have these (baseline class, 3-month class) pairs (None: missing)."""
-    return Cohort(
-        patients=pd.DataFrame(
-            {
-                "patient_id": pd.Series([f"p{i}" for i in range(len(pairs))], dtype="string"),
-                "baseline_villalta_class": pd.Series([b for b, _ in pairs], dtype="string"),
-                "followup_villalta_class": pd.Series([f for _, f in pairs], dtype="string"),
-            }
-        )
-    )
+    return cohort_from_rows({"baseline_villalta_class": b, "followup_villalta_class": f} for b, f in pairs)
 
 
 def values(result) -> dict[str, float | None]:  # type: ignore[no-untyped-def]
