@@ -6,9 +6,11 @@ with :func:`expected_keys`, which applies the selection rules independently of t
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable
 from datetime import date, timedelta
+from pathlib import Path
 
 from fhir_pts import codes
 
@@ -180,3 +182,16 @@ def expected_keys(resources: Iterable[dict]) -> set[Key]:
         if rtype != "Observation" or _codings(r) & OBSERVATION_CODES:
             out.add((rtype, r["id"]))
     return out
+
+
+def read_keys(paths: list[Path]) -> set[Key]:
+    """(type, id) of every resource in the NDJSON files a fetch wrote (to compare with :func:`expected_keys`),
+    checking each line is in the file of its type and nothing is written twice."""
+    keys: list[tuple[str, str]] = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            assert path.name == f"{r['resourceType']}.ndjson"
+            keys.append((r["resourceType"], r["id"]))
+    assert len(keys) == len(set(keys)), "duplicates written"
+    return set(keys)

@@ -8,10 +8,9 @@ import pytest
 
 from fhir_pts.sources.server.bulk import STATE_NAME, BulkStats, fetch_by_bulk
 from fhir_pts.sources.server.http import FhirSession, check
-from tests.sources.server.cohort_factory import expected_keys
+from tests.sources.server.cohort_factory import expected_keys, read_keys
 from tests.sources.server.run_tables import differences, read_tables
 from tests.sources.server.sekmet_harness import ServerInfo
-from tests.sources.server.test_server_search import read_keys
 
 pytestmark = pytest.mark.server
 

@@ -18,9 +18,8 @@ from fhir_pts.sources.server.config import (
     server_config_from_args,
 )
 from fhir_pts.sources.server.fetch import fetch_from_server
-from tests.sources.server.cohort_factory import expected_keys
+from tests.sources.server.cohort_factory import expected_keys, read_keys
 from tests.sources.server.sekmet_harness import ServerInfo
-from tests.sources.server.test_server_search import read_keys
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -12,10 +12,9 @@ import pytest
 from fhir_pts.sources.server.bulk import STATE_NAME, BulkStats, fetch_by_bulk
 from fhir_pts.sources.server.http import FhirSession, RequestRefused, check
 from fhir_pts.sources.server.search import SearchStats, fetch_by_search
-from tests.sources.server.cohort_factory import expected_keys
+from tests.sources.server.cohort_factory import expected_keys, read_keys
 from tests.sources.server.fault_proxy import Fault, FaultProxy
 from tests.sources.server.sekmet_harness import ServerInfo, smart_session
-from tests.sources.server.test_server_search import read_keys
 
 pytestmark = pytest.mark.server
 

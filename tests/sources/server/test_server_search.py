@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from fhir_pts.sources.server.http import FhirSession
 from fhir_pts.sources.server.search import PATIENT_TYPES, SearchStats, fetch_by_search
-from tests.sources.server.cohort_factory import expected_keys
+from tests.sources.server.cohort_factory import expected_keys, read_keys
 from tests.sources.server.sekmet_harness import ServerInfo
 
 pytestmark = pytest.mark.server
-
-
-def read_keys(paths: list[Path]) -> set[tuple[str, str]]:
-    """(type, id) of every resource in NDJSON files, checking each line is in the file of its type."""
-    keys: list[tuple[str, str]] = []
-    for path in paths:
-        for line in path.read_text().splitlines():
-            r = json.loads(line)
-            assert path.name == f"{r['resourceType']}.ndjson"
-            keys.append((r["resourceType"], r["id"]))
-    assert len(keys) == len(set(keys)), "duplicates written"
-    return set(keys)
 
 
 def test_search_fetches_exactly_the_cohort(sekmet: ServerInfo, cohort: list[dict], reader: FhirSession,

@@ -17,10 +17,9 @@ from fhir_pts.sources.server.bulk import BulkStats, fetch_by_bulk
 from fhir_pts.sources.server.http import FhirSession, check
 from fhir_pts.sources.server.search import SearchStats, fetch_by_search
 from fhir_pts.vocabulary import MapSource, Vocabulary
-from tests.sources.server.cohort_factory import cohort_resources, expected_keys, procedure, transaction
+from tests.sources.server.cohort_factory import cohort_resources, expected_keys, procedure, read_keys, transaction
 from tests.sources.server.fault_proxy import Fault, FaultProxy
 from tests.sources.server.sekmet_harness import ServerInfo, own_server, smart_session
-from tests.sources.server.test_server_search import read_keys
 
 pytestmark = pytest.mark.server
 
