@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_pts import codes, conformance
 from fhir_pts.adapters.concept_map import ConceptMapTranslator
 from fhir_pts.instruments.scoring import score_civiq20, villalta_class, villalta_total
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "profiles.md"
-
-
-def _examples() -> dict[str, dict[str, Any]]:
-    if not DOC.exists():
-        pytest.skip("docs/profiles.md is not in this checkout")
-    blocks = re.findall(r"```json\n(.*?)\n```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    resources = [json.loads(block) for block in blocks]
-    return {f"{r['resourceType']}/{r['id']}": r for r in resources}
+from tests.profiles.doc_examples import doc_examples
 
 
 def test_the_page_has_one_example_per_kind() -> None:
-    kinds = sorted(key.split("/")[0] for key in _examples())
+    kinds = sorted(key.split("/")[0] for key in doc_examples())
     expected = ["ConceptMap", "MeasureReport", *["Observation"] * 3, *["Procedure"] * 2]
     assert kinds == sorted([*expected, "QuestionnaireResponse", "QuestionnaireResponse"])
 
 
 def test_every_example_parses_as_fhir() -> None:
-    for key, resource in _examples().items():
+    for key, resource in doc_examples().items():
         model = get_fhir_model_class(resource["resourceType"])
         assert model.model_validate(resource).id == key.split("/")[1]
 
@@ -47,7 +34,7 @@ def _valueset(vs_id: str) -> set[tuple[str, str]]:
 
 
 def test_input_examples_use_the_value_sets() -> None:
-    ex = _examples()
+    ex = doc_examples()
     assert _codings(ex["Procedure/stent-1"]["code"]) <= _valueset("index-stenting")
     assert {c for site in ex["Procedure/stent-1"]["bodySite"] for c in _codings(site)} <= _valueset("stented-segment")
     assert _codings(ex["Procedure/stent-1"]["outcome"]) <= _valueset("technical-outcome")
@@ -69,7 +56,7 @@ def _answers(qr: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_questionnaire_response_examples_score_as_stated() -> None:
-    ex = _examples()
+    ex = doc_examples()
     villalta = ex["QuestionnaireResponse/villalta-1"]
     assert villalta["questionnaire"].split("|")[0] == codes.VILLALTA_QUESTIONNAIRE
     answers = _answers(villalta)
@@ -82,7 +69,7 @@ def test_questionnaire_response_examples_score_as_stated() -> None:
 
 
 def test_concept_map_example_maps_as_stated() -> None:
-    translator = ConceptMapTranslator.from_resources([_examples()["ConceptMap/my-hospital-codes"]])
+    translator = ConceptMapTranslator.from_resources([doc_examples()["ConceptMap/my-hospital-codes"]])
     assert translator.translate("http://hospital.example.org/fhir/CodeSystem/procedures", "VSTENT") == [
         (codes.PTS_SYSTEM, "venous-stenting")
     ]
@@ -90,6 +77,6 @@ def test_concept_map_example_maps_as_stated() -> None:
 
 
 def test_measure_report_example_conforms() -> None:
-    report = _examples()["MeasureReport/primary-patency-example"]
+    report = doc_examples()["MeasureReport/primary-patency-example"]
     assert conformance.check_measure_report(report) == []
     assert report["meta"]["profile"] == [conformance.MEASURE_REPORT_PROFILE]

@@ -10,8 +10,7 @@ import pytest
 
 from fhir_pts import codes, conformance
 from fhir_pts.pipeline import cohort_from_resources
-
-from .test_docs import _examples
+from tests.profiles.doc_examples import doc_examples
 
 Json = dict[str, Any]
 ENGINES = [
@@ -31,7 +30,7 @@ INPUT_EXAMPLES = {
 
 
 def _example(key: str) -> Json:
-    return copy.deepcopy(_examples()[key])
+    return copy.deepcopy(doc_examples()[key])
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -155,7 +154,7 @@ def test_no_profile_applies() -> None:
 
 def test_documented_inputs_are_read_by_the_adapters() -> None:
     patient = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1975-05-02"}
-    resources = [patient, *(r for r in _examples().values() if r["resourceType"] != "MeasureReport")]
+    resources = [patient, *(r for r in doc_examples().values() if r["resourceType"] != "MeasureReport")]
     row = cohort_from_resources(r for r in resources if r["resourceType"] != "ConceptMap").patients.iloc[0]
     assert row["index_date"] == "2019-03-14"
     assert row["stented_segments"] == 2
