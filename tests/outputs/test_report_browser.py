@@ -18,12 +18,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-try:  # tests/outputs as a package or as a plain folder on sys.path
-    from .test_report import make_cohort, make_outcomes, make_run_info, text_of
-except ImportError:  # pragma: no cover - depends on how pytest imports the folder
-    from test_report import make_cohort, make_outcomes, make_run_info, text_of  # type: ignore[no-redef]
-
 from fhir_pts.outputs.report import write_report
+from tests.outputs.report_factory import make_cohort, make_outcomes, make_run_info, text_of
 
 CHROMIUM = Path(os.environ.get("FHIR_PTS_CHROMIUM", "/usr/bin/chromium"))
 pytestmark = pytest.mark.skipif(
