@@ -100,7 +100,7 @@ def test_quartiles_match_r_type7(ref: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("ref", R["binom"], ids=lambda r: f"{r['x']}/{r['n']}@{r['level']}")
 def test_clopper_pearson_matches_r_binom_test(ref: dict[str, Any]) -> None:
-    low, high = clopper_pearson(int(ref["x"]), int(ref["n"]), ref["level"])
+    low, high = clopper_pearson(int(ref["x"]), int(ref["n"]), alpha=1 - ref["level"])
     assert_close(low, ref["ci"][0], "lower")
     assert_close(high, ref["ci"][1], "upper")
 
@@ -113,6 +113,16 @@ def test_clopper_pearson_edges_closed_form(n: int) -> None:
     assert clopper_pearson(n, n) == (pytest.approx(a2 ** (1 / n), rel=1e-12), 1.0)
 
 
+def test_alpha_is_rs_one_minus_conf_level_bit_for_bit() -> None:
+    # R computes with 1 - conf.level (0.050000000000000044 for 0.95), which moves a Clopper-Pearson bound by one
+    # unit in the last place against alpha = 0.05 itself: alpha=0.05 gives R's bits, not statsmodels' 0.05 ones
+    from statsmodels.stats.proportion import proportion_confint
+
+    r_bounds = tuple(float(b) for b in proportion_confint(29, 42, alpha=1 - 0.95, method="beta"))
+    assert r_bounds != tuple(float(b) for b in proportion_confint(29, 42, alpha=0.05, method="beta"))
+    assert clopper_pearson(29, 42) == clopper_pearson(29, 42, alpha=0.05) == r_bounds
+
+
 def test_clopper_pearson_41_of_42_paper_value() -> None:
     low, high = clopper_pearson(41, 42)
     assert round(low, 4) == 0.8743 and round(high, 4) == 0.9994  # the abstract's 41/42, R binom.test
@@ -123,32 +133,34 @@ def test_clopper_pearson_no_trials_and_invalid() -> None:
     for x, n in [(3, 2), (-1, 4), (1, -1)]:
         with pytest.raises(ValueError):
             clopper_pearson(x, n)
-    with pytest.raises(ValueError):
-        clopper_pearson(1, 2, level=1.0)
+    for alpha in (0.0, 1.0, -0.05):
+        with pytest.raises(ValueError, match="alpha"):
+            clopper_pearson(1, 2, alpha=alpha)
 
 
 # ---------------------------------------------------------------------------------------------- Kaplan–Meier
 
 
-def loglog_ci(s: float, greenwood: float, level: float = 0.95) -> tuple[float, float]:
+def loglog_ci(s: float, greenwood: float, alpha: float = 0.05) -> tuple[float, float]:
     """Hand formula of R's log-log band: exp(-exp(log(-log S) -/+ z * se / log S)), se = sqrt(Greenwood)."""
-    z = sps.norm.ppf(1 - (1 - level) / 2)
+    z = sps.norm.ppf(1 - alpha / 2)
     c, w = math.log(-math.log(s)), z * math.sqrt(greenwood) / math.log(s)
     return math.exp(-math.exp(c - w)), math.exp(-math.exp(c + w))
 
 
-@pytest.mark.parametrize("level", [0.95, 0.90])
-def test_km_hand_computed_seven_patients(level: float) -> None:
+@pytest.mark.parametrize("alpha", [0.05, 0.10])
+def test_km_hand_computed_seven_patients(alpha: float) -> None:
     # times 1+, 2, 2+, 3, 4, 5, 6+  (+ = censored). Risk sets and events written out by hand:
     steps = [(2.0, 6, 1), (3.0, 4, 1), (4.0, 3, 1), (5.0, 2, 1)]  # (time, n at risk, events)
-    km = kaplan_meier([1, 2, 2, 3, 4, 5, 6], [False, True, False, True, True, True, False], level=level)
-    assert (km.n, km.events, km.level) == (7, 4, level)
+    km = kaplan_meier([1, 2, 2, 3, 4, 5, 6], [False, True, False, True, True, True, False], alpha=alpha)
+    assert (km.n, km.events, km.alpha) == (7, 4, alpha)
+    assert km.timeline.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # every recorded time, censorings included
     s, gw = 1.0, 0.0
     for t, n, d in steps:
         s *= 1 - d / n
         gw += d / (n * (n - d))
         est, low, high = km.at(t)
-        exp_low, exp_high = loglog_ci(s, gw, level)
+        exp_low, exp_high = loglog_ci(s, gw, alpha)
         assert_close(est, s, f"S({t})")
         assert_close(low, exp_low, f"lower({t})")
         assert_close(high, exp_high, f"upper({t})")
@@ -238,6 +250,21 @@ def test_km_rejects_negative_query() -> None:
         kaplan_meier([1, 2], [True, False]).at(-1)
 
 
+def test_km_takes_lifelines_keywords() -> None:
+    from lifelines import KaplanMeierFitter
+
+    durations, event_observed = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0], [True, False, True, True, False, True]
+    km = kaplan_meier(durations=durations, event_observed=event_observed, alpha=0.1)
+    lifelines = KaplanMeierFitter(alpha=0.1).fit(durations=durations, event_observed=event_observed)
+    assert km.timeline.tolist() == [1.0, 3.0, 4.0, 5.0, 9.0]  # R's fit$time; lifelines' timeline starts at 0
+    assert lifelines.timeline.tolist() == [0.0, *km.timeline]
+    assert km.survival.tolist() == lifelines.survival_function_.iloc[1:, 0].tolist()
+    with pytest.raises(ValueError, match="event_observed"):
+        kaplan_meier(durations=[1.0, 2.0], event_observed=[True])
+    with pytest.raises(ValueError, match="alpha"):
+        kaplan_meier([1.0], [True], alpha=0.0)
+
+
 def _r_nan(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
@@ -250,7 +277,7 @@ def test_km_matches_r_survfit_loglog(case: str) -> None:
         assert times == pytest.approx(list(cohort40()["days"] / MONTH_DAYS), rel=1e-15)
     km = kaplan_meier(times, lost)
     assert (km.n, km.events) == (ref["n"], ref["events"])
-    np.testing.assert_allclose(km.times, ref["curve_time"], rtol=REL)
+    np.testing.assert_allclose(km.timeline, ref["curve_time"], rtol=REL)
     np.testing.assert_allclose(km.survival, ref["surv"], rtol=REL, atol=ABS)
     np.testing.assert_allclose(km.ci_low, [_r_nan(x) for x in ref["lower"]], rtol=REL, atol=ABS)
     np.testing.assert_allclose(km.ci_high, [_r_nan(x) for x in ref["upper"]], rtol=REL, atol=ABS)
@@ -369,8 +396,8 @@ def test_wilcoxon_fixture_covers_both_methods() -> None:
 # ------------------------------------------------------------------------------------------------------- OLS
 
 
-@pytest.mark.parametrize("level", [0.95, 0.90])
-def test_ols_simple_regression_hand(level: float) -> None:
+@pytest.mark.parametrize("alpha", [0.05, 0.10])
+def test_ols_simple_regression_hand(alpha: float) -> None:
     x = np.array([0.0, 1.0, 2.0, 3.0, 5.0])
     y = np.array([1.0, 3.0, 4.0, 7.5, 10.0])
     n = x.size
@@ -381,9 +408,9 @@ def test_ols_simple_regression_hand(level: float) -> None:
     sigma2 = rss / (n - 2)
     se_b = math.sqrt(sigma2 / sxx)
     se_a = math.sqrt(sigma2 * (1 / n + x.mean() ** 2 / sxx))
-    tq = sps.t.ppf((1 + level) / 2, n - 2)
+    tq = sps.t.ppf(1 - alpha / 2, n - 2)
     r2 = 1 - rss / float(((y - y.mean()) ** 2).sum())
-    res = ols(pd.DataFrame({"y": y, "x": x}), "y", ["x"], level=level)
+    res = ols(pd.DataFrame({"y": y, "x": x}), "y", ["x"], alpha=alpha)
     assert isinstance(res, OlsResult)
     assert (res.n, list(res.terms), res.formula) == (5, ["intercept", "x"], "y ~ x")
     assert_close(res.r_squared, r2, "R2")

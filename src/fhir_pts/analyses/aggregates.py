@@ -121,16 +121,17 @@ class KmTable:
         return int(sum(self.events) + sum(self.censored))
 
     def durations(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-        """The table as (durations, lost) arrays — one entry per patient, the input of ``stats.kaplan_meier``."""
+        """The table as ``(durations, event_observed)`` arrays — one entry per patient, sorted by duration: the
+        input of ``stats.kaplan_meier`` (True = event, False = censored at that time)."""
         if self.times is None:
             raise ValueError(f"KM table {self.name!r} was suppressed")
         t = np.asarray(self.times, dtype=float)
         d = np.asarray(self.events, dtype=np.int64)
         c = np.asarray(self.censored, dtype=np.int64)
         durations = np.concatenate([np.repeat(t, d), np.repeat(t, c)])
-        lost = np.concatenate([np.ones(int(d.sum()), dtype=bool), np.zeros(int(c.sum()), dtype=bool)])
+        event_observed = np.concatenate([np.ones(int(d.sum()), dtype=bool), np.zeros(int(c.sum()), dtype=bool)])
         order = np.argsort(durations, kind="stable")
-        return durations[order], lost[order]
+        return durations[order], event_observed[order]
 
 
 @dataclass(frozen=True)
@@ -230,16 +231,17 @@ def moments(name: str, values: Any, *, unit: str | None = None, yields: Mapping[
 def km_table(
     name: str,
     durations: Any,
-    lost: Any,
+    event_observed: Any,
     *,
     patients: int,
     excluded: int,
     reverse: bool = False,
     yields: Mapping[str, str] | None = None,
 ) -> KmTable:
-    """The Kaplan–Meier table of ``durations`` (time from the origin) and ``lost`` (True = event)."""
+    """The Kaplan–Meier table of ``durations`` (time from the time origin, the caller's unit: the analyses pass
+    months from day 0) and ``event_observed`` (True = event, False = censored at that time)."""
     t = np.asarray(durations, dtype=float).reshape(-1)
-    e = np.asarray(lost, dtype=bool).reshape(-1)
+    e = np.asarray(event_observed, dtype=bool).reshape(-1)
     times = np.unique(t)
     idx = np.searchsorted(times, t)
     events = np.bincount(idx, weights=e.astype(float), minlength=times.size).astype(np.int64)

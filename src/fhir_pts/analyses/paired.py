@@ -20,6 +20,8 @@ import numpy.typing as npt
 from scipy import stats as sps
 from scipy.optimize import brentq
 
+from fhir_pts.analyses.stats._arrays import _r_alpha
+
 __all__ = ["DifferenceEstimate", "hodges_lehmann", "mean_difference", "qsignrank"]
 
 _DBL_EPSILON = 2.220446049250313e-16
@@ -77,7 +79,7 @@ def _w(x: np.ndarray, d: float, correct: bool) -> float:
 
 
 def hodges_lehmann(
-    baseline: Sequence[float] | npt.ArrayLike, followup: Sequence[float] | npt.ArrayLike, level: float = 0.95
+    baseline: Sequence[float] | npt.ArrayLike, followup: Sequence[float] | npt.ArrayLike, alpha: float = 0.05
 ) -> DifferenceEstimate:
     """The Hodges–Lehmann estimate of the median of ``baseline − followup`` and its CI, as R's
     ``wilcox.test(baseline, followup, paired = TRUE, conf.int = TRUE)`` (R 4.0–4.5, ``correct = TRUE``).
@@ -87,8 +89,9 @@ def hodges_lehmann(
     smallest and largest Walsh averages. Otherwise the asymptotic interval: the shifts ``d`` at which the
     continuity-corrected normal statistic of ``x − d`` equals the normal quantiles (R's ``uniroot``, here
     solved to 1e-12 where R stops at 1e-4), and the estimate where the uncorrected statistic is 0. When the
-    interval cannot reach ``level`` R widens it; ``conf_level`` is the level achieved.
+    interval cannot reach the ``1 - alpha`` level (default 95 %) R widens it; ``conf_level`` is the level achieved.
     """
+    level = 1.0 - _r_alpha(alpha)  # R's conf.level
     x0 = _differences(baseline, followup)
     zeroes = bool(np.any(x0 == 0))
     x = x0[x0 != 0]
@@ -121,10 +124,11 @@ def hodges_lehmann(
 
 
 def mean_difference(
-    baseline: Sequence[float] | npt.ArrayLike, followup: Sequence[float] | npt.ArrayLike, level: float = 0.95
+    baseline: Sequence[float] | npt.ArrayLike, followup: Sequence[float] | npt.ArrayLike, alpha: float = 0.05
 ) -> DifferenceEstimate:
-    """The mean of ``baseline − followup`` and its t-based CI, as R's ``t.test(baseline, followup, paired = TRUE)``
-    (None for the CI with fewer than 2 pairs or no spread, where R stops or gives NaN)."""
+    """The mean of ``baseline − followup`` and its ``1 - alpha`` (95 %) t-based CI, as R's ``t.test(baseline,
+    followup, paired = TRUE)`` (None for the CI with fewer than 2 pairs or no spread, where R stops or gives NaN)."""
+    level = 1.0 - _r_alpha(alpha)  # R's conf.level
     d = _differences(baseline, followup)
     n = int(d.size)
     if n == 0:

@@ -158,12 +158,12 @@ def pooled_statistics(
     elif isinstance(merged, KmTable):
         why = "a site coarsened or suppressed its KM table (--min-cell-count)"
         if merged.times is None:
-            durations, lost = [], []
+            durations, event_observed = [], []
         else:
-            durations, lost = merged.durations()
-        km = stats.kaplan_meier(durations, lost)
+            durations, event_observed = merged.durations()
+        km = stats.kaplan_meier(durations, event_observed)
         if merged.reverse:
-            median = stats.reverse_km_median(durations, lost) if km.n else None
+            median = stats.reverse_km_median(durations, event_observed) if km.n else None
             out.append(_stat(merged.yields.get("median", "reverse_km_median"), median, exact, why, n=km.n, unit="mo"))
         else:
             patients = merged.patients if merged.patients is not None else km.n + (merged.excluded or 0)

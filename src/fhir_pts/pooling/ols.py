@@ -65,8 +65,9 @@ def _kept(xtx: list[list[Fraction]]) -> list[int]:
     return kept
 
 
-def ols_from_cross_products(cp: CrossProducts, level: float = 0.95) -> OlsResult:
-    """The OLS fit (as :func:`fhir_pts.analyses.stats.ols`) of the patients whose sums ``cp`` holds."""
+def ols_from_cross_products(cp: CrossProducts, alpha: float = 0.05) -> OlsResult:
+    """The OLS fit (as :func:`fhir_pts.analyses.stats.ols`) of the patients whose sums ``cp`` holds, with
+    ``1 - alpha`` confidence intervals (default 95 %)."""
     names = list(cp.terms)
     if cp.n is None or cp.xtx is None or cp.xty is None or cp.yty is None or cp.y_total is None:
         return OlsResult(n=cp.n or 0, r_squared=None, terms={nm: _EMPTY for nm in names}, formula=cp.formula)
@@ -88,7 +89,7 @@ def ols_from_cross_products(cp: CrossProducts, level: float = 0.95) -> OlsResult
     if df > 0:
         sigma2 = rss / df
         diag = _inverse_diagonal(a)
-        t_crit = float(sps.t.ppf(0.5 + level / 2.0, df))
+        t_crit = float(sps.t.ppf(0.5 + (1.0 - alpha) / 2.0, df))
     for j, nm in enumerate(names):
         if j not in kept:
             terms[nm] = _EMPTY

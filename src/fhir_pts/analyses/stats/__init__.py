@@ -10,8 +10,13 @@ The computations themselves come from lifelines (Kaplan–Meier), statsmodels (C
 conventions for the log-log confidence interval, R's survival-quantile (median) rule, and R's choice between
 the exact and the continuity-corrected normal Wilcoxon test.
 
+The vocabulary is lifelines' (``KaplanMeierFitter.fit(durations, event_observed, timeline, alpha)``): survival
+functions take ``durations`` (time from the time origin to the event or censoring) and ``event_observed`` (True =
+event, False = right-censored), a fit exposes its ``timeline``, and every interval is a ``1 - alpha`` one
+(``alpha=0.05``: 95 %, computed as R does from ``conf.level = 1 - alpha``).
+
 Units: survival times are whatever the caller passes (the analyses pass months from day 0 = the index
-procedure); nothing here converts units.
+procedure, 1 month = 30.4375 days); nothing here converts units.
 
 The functions live by kind in ``summary`` (quartiles, Clopper–Pearson), ``survival`` (Kaplan–Meier, reverse
 Kaplan–Meier), ``tests`` (Wilcoxon signed-rank) and ``ols`` (linear regression); they are all importable from

@@ -37,6 +37,16 @@ def _bool_array(values: Any, name: str) -> npt.NDArray[np.bool_]:
     return np.asarray(out, dtype=bool)
 
 
+def _r_alpha(alpha: float) -> float:
+    """The significance level R works with for ``alpha``: R's functions take ``conf.level`` and use
+    ``1 - conf.level`` (for 0.95: 0.050000000000000044, not 0.05), which moves a Clopper–Pearson bound by one
+    unit in the last place; going through ``1 - alpha`` gives R's figures bit for bit."""
+    alpha = float(alpha)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    return 1.0 - (1.0 - alpha)
+
+
 def _none_if_nan(x: Any) -> float | None:
     if x is None:
         return None

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from fhir_pts.analyses.stats._arrays import _float_array, _none_if_nan
+from fhir_pts.analyses.stats._arrays import _float_array, _none_if_nan, _r_alpha
 
 #: Relative tolerance below which a design column counts as aliased (R's ``lm`` / ``dqrdc2`` default ``tol``).
 _R_LM_QR_TOL: float = 1e-7
@@ -68,10 +68,11 @@ def _not_aliased(x: npt.NDArray[np.float64]) -> list[int]:
 
 
 def _fit_ols(
-    y: npt.NDArray[np.float64], x: npt.NDArray[np.float64], names: list[str], formula: str, level: float
+    y: npt.NDArray[np.float64], x: npt.NDArray[np.float64], names: list[str], formula: str, alpha: float
 ) -> OlsResult:
     import statsmodels.api as sm
 
+    alpha = _r_alpha(alpha)
     n = int(y.size)
     kept = _not_aliased(x) if n > 0 else []
     if n == 0 or not kept:
@@ -82,7 +83,7 @@ def _fit_ols(
         fit = sm.OLS(y, x[:, kept], hasconst=has_intercept).fit()
         params = np.asarray(fit.params)
         if n > len(kept):
-            ci = np.asarray(fit.conf_int(alpha=1.0 - level))
+            ci = np.asarray(fit.conf_int(alpha=alpha))
             bse = np.asarray(fit.bse)
             pvalues = np.asarray(fit.pvalues)
         else:  # no residual degrees of freedom: R still gives the estimates, with NaN SE, CI and p
@@ -115,11 +116,11 @@ def _fit_ols(
     return OlsResult(n=n, r_squared=r2, terms=terms, formula=formula)
 
 
-def ols(data: pd.DataFrame, outcome: str, terms: Sequence[str], level: float = 0.95) -> OlsResult:
+def ols(data: pd.DataFrame, outcome: str, terms: Sequence[str], alpha: float = 0.05) -> OlsResult:
     """Ordinary least squares with an intercept, as R ``lm(outcome ~ t1 + t2 + ..., data)`` + ``confint``.
 
     Complete cases only over ``outcome`` and ``terms`` (R's default ``na.action = na.omit``); coefficients,
-    standard errors, two-sided t-test p-values and t-based ``level`` confidence intervals from statsmodels
+    standard errors, two-sided t-test p-values and t-based ``1 - alpha`` confidence intervals from statsmodels
     ``OLS``; R² is R's "Multiple R-squared". A term that is a linear combination of the columns before it is
     aliased (all its values None), as R reports NA for it.
 
@@ -128,7 +129,7 @@ def ols(data: pd.DataFrame, outcome: str, terms: Sequence[str], level: float = 0
     data: one row per subject; the columns named are numeric (nullable dtypes and booleans accepted).
     outcome: name of the response column.
     terms: names of the predictor columns, in model order.
-    level: confidence level of the intervals (default 0.95).
+    alpha: one minus the confidence level of the intervals (default 0.05: 95 %; R ``confint(level = 1 - alpha)``).
 
     Returns
     -------
@@ -138,7 +139,7 @@ def ols(data: pd.DataFrame, outcome: str, terms: Sequence[str], level: float = 0
     NaN). No complete case: everything None.
     """
     y, x, names, formula = ols_design(data, outcome, terms)
-    return _fit_ols(y, x, names, formula, level)
+    return _fit_ols(y, x, names, formula, alpha)
 
 
 def ols_design(
@@ -167,7 +168,7 @@ def ols_design(
     return y, x.reshape(len(frame), 1 + len(terms)), ["intercept", *terms], formula
 
 
-def ols_formula(data: pd.DataFrame, formula: str, level: float = 0.95) -> OlsResult:
+def ols_formula(data: pd.DataFrame, formula: str, alpha: float = 0.05) -> OlsResult:
     """OLS from a patsy formula (R-like syntax: ``"gain ~ age + C(sex) + age:segments"``), as R ``lm``.
 
     Rows with a missing value in any variable of the formula are dropped (complete cases). Term names are
@@ -184,7 +185,7 @@ def ols_formula(data: pd.DataFrame, formula: str, level: float = 0.95) -> OlsRes
     if isinstance(design, OlsResult):
         return design
     y, x, names, _ = design
-    return _fit_ols(y, x, names, formula, level)
+    return _fit_ols(y, x, names, formula, alpha)
 
 
 def ols_formula_design(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from fhir_pts.analyses.stats._arrays import _float_array
+from fhir_pts.analyses.stats._arrays import _float_array, _r_alpha
 
 
 def quartiles(values: Sequence[float] | npt.ArrayLike) -> tuple[float | None, float | None, float | None]:
@@ -30,10 +30,11 @@ def quartiles(values: Sequence[float] | npt.ArrayLike) -> tuple[float | None, fl
     return float(q1), float(med), float(q3)
 
 
-def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[float | None, float | None]:
-    """Exact (Clopper–Pearson) confidence interval of a binomial proportion, as R ``binom.test(x, n)$conf.int``.
+def clopper_pearson(successes: int, trials: int, alpha: float = 0.05) -> tuple[float | None, float | None]:
+    """Exact (Clopper–Pearson) ``1 - alpha`` confidence interval of a binomial proportion, as R
+    ``binom.test(x, n, conf.level = 1 - alpha)$conf.int``.
 
-    The bounds are the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the beta distributions
+    The bounds are the ``alpha / 2`` and ``1 - alpha / 2`` quantiles of the beta distributions
     ``Beta(x, n - x + 1)`` and ``Beta(x + 1, n - x)`` (statsmodels ``proportion_confint(method="beta")``),
     with R's edges: the lower bound is exactly 0 when ``x = 0`` and the upper bound exactly 1 when ``x = n``.
 
@@ -41,7 +42,7 @@ def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[f
     ----------
     successes: number of successes ``x`` (0 ≤ x ≤ n).
     trials: number of trials ``n``.
-    level: confidence level (default 0.95).
+    alpha: one minus the confidence level (default 0.05: a 95 % interval), as lifelines' ``alpha``.
 
     Returns
     -------
@@ -54,11 +55,10 @@ def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[f
         raise ValueError("successes and trials must be whole numbers")
     if n < 0 or x < 0 or x > n:
         raise ValueError(f"need 0 <= successes <= trials, got {successes}/{trials}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    alpha = _r_alpha(alpha)
     if n == 0:
         return None, None
-    low, high = proportion_confint(x, n, alpha=1.0 - level, method="beta")
+    low, high = proportion_confint(x, n, alpha=alpha, method="beta")
     low = 0.0 if x == 0 else float(low)
     high = 1.0 if x == n else float(high)
     return low, high

@@ -1,7 +1,15 @@
 """Kaplan–Meier with R ``survfit``'s log-log band and median rule; reverse-KM median follow-up.
 
-Units: survival times are whatever the caller passes (the analyses pass months from day 0 = the index
-procedure); ``lost`` is True for an event (loss of patency), False for a censored time."""
+The vocabulary is lifelines' (``KaplanMeierFitter.fit(durations, event_observed, timeline, alpha)``):
+
+- ``durations``: each subject's time from the time origin to its event or censoring, in the caller's unit (the
+  analyses: months from day 0, the date of the index procedure; 1 month = 30.4375 days); nothing here converts;
+- ``event_observed``: True when the subject had the event at its duration (loss of patency), False when it was
+  censored there (right-censoring: still patent at its last patency finding);
+- ``timeline``: the distinct recorded times of a fit, ascending (:attr:`KaplanMeierEstimate.timeline`, R's
+  ``fit$time``: lifelines' timeline without the 0 it prepends);
+- ``alpha``: one minus the confidence level (0.05: the 95 % band).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fhir_pts.analyses.api import CurvePoint
-from fhir_pts.analyses.stats._arrays import _bool_array, _float_array, _none_if_nan
+from fhir_pts.analyses.stats._arrays import _bool_array, _float_array, _none_if_nan, _r_alpha
 
 #: R's tolerance when ``survival`` compares a survival estimate with 0.5 (``sqrt(.Machine$double.eps)``).
 _R_SURVFIT_TOL: float = math.sqrt(np.finfo(float).eps)
@@ -39,17 +47,18 @@ def _r_survfit_median(times: npt.NDArray[np.float64], surv: npt.NDArray[np.float
 
 @dataclass(frozen=True, eq=False)
 class KaplanMeierEstimate:
-    """A Kaplan–Meier estimate with its 95 % (``level``) log-log confidence band, as R ``survfit``.
+    """A Kaplan–Meier estimate with its ``1 - alpha`` (95 %) log-log confidence band, as R ``survfit``.
 
-    Built by :func:`kaplan_meier`. Times are in the caller's unit (the analyses: months from day 0, the index
-    procedure); ``lost`` = True is the event, False a censoring at that time.
+    Built by :func:`kaplan_meier`. Times are in the unit of the ``durations`` it was fitted on (the analyses:
+    months from day 0, the index procedure); an event is ``event_observed`` True, a censoring False.
 
     Attributes
     ----------
     n: number of subjects.
     events: number of events.
-    level: confidence level of the band.
-    times: the distinct recorded times (events and censorings), ascending — R's ``fit$time``.
+    alpha: one minus the confidence level of the band (lifelines' ``alpha``).
+    timeline: the distinct recorded times (events and censorings), ascending — R's ``fit$time``; lifelines'
+        ``timeline`` without the 0 it prepends (0 is here only when a subject's duration is 0).
     survival: the estimate S(t) just after each recorded time (events at t included) — R's ``fit$surv``.
     ci_low, ci_high: log-log (Kalbfleisch–Prentice, "exponential Greenwood") bounds at each recorded time;
         NaN where R gives NA, i.e. where S(t) is 1 or 0 (the log-log transform is undefined there).
@@ -59,8 +68,8 @@ class KaplanMeierEstimate:
 
     n: int
     events: int
-    level: float
-    times: npt.NDArray[np.float64]
+    alpha: float
+    timeline: npt.NDArray[np.float64]
     survival: npt.NDArray[np.float64]
     ci_low: npt.NDArray[np.float64]
     ci_high: npt.NDArray[np.float64]
@@ -80,9 +89,9 @@ class KaplanMeierEstimate:
         t = float(t)
         if math.isnan(t) or t < 0:
             raise ValueError(f"t must be a time >= 0, got {t}")
-        if self.n == 0 or t > self.times[-1]:
+        if self.n == 0 or t > self.timeline[-1]:
             return None
-        i = int(np.searchsorted(self.times, t, side="right")) - 1
+        i = int(np.searchsorted(self.timeline, t, side="right")) - 1
         if i < 0:
             return 1.0, 1.0, 1.0
         return float(self.survival[i]), _none_if_nan(self.ci_low[i]), _none_if_nan(self.ci_high[i])
@@ -101,9 +110,9 @@ class KaplanMeierEstimate:
         if self.n == 0:
             return []
         points: list[CurvePoint] = []
-        if self.times[0] > 0:
+        if self.timeline[0] > 0:
             points.append(CurvePoint(time_months=0.0, estimate=1.0, ci_low=1.0, ci_high=1.0, at_risk=self.n))
-        for i, t in enumerate(self.times):
+        for i, t in enumerate(self.timeline):
             points.append(
                 CurvePoint(
                     time_months=float(t),
@@ -126,11 +135,13 @@ class KaplanMeierEstimate:
         """
         if self.n == 0:
             return None
-        return _r_survfit_median(self.times, self.survival)
+        return _r_survfit_median(self.timeline, self.survival)
 
 
 def kaplan_meier(
-    durations: Sequence[float] | npt.ArrayLike, lost: Sequence[bool] | npt.ArrayLike, level: float = 0.95
+    durations: Sequence[float] | npt.ArrayLike,
+    event_observed: Sequence[bool] | npt.ArrayLike,
+    alpha: float = 0.05,
 ) -> KaplanMeierEstimate:
     """Kaplan–Meier estimate with a log-log confidence band, as R ``survfit(Surv(t, e) ~ 1, conf.type = "log-log")``.
 
@@ -143,8 +154,9 @@ def kaplan_meier(
     ----------
     durations: time of each subject from the time origin (the analyses: months from day 0, the index
         procedure) to its event or censoring; ≥ 0, no missing values.
-    lost: True when the subject had the event at that time (loss of patency), False when censored there.
-    level: confidence level (default 0.95).
+    event_observed: True when the subject had the event at that time (loss of patency), False when it was
+        censored there (right-censoring); no missing values.
+    alpha: one minus the confidence level of the band (default 0.05: 95 %), as lifelines.
 
     Returns
     -------
@@ -153,21 +165,20 @@ def kaplan_meier(
     from lifelines import KaplanMeierFitter
 
     t = _float_array(durations, "durations")
-    e = _bool_array(lost, "lost")
+    e = _bool_array(event_observed, "event_observed")
     if t.shape != e.shape:
-        raise ValueError(f"durations ({t.size}) and lost ({e.size}) differ in length")
+        raise ValueError(f"durations ({t.size}) and event_observed ({e.size}) differ in length")
     if np.isnan(t).any():
         raise ValueError("durations: missing values")
     if (t < 0).any() or np.isinf(t).any():
         raise ValueError("durations must be finite and >= 0")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    r_alpha = _r_alpha(alpha)  # validated; R's 1 - conf.level
     if t.size == 0:
         empty_f = np.empty(0, dtype=float)
         empty_i = np.empty(0, dtype=np.int64)
-        return KaplanMeierEstimate(0, 0, level, empty_f, empty_f, empty_f, empty_f, empty_i, empty_i, t)
+        return KaplanMeierEstimate(0, 0, float(alpha), empty_f, empty_f, empty_f, empty_f, empty_i, empty_i, t)
 
-    kmf = KaplanMeierFitter(alpha=1.0 - level)
+    kmf = KaplanMeierFitter(alpha=r_alpha)
     kmf.fit(t, event_observed=e)
     times = np.unique(t)
     sf = kmf.survival_function_.iloc[:, 0]
@@ -185,8 +196,8 @@ def kaplan_meier(
     return KaplanMeierEstimate(
         n=int(t.size),
         events=int(e.sum()),
-        level=level,
-        times=times,
+        alpha=float(alpha),
+        timeline=times,
         survival=survival,
         ci_low=low,
         ci_high=high,
@@ -196,7 +207,9 @@ def kaplan_meier(
     )
 
 
-def reverse_km_median(durations: Sequence[float] | npt.ArrayLike, lost: Sequence[bool] | npt.ArrayLike) -> float | None:
+def reverse_km_median(
+    durations: Sequence[float] | npt.ArrayLike, event_observed: Sequence[bool] | npt.ArrayLike
+) -> float | None:
     """Median follow-up by the reverse Kaplan–Meier method (Schemper & Smith 1996).
 
     The status is flipped (a censoring becomes the event, an event a censoring) and the median of that
@@ -205,13 +218,13 @@ def reverse_km_median(durations: Sequence[float] | npt.ArrayLike, lost: Sequence
 
     Parameters
     ----------
-    durations: time of each subject from the origin (months from day 0 in the analyses), ≥ 0.
-    lost: True for an event (loss of patency), False for a censoring — as for :func:`kaplan_meier`.
+    durations: time of each subject from the time origin (months from day 0 in the analyses), ≥ 0.
+    event_observed: True for an event (loss of patency), False for a censoring — as for :func:`kaplan_meier`.
 
     Returns
     -------
     The median potential follow-up in the unit of ``durations``; None when the reverse curve never reaches 0.5
     or there are no subjects.
     """
-    e = _bool_array(lost, "lost")
+    e = _bool_array(event_observed, "event_observed")
     return kaplan_meier(durations, ~e).median()
