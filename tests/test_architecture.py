@@ -6,7 +6,11 @@ Layers (a module may import its own layer and the layers listed as below it)::
     sources  -> adapters -> cohort -> analyses (and pooling) -> outputs
                 engines     (orchestrate sources + adapters + cohort; know nothing of analyses or outputs)
     pipeline    pipeline, pool, validate, conformance, synth  (operations over every layer below)
-    faces       cli, host, serve*, progress  (on top; progress is the terminal UI)
+    faces       cli, host, serve*, options, progress, __main__  (on top; progress is the terminal UI)
+
+The faces go through the pipeline: besides ``fhir_pts.pipeline`` and each other they import only the few shared
+modules of :data:`FACE_ALLOWED` (``docs/architecture.md``), never sources, adapters, engines, outputs,
+``plugin_manager`` or the other operations directly (``pipeline`` re-exports what they need).
 
 The graph is read with :mod:`ast`: module-level and function-level imports count, ``if TYPE_CHECKING:`` imports do
 not (they are annotations, not run-time dependencies). Known violations are listed in :data:`ALLOWED_UPWARD`
@@ -54,6 +58,18 @@ LAYER_OF_PREFIX = {
     "fhir_pts.serve_parameters": "faces",
     "fhir_pts.serve_pool": "faces",
     "fhir_pts.progress": "faces",
+    "fhir_pts.options": "faces",
+    "fhir_pts.__main__": "faces",
+}
+
+#: What a face (a module of the faces layer) may import besides ``fhir_pts.pipeline`` and the other faces, and why.
+FACE_ALLOWED: dict[str, str] = {
+    "fhir_pts": "__version__",
+    "fhir_pts.codes": "code systems and canonical URLs (constants)",
+    "fhir_pts.disclosure": "the minimum cell count: its default and its check",
+    "fhir_pts.problems": "Problem, the type of HostResult.problem_list",
+    "fhir_pts.cohort.model": "Cohort and TimePointWindows, the types a face takes and gives",
+    "fhir_pts.analyses.api": "AnalysisInfo and AnalysisOutcome, the types a face gives",
 }
 _CHAIN = [SHARED, "sources", "adapters", "cohort", "analyses", "outputs"]
 BELOW: dict[str, set[str]] = {layer: set(_CHAIN[:i]) for i, layer in enumerate(_CHAIN)}
@@ -192,6 +208,36 @@ def test_no_upward_import() -> None:
     )
     fixed = sorted(set(ALLOWED_UPWARD) - edges)
     assert not fixed, f"no longer needed in ALLOWED_UPWARD, remove: {fixed}"
+
+
+def face_edges(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """Imports of a face that pass the pipeline by: a face importing anything but ``fhir_pts.pipeline``, another
+    face or a module of :data:`FACE_ALLOWED`."""
+    return {
+        (a, b)
+        for a, targets in graph.items()
+        if layer(a) == "faces"
+        for b in targets
+        if layer(b) != "faces" and b != "fhir_pts.pipeline" and b not in FACE_ALLOWED
+    }
+
+
+def test_faces_go_through_the_pipeline() -> None:
+    """cli, host, serve (and the ``pool`` command) reach sources, engines, outputs, plugins only via pipeline."""
+    edges = face_edges(import_graph())
+    assert not edges, "faces importing past fhir_pts.pipeline (add what they need to the pipeline):\n" + "\n".join(
+        f"  {a} -> {b}" for a, b in sorted(edges)
+    )
+
+
+def test_the_face_rule_is_not_vacuous() -> None:
+    graph = import_graph()
+    assert "fhir_pts.pipeline" in graph["fhir_pts.cli.run"] and "fhir_pts.pipeline" in graph["fhir_pts.host"]
+    for below in ("fhir_pts.sources.files", "fhir_pts.adapters.common", "fhir_pts.engines", "fhir_pts.outputs.staging",
+                  "fhir_pts.plugin_manager", "fhir_pts.pool", "fhir_pts.vocabulary"):  # fmt: skip
+        for face in ("fhir_pts.cli.run", "fhir_pts.host", "fhir_pts.serve.fhir", "fhir_pts.serve_parameters"):
+            assert face_edges({face: {below, "fhir_pts.pipeline", "fhir_pts.options"}}) == {(face, below)}
+    assert not face_edges({"fhir_pts.serve.command": {"fhir_pts.options", "fhir_pts.disclosure"}})
 
 
 def test_no_package_cycle() -> None:

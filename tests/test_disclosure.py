@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 
 from fhir_pts.disclosure import (
     MIN_CELL_COUNT,
-    add_min_cell_count_argument,
     check_min_cell_count,
     is_disclosive,
     masked,
     selection_blocks,
     suppress_count,
 )
+from fhir_pts.options import add_min_cell_count_argument
 
 
 def test_default_is_cumulus_minimum_bin() -> None:

@@ -168,10 +168,10 @@ def test_measure_report_models_parse_as_r4(host_result: HostResult) -> None:
 def test_tables_are_dataframes(host_result: HostResult, cli_out: Path) -> None:
     assert list(host_result.results.columns) == ["measure", "statistic", "value", "ci_low", "ci_high", "p_value", "n"]
     cli_cohort = pd.read_csv(cli_out / "cohort.csv", dtype={"patient_id": "string"})
-    assert host_result.cohort["patient_id"].tolist() == cli_cohort["patient_id"].tolist()
+    assert host_result.patients["patient_id"].tolist() == cli_cohort["patient_id"].tolist()
     assert len(host_result.problems) == len(host_result.problem_list) == len(pd.read_csv(cli_out / "problems.csv"))
     patients = host_result.results.query("measure == 'cohort' and statistic == 'patients'")["value"].item()
-    assert patients == len(host_result.cohort) == len(cli_cohort) > 30  # of 60 synthetic, some lack an index
+    assert patients == len(host_result.patients) == len(cli_cohort) > 30  # of 60 synthetic, some lack an index
 
 
 def test_resources_in_memory_give_the_same_numbers(cohort_file: Path, host_result: HostResult) -> None:
@@ -181,7 +181,7 @@ def test_resources_in_memory_give_the_same_numbers(cohort_file: Path, host_resul
     assert_same_results(in_memory.results, host_result.results)
     assert len(in_memory.measure_reports) == len(host_result.measure_reports)
     as_bundle = FhirPtsHost().run([bundle], analyses=["cohort"])  # a Bundle among the resources is opened
-    assert as_bundle.results.set_index("statistic").loc["patients", "value"] == len(host_result.cohort)
+    assert as_bundle.results.set_index("statistic").loc["patients", "value"] == len(host_result.patients)
 
 
 # --------------------------------------------------------------------------------------------- isolation
@@ -279,19 +279,19 @@ def test_undeclared_parameter_is_an_error(cohort_file: Path) -> None:
 
 
 def test_index_period_restricts_the_patients_and_sets_the_period(host_result: HostResult, cohort_file: Path) -> None:
-    index = sorted(pd.to_datetime(host_result.cohort["index_date"]).dt.date)
+    index = sorted(pd.to_datetime(host_result.patients["index_date"]).dt.date)
     start, end = index[10], index[39]
     inside = sum(start <= d <= end for d in index)
     result = FhirPtsHost(allow=["descriptive"]).run(
         files=[cohort_file], analyses=["cohort"], index_period=(start.isoformat(), end)
     )
-    assert result.results.set_index("statistic").loc["patients", "value"] == inside == len(result.cohort)
+    assert result.results.set_index("statistic").loc["patients", "value"] == inside == len(result.patients)
     assert result.measure_reports[0]["period"] == {"start": start.isoformat(), "end": end.isoformat()}
-    assert result.cohort_object.flow["outside_index_period"] == len(index) - inside
+    assert result.analysed_cohort.flow["outside_index_period"] == len(index) - inside
     with pytest.raises(HostError, match="after its end"):
-        FhirPtsHost(allow=["descriptive"]).analyse(result.cohort_object, index_period=(end, start))
+        FhirPtsHost(allow=["descriptive"]).analyse(result.analysed_cohort, index_period=(end, start))
     with pytest.raises(HostError, match="not a date"):
-        FhirPtsHost(allow=["descriptive"]).analyse(result.cohort_object, index_period=("2020-13-45", None))
+        FhirPtsHost(allow=["descriptive"]).analyse(result.analysed_cohort, index_period=("2020-13-45", None))
 
 
 # ---------------------------------------------------------------------------------- the out-of-tree plugin
@@ -399,7 +399,7 @@ def test_host_reads_a_hospital_fhir_server(tmp_path_factory: pytest.TempPathFact
         host = FhirPtsHost(allow=["descriptive", "patency", "scores"])
         via_server = host.run(server=config, date=DATE)
     in_memory = host.run(resources, date=DATE)
-    assert len(via_server.cohort) == len(in_memory.cohort) == 10
+    assert len(via_server.patients) == len(in_memory.patients) == 10
     assert_same_results(via_server.results, in_memory.results)
     with pytest.raises(HostInputError):  # the server is gone now
         host.run(server=ServerConfig(url=info.base_url, retries=0, timeout=5))
@@ -448,3 +448,28 @@ def test_restrict_to_index_period_by_hand() -> None:
     assert len(late.patients) == 0 and (late.period_start, late.period_end) == (dt.date(2022, 1, 1),) * 2
     assert restrict_to_index_period(cohort, None, None) is cohort
     assert len(cohort.patients) == 5  # the original is untouched
+
+
+def test_the_old_result_names_still_work_and_say_they_are_deprecated(host_result: HostResult) -> None:
+    """``cohort`` / ``cohort_object`` (host API 1.0, 1.1) are ``patients`` / ``analysed_cohort`` since 1.2."""
+    with pytest.warns(DeprecationWarning, match="use HostResult.patients"):
+        assert host_result.cohort is host_result.patients
+    with pytest.warns(DeprecationWarning, match="use HostResult.analysed_cohort"):
+        assert host_result.cohort_object is host_result.analysed_cohort
+    assert host_result.analysed_cohort.patients is host_result.patients
+
+
+def test_unknown_analyses_give_one_message_through_the_host_and_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One error for every door: the host raises it (a HostError), the command line prints it and exits 2."""
+    from fhir_pts.cli import main
+    from fhir_pts.pipeline import UnknownAnalysisError as PipelineUnknown
+
+    host = FhirPtsHost()
+    with pytest.raises(UnknownAnalysisError) as caught:
+        host.run(resources=[], analyses=["nope", "cohort"])
+    assert isinstance(caught.value, HostError) and isinstance(caught.value, PipelineUnknown)
+    assert main(["run", str(tmp_path), "--out", str(tmp_path / "out"), "--analysis", "nope"]) == 2
+    assert capsys.readouterr().err.strip() == f"fhir-pts: error: {caught.value}"
+    assert str(caught.value).startswith("unknown analysis id(s) 'nope'; installed: ")

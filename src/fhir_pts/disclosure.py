@@ -2,7 +2,8 @@
 
 One setting, shared by everything that shows counts to someone who may not see patient-level data:
 ``fhir-pts serve`` (``$evaluate-measure``) and ``fhir-pts pool`` (``--min-cell-count``). Both take it through
-:func:`add_min_cell_count_argument`, so the option, its default and its meaning are the same everywhere.
+the command line's ``add_min_cell_count_argument`` (:mod:`fhir_pts.options`), so the option, its default
+and its meaning are the same everywhere.
 
 **Default: 10.** SMART/Cumulus, the federated EHR-analytics platform whose counts leave hospitals the same way,
 drops every bin of fewer than 10 patients (``cumulus-library``'s ``min_subject`` of 10); the US CMS cell-size
@@ -25,14 +26,12 @@ subtracted to isolate fewer: see :func:`selection_blocks`.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Hashable, Sequence
 from typing import Any, TypeVar
 
 __all__ = [
     "DATA_ABSENT_REASON",
     "MIN_CELL_COUNT",
-    "add_min_cell_count_argument",
     "check_min_cell_count",
     "is_disclosive",
     "masked",
@@ -104,20 +103,3 @@ def selection_blocks(keys: Sequence[K], min_cell_count: int = MIN_CELL_COUNT) ->
     return blocks
 
 
-def add_min_cell_count_argument(parser: argparse.ArgumentParser) -> None:
-    """``--min-cell-count N`` (default :data:`MIN_CELL_COUNT`), the same option for ``serve`` and ``pool``."""
-
-    def parse(text: str) -> int:
-        try:
-            return check_min_cell_count(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    parser.add_argument(
-        "--min-cell-count",
-        type=parse,
-        default=MIN_CELL_COUNT,
-        metavar="N",
-        help=f"smallest number of patients shown in a count (default {MIN_CELL_COUNT}, as Cumulus); counts "
-        "1..N-1 are suppressed and marked 'masked', and so is every figure computed from them; 0 (or 1) turns it off",
-    )

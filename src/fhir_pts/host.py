@@ -25,27 +25,25 @@ Public names (the API covered by :data:`HOST_API_VERSION`): :data:`HOST_API_VERS
 from __future__ import annotations
 
 import datetime as dt
-import io
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-import pandas as pd
-import pluggy
-
+from fhir_pts import pipeline
 from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome
 from fhir_pts.cohort.model import Cohort, TimePointWindows
-from fhir_pts.problems import PROBLEM_COLUMNS, Problem
+from fhir_pts.problems import Problem
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pluggy
     from fhir.resources.R4B.measurereport import MeasureReport
 
     from fhir_pts.engines.base import Engine
-    from fhir_pts.sources.server.config import ServerConfig
-    from fhir_pts.sources.server.fetch import FetchResult
+    from fhir_pts.pipeline import AnalysisPlan, FetchResult, ServerConfig
 
 __all__ = [
     "HOST_API_VERSION",
@@ -58,7 +56,7 @@ __all__ = [
 
 #: Version of this host API (not of the package). MAJOR: a public name removed or changed incompatibly;
 #: MINOR: something added; PATCH: fixes. See ``docs/host-api.md``.
-HOST_API_VERSION = "1.1.0"
+HOST_API_VERSION = "1.2.0"
 
 #: The standard output files :meth:`HostResult.write` writes (contract §4), in order.
 OUTPUT_FILES: tuple[str, ...] = ("measure-reports.json", "results.csv", "cohort.csv", "problems.csv")
@@ -70,16 +68,15 @@ class HostError(Exception):
     """The host was asked something it cannot do (bad arguments, unknown analyses, bad parameters)."""
 
 
-class UnknownAnalysisError(HostError):
-    """Measure ids asked for that no installed plugin provides; ``unknown`` lists them, ``installed`` the rest."""
+class UnknownAnalysisError(HostError, pipeline.UnknownAnalysisError):
+    """Measure ids asked for that no installed plugin provides; ``unknown`` lists them, ``installed`` the rest.
+
+    The error of every face (:class:`fhir_pts.pipeline.UnknownAnalysisError`, whose message the command line
+    prints with exit status 2 and ``serve`` answers with a 404), as a :class:`HostError`.
+    """
 
     def __init__(self, unknown: Sequence[str], installed: Sequence[str]) -> None:
-        self.unknown = list(unknown)
-        self.installed = list(installed)
-        super().__init__(
-            f"unknown analysis id(s) {', '.join(map(repr, self.unknown))}; installed: "
-            + (", ".join(self.installed) or "none")
-        )
+        pipeline.UnknownAnalysisError.__init__(self, unknown, installed)
 
 
 class HostInputError(HostError):
@@ -96,24 +93,40 @@ class HostResult:
     bundle: ``measure-reports.json`` as a dict: a FHIR R4 ``Bundle`` (type ``collection``) of MeasureReports.
     measure_reports: the MeasureReports of ``bundle``, in analysis order (failed analyses: ``status`` ``error``).
     results: ``results.csv`` as a DataFrame (columns ``measure, statistic, value, ci_low, ci_high, p_value, n``;
-        numbers parsed from the very text written to the file).
-    cohort: ``cohort.csv`` as a DataFrame: one row per patient with an index procedure.
+        each number the value of the very text written to the file, typed as ``pandas.read_csv`` types it).
+    patients: ``cohort.csv`` as a DataFrame: one row per patient with an index procedure.
     problems: ``problems.csv`` as a DataFrame (columns of :data:`fhir_pts.problems.PROBLEM_COLUMNS`).
     problem_list: the same problems as :class:`~fhir_pts.problems.Problem` objects.
-    cohort_object: the :class:`~fhir_pts.cohort.model.Cohort` the analyses ran on (patients, problems,
+    analysed_cohort: the :class:`~fhir_pts.cohort.model.Cohort` the analyses ran on (``patients``, problems,
         period, flow counts).
     date: the date every MeasureReport carries.
+
+    Deprecated (host API 1.2): ``cohort`` (use ``patients``) and ``cohort_object`` (use ``analysed_cohort``).
     """
 
     outcomes: list[AnalysisOutcome]
     bundle: dict[str, Any]
     measure_reports: list[dict[str, Any]]
     results: pd.DataFrame
-    cohort: pd.DataFrame
+    patients: pd.DataFrame
     problems: pd.DataFrame
     problem_list: list[Problem]
-    cohort_object: Cohort = field(repr=False)
+    analysed_cohort: Cohort = field(repr=False)
     date: dt.datetime
+
+    @property
+    def cohort(self) -> pd.DataFrame:
+        """Deprecated name of :attr:`patients` (``cohort.csv`` as a DataFrame)."""
+        warnings.warn("HostResult.cohort is deprecated: use HostResult.patients", DeprecationWarning, stacklevel=2)
+        return self.patients
+
+    @property
+    def cohort_object(self) -> Cohort:
+        """Deprecated name of :attr:`analysed_cohort` (the :class:`~fhir_pts.cohort.model.Cohort`)."""
+        warnings.warn(
+            "HostResult.cohort_object is deprecated: use HostResult.analysed_cohort", DeprecationWarning, stacklevel=2
+        )
+        return self.analysed_cohort
 
     @property
     def failed(self) -> list[AnalysisOutcome]:
@@ -143,21 +156,7 @@ class HostResult:
         -------
         file name -> path, for each of :data:`OUTPUT_FILES`.
         """
-        from fhir_pts.outputs.atomic import write_all_atomically
-        from fhir_pts.outputs.tables import cohort_csv_bytes, problems_csv_bytes, results_csv_bytes
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        contents: dict[Path, bytes] = {
-            out / "measure-reports.json": orjson.dumps(
-                self.bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
-            ),
-            out / "results.csv": results_csv_bytes(self.outcomes),
-            out / "cohort.csv": cohort_csv_bytes(self.cohort_object),
-            out / "problems.csv": problems_csv_bytes(self.problem_list),
-        }
-        write_all_atomically(contents)
-        return {path.name: path for path in contents}
+        return pipeline.write_data_files(out_dir, self.analysed_cohort, self.outcomes, self.bundle)
 
 
 def _windows(windows: TimePointWindows | Mapping[str, int] | None) -> TimePointWindows | None:
@@ -188,42 +187,12 @@ def _as_date(value: dt.date | str | None, what: str) -> dt.date | None:
 
 
 def restrict_to_index_period(cohort: Cohort, start: dt.date | None, end: dt.date | None) -> Cohort:
-    """The cohort of the patients whose index date lies in ``[start, end]`` (both inclusive, either open).
-
-    The returned cohort's ``period`` is the asked period (an open end keeps the cohort's own, moved to the
-    other bound if it would fall outside it); its problems are the cohort's; ``flow["outside_index_period"]``
-    counts the patients left out (patients without an index date are left out whenever a bound is given).
-    The given cohort is not changed.
-    """
-    if start is None and end is None:
-        return cohort
-    if start is not None and end is not None and start > end:
-        raise HostError(f"period start {start} is after its end {end}")
-    frame = cohort.patients
-    index = pd.to_datetime(frame["index_date"], errors="coerce", format="ISO8601")
-    keep = index.notna()  # comparisons with NaT are False: no index date, not kept
-    if start is not None:
-        keep &= index >= pd.Timestamp(start)
-    if end is not None:
-        keep &= index <= pd.Timestamp(end)
-    kept = frame[keep.to_numpy(dtype=bool)].reset_index(drop=True)
-    flow = dict(cohort.flow)
-    flow["outside_index_period"] = int(len(frame) - len(kept))
-    period_start = start if start is not None else cohort.period_start
-    period_end = end if end is not None else cohort.period_end
-    if start is not None and period_end is not None and period_end < start:
-        period_end = start  # an open end before the asked start: the period is that one day
-    if end is not None and period_start is not None and period_start > end:
-        period_start = end
-    return Cohort(
-        patients=kept,
-        problems=list(cohort.problems),
-        period_start=period_start,
-        period_end=period_end,
-        windows=cohort.windows,
-        flow=flow,
-        concept_maps=cohort.concept_maps,
-    )
+    """The cohort of the patients whose index date lies in ``[start, end]``: see
+    :func:`fhir_pts.pipeline.restrict_to_index_period` (:class:`HostError` when ``start`` is after ``end``)."""
+    try:
+        return pipeline.restrict_to_index_period(cohort, start, end)
+    except ValueError as exc:
+        raise HostError(str(exc)) from None
 
 
 class FhirPtsHost:
@@ -274,9 +243,7 @@ class FhirPtsHost:
         share_distributions: bool = False,
     ) -> None:
         from fhir_pts.disclosure import MIN_CELL_COUNT, check_min_cell_count
-        from fhir_pts.engines import make_engine
-        from fhir_pts.outputs.aggregates import SharingPolicy
-        from fhir_pts.plugin_manager import get_plugin_manager
+        from fhir_pts.pipeline import SharingPolicy, get_plugin_manager, make_engine
 
         if workers < 1:
             raise HostError("workers must be at least 1")
@@ -328,17 +295,22 @@ class FhirPtsHost:
 
     def plugins(self) -> dict[str, str]:
         """Analysis id -> name of the plugin that provides it."""
-        from fhir_pts.plugin_manager import list_analyses
-
-        return {info.id: plugin for info, plugin in list_analyses(self._pm)}
+        return {info.id: plugin for info, plugin in pipeline.list_analyses(self._pm)}
 
     def analyses(self) -> list[AnalysisInfo]:
         """Every analysis this host's plugins provide, the contract's measures first (contract §4 order)."""
-        from fhir_pts.plugin_manager import PluginError, list_analyses
-
         try:
-            return [info for info, _ in list_analyses(self._pm)]
-        except PluginError as exc:
+            return [info for info, _ in pipeline.list_analyses(self._pm)]
+        except pipeline.PluginError as exc:
+            raise HostError(str(exc)) from exc
+
+    def _plan(self, analyses: Sequence[str] | None) -> AnalysisPlan:
+        """The analyses of a run, the plugins asked once (:func:`fhir_pts.pipeline.plan_analyses`)."""
+        try:
+            return pipeline.plan_analyses(analyses, None, self._pm)
+        except pipeline.UnknownAnalysisError as exc:
+            raise UnknownAnalysisError(exc.unknown, exc.installed) from None
+        except pipeline.PluginError as exc:
             raise HostError(str(exc)) from exc
 
     # ------------------------------------------------------------------------------------------ running
@@ -357,23 +329,31 @@ class FhirPtsHost:
         Raises :class:`HostInputError` when the input cannot be used at all; problems in single records are
         not errors, they are in the cohort's ``problems``.
         """
-        from fhir_pts.pipeline import add_source_findings, cohort_from_resources, installed_instruments, load_cohort
-        from fhir_pts.sources.files import InputError
-        from fhir_pts.vocabulary import Vocabulary
+        return self._load(resources, files, server, windows, pipeline.installed_instruments(self._pm))
+
+    def _load(
+        self,
+        resources: Iterable[dict[str, Any]] | None,
+        files: Sequence[Path | str] | None,
+        server: ServerConfig | None,
+        windows: TimePointWindows | Mapping[str, int] | None,
+        instruments: Sequence[Any],
+    ) -> Cohort:
+        """:meth:`load` with this host's instruments (its plugins, allow / block) already asked for."""
+        from fhir_pts.pipeline import InputError, add_source_findings, cohort_from_resources, load_cohort
 
         given = [name for name, value in (("resources", resources), ("files", files), ("server", server))
                  if value is not None]
         if len(given) != 1:
             raise HostError(f"give exactly one of resources, files or server (got {', '.join(given) or 'none'})")
         chosen = _windows(windows) or self._windows
-        instruments = installed_instruments(self._pm)  # this host's plugins (allow / block) declare them
         try:
             if resources is not None:
-                vocabulary = Vocabulary.build(self._concept_maps)
+                vocabulary = pipeline.file_vocabulary(self._concept_maps)
                 return cohort_from_resources(resources, concepts=vocabulary, windows=chosen, instruments=instruments)
             if files is not None:
-                return load_cohort(list(files), vocabulary=Vocabulary.build(self._concept_maps), windows=chosen,
-                                   engine=self._engine, instruments=instruments)  # fmt: skip
+                return load_cohort(list(files), vocabulary=pipeline.file_vocabulary(self._concept_maps),
+                                   windows=chosen, engine=self._engine, instruments=instruments)  # fmt: skip
             assert server is not None
             with tempfile.TemporaryDirectory(prefix="fhir-pts-host-") as raw:
                 paths, vocabulary, fetched = _fetch(server, Path(raw), self._concept_maps, instruments)
@@ -409,42 +389,38 @@ class FhirPtsHost:
         UnknownAnalysisError: a measure id no plugin of this host provides.
         HostError: a parameter the analysis does not declare, or a bad ``index_period``.
         """
-        from fhir_pts.outputs.measure_report import build_bundle
-        from fhir_pts.outputs.tables import results_csv_bytes
-        from fhir_pts.pipeline import analyse
-        from fhir_pts.plugin_manager import PluginError
+        return self._analyse(cohort, self._plan(analyses), parameters, index_period, date)
 
-        installed = [info.id for info in self.analyses()]
-        selected = list(dict.fromkeys(analyses)) if analyses is not None else installed
-        unknown = [a for a in selected if a not in installed]
-        if unknown:
-            raise UnknownAnalysisError(unknown, installed)
+    def _analyse(
+        self,
+        cohort: Cohort,
+        plan: AnalysisPlan,
+        parameters: Parameters | None,
+        index_period: tuple[dt.date | str | None, dt.date | str | None] | None,
+        date: dt.datetime | None,
+    ) -> HostResult:
+        """:meth:`analyse` with the analyses already planned (the plugins are not asked again)."""
         if index_period is not None:
             start, end = (_as_date(index_period[0], "period start"), _as_date(index_period[1], "period end"))
             cohort = restrict_to_index_period(cohort, start, end)
+        selected = plan.analysis_ids
         merged = {k: v for k, v in _merge(self._parameters, parameters).items() if k in selected}
         try:
-            outcomes = analyse(cohort, selected, merged, self._pm)
-        except PluginError as exc:
+            plan = plan.with_parameters(merged)
+        except pipeline.PluginError as exc:
             raise HostError(str(exc)) from exc
+        outcomes = pipeline.analyse(cohort, plan=plan)
         stamp = (date or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-        bundle = build_bundle(outcomes, cohort, date=stamp, sharing=self._sharing)
-        results = pd.read_csv(
-            io.BytesIO(results_csv_bytes(outcomes)),
-            dtype={"measure": "string", "statistic": "string", "n": "Int64"},
-            keep_default_na=False,
-            na_values=[""],
-        )
-        problems = pd.DataFrame([p.as_row() for p in cohort.problems], columns=list(PROBLEM_COLUMNS))
+        bundle, results, problems = pipeline.in_memory_outputs(cohort, outcomes, date=stamp, sharing=self._sharing)
         return HostResult(
             outcomes=outcomes,
             bundle=bundle,
             measure_reports=[entry["resource"] for entry in bundle["entry"]],
             results=results,
-            cohort=cohort.patients,
+            patients=cohort.patients,
             problems=problems,
             problem_list=list(cohort.problems),
-            cohort_object=cohort,
+            analysed_cohort=cohort,
             date=stamp,
         )
 
@@ -465,14 +441,9 @@ class FhirPtsHost:
         Give exactly one of ``resources``, ``files`` or ``server``. The measure ids are checked before any
         data is read. See :meth:`load` and :meth:`analyse` for the other arguments and the errors raised.
         """
-        if analyses is not None:
-            installed = [info.id for info in self.analyses()]
-            unknown = [a for a in analyses if a not in installed]
-            if unknown:
-                raise UnknownAnalysisError(unknown, installed)
-        cohort = self.load(resources, files=files, server=server, windows=windows)
-        return self.analyse(cohort, analyses=analyses, parameters=parameters, index_period=index_period, date=date)
-
+        plan = self._plan(analyses)  # the measure ids are checked before any data is read
+        cohort = self._load(resources, files, server, windows, plan.instruments)
+        return self._analyse(cohort, plan, parameters, index_period, date)
 
     def pool(self, reports: Sequence[Mapping[str, Any] | Path | str], *, labels: Sequence[str] | None = None) -> Any:
         """Pool sites' shared ``measure-reports.json`` (Bundles as dicts, files or run folders), as ``fhir-pts pool``.
@@ -481,7 +452,7 @@ class FhirPtsHost:
         exactness; write it with :func:`fhir_pts.pool.write_pooled`). Raises :class:`HostInputError` when the
         sites cannot be pooled (different measures, versions, windows or parameters: the message names it).
         """
-        from fhir_pts.pool import PoolingError, pool_sites, read_site, site_from_bundle
+        from fhir_pts.pipeline import PoolingError, pool_sites, read_site, site_from_bundle
 
         try:
             sites = []
@@ -502,14 +473,12 @@ def _fetch(
     """Fetch the cohort from a hospital FHIR server into ``raw_dir`` (NDJSON files) with the server source;
     returns the files, the run's vocabulary (ConceptMap canonicals read from the server) and the fetch
     (its problems and data gaps)."""
-    from fhir_pts.sources import server as source
-
     try:
-        connection = source.ServerSource.open(server)
+        connection = pipeline.open_server(server)
         vocabulary = connection.vocabulary(concept_maps)
         if instruments:
             vocabulary = vocabulary.with_instruments(instruments)
         fetched = connection.fetch(raw_dir, vocabulary)
-    except source.ServerError as exc:
+    except pipeline.ServerError as exc:
         raise HostInputError(f"server {server.base_url}: {exc}") from exc
     return list(fetched.paths), vocabulary, fetched

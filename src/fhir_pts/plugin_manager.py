@@ -54,6 +54,27 @@ class PluginError(Exception):
     """A problem with the installed plugins or with the analyses asked for (not a failure of an analysis)."""
 
 
+class UnknownAnalysisError(PluginError):
+    """Measure ids asked for that no installed plugin provides: the one error every face gives for them (the
+    command line exits 2, the host raises it as :class:`fhir_pts.host.UnknownAnalysisError`, ``serve`` answers
+    404 with its message). ``unknown`` lists them, ``installed`` the measure ids there are."""
+
+    def __init__(self, unknown: Sequence[str], installed: Sequence[str]) -> None:
+        self.unknown = list(unknown)
+        self.installed = list(installed)
+        super().__init__(
+            f"unknown analysis id(s) {', '.join(map(repr, self.unknown))}; installed: "
+            + (", ".join(sorted(self.installed)) or "none")
+        )
+
+
+def check_analysis_ids(analysis_ids: Iterable[str], installed: Sequence[str]) -> None:
+    """Raise :class:`UnknownAnalysisError` when one of ``analysis_ids`` is not in ``installed``."""
+    unknown = [a for a in dict.fromkeys(analysis_ids) if a not in set(installed)]
+    if unknown:
+        raise UnknownAnalysisError(unknown, installed)
+
+
 class PluginWarning(UserWarning):
     """A plugin could not be loaded or could not describe its analyses; it is left out."""
 
@@ -212,11 +233,16 @@ def instruments_of(pm: pluggy.PluginManager, *, warn: bool = True) -> tuple[Inst
     return tuple(instrument for instrument, _ in list_instruments(pm, warn=warn))
 
 
-def _describe_all(pm: pluggy.PluginManager) -> tuple[list[tuple[AnalysisInfo, str]], list[str]]:
-    """Call each plugin's ``fhir_pts_describe_analyses`` on its own; return the analyses and the failures."""
+def _describe_all(
+    pm: pluggy.PluginManager, instruments: Sequence[Instrument] | None = None
+) -> tuple[list[tuple[AnalysisInfo, str]], list[str]]:
+    """Call each plugin's ``fhir_pts_describe_analyses`` on its own; return the analyses and the failures.
+    ``instruments``: those the plugins declared, when the caller has them already."""
     found: list[tuple[AnalysisInfo, str]] = []
     errors: list[str] = []
-    instruments = list(instruments_of(pm, warn=False))  # a broken instrument plugin is reported where it is used
+    if instruments is None:  # a broken instrument plugin is reported where it is used
+        instruments = instruments_of(pm, warn=False)
+    instruments = list(instruments)
     for name, raw, error in _each_plugin(pm, "fhir_pts_describe_analyses", instruments=instruments):
         try:
             if error is not None:
@@ -232,8 +258,13 @@ def _describe_all(pm: pluggy.PluginManager) -> tuple[list[tuple[AnalysisInfo, st
     return found, errors
 
 
-def list_analyses(pm: pluggy.PluginManager) -> list[tuple[AnalysisInfo, str]]:
+def list_analyses(
+    pm: pluggy.PluginManager, *, instruments: Sequence[Instrument] | None = None
+) -> list[tuple[AnalysisInfo, str]]:
     """Every analysis the registered plugins provide, with the name of the plugin providing it.
+
+    ``instruments``: the plugins' instruments when the caller has them (:func:`instruments_of`), so that
+    the instrument hook is not called again.
 
     Order: the measures of contract §4 first, in the order of its table (:data:`CONTRACT_ORDER`); then the
     others by plugin in registration order, each plugin's analyses in the order it describes them.
@@ -243,7 +274,7 @@ def list_analyses(pm: pluggy.PluginManager) -> list[tuple[AnalysisInfo, str]]:
     ------
     PluginError: two analyses (of one plugin or of two) claim the same measure id.
     """
-    found, errors = _describe_all(pm)
+    found, errors = _describe_all(pm, instruments)
     for message in errors:
         warnings.warn(f"plugin left out, it cannot describe its analyses: {message}", PluginWarning, stacklevel=2)
     seen: dict[str, str] = {}
@@ -292,29 +323,29 @@ def select_analyses(
     pm: pluggy.PluginManager,
     analysis_ids: Sequence[str] | None = None,
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    available: Sequence[tuple[AnalysisInfo, str]] | None = None,
 ) -> list[tuple[AnalysisInfo, str, dict[str, Any]]]:
     """The analyses a run will run: ``(info, plugin name, merged parameters)`` each, checked before any data.
 
     ``analysis_ids`` None selects every installed analysis (order of :func:`list_analyses`); a repeated id is
-    run once. Parameters are merged over each analysis' ``default_parameters``.
+    run once. Parameters are merged over each analysis' ``default_parameters``. ``available``: the
+    :func:`list_analyses` of ``pm`` when the caller has it (the describe hook is then not called again).
 
     Raises
     ------
-    PluginError: an unknown measure id (the message lists the installed ones), parameters for an analysis
-        that is not run, or a parameter the analysis does not declare in its ``default_parameters``.
+    UnknownAnalysisError: an unknown measure id (the message lists the installed ones).
+    PluginError: parameters for an analysis that is not run, or a parameter the analysis does not declare in
+        its ``default_parameters``.
     """
-    available = list_analyses(pm)
+    if available is None:
+        available = list_analyses(pm)
     by_id = {info.id: (info, name) for info, name in available}
     if analysis_ids is None:
         selected = [info.id for info, _ in available]
     else:
         selected = list(dict.fromkeys(analysis_ids))
-        unknown = [a for a in selected if a not in by_id]
-        if unknown:
-            raise PluginError(
-                f"unknown analysis id(s) {', '.join(map(repr, unknown))}; installed: "
-                + (", ".join(sorted(by_id)) or "none")
-            )
+        check_analysis_ids(selected, list(by_id))
     parameters = parameters or {}
     stray = [a for a in parameters if a not in selected]
     if stray:
@@ -339,6 +370,8 @@ def run_analyses(
     analysis_ids: Sequence[str] | None = None,
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     on_outcome: Callable[[AnalysisOutcome], None] | None = None,
+    *,
+    selected: Sequence[tuple[AnalysisInfo, str, Mapping[str, Any]]] | None = None,
 ) -> list[AnalysisOutcome]:
     """Run analyses on a cohort, each by its own plugin only, isolating failures.
 
@@ -348,6 +381,8 @@ def run_analyses(
     cohort: the cohort every analysis receives.
     analysis_ids, parameters: as :func:`select_analyses`.
     on_outcome: called with each outcome as soon as its analysis has run (progress).
+    selected: the :func:`select_analyses` already made (then ``analysis_ids`` and ``parameters`` are not
+        used, and the plugins are not asked to describe their analyses again).
 
     Returns
     -------
@@ -359,7 +394,9 @@ def run_analyses(
     PluginError: see :func:`select_analyses`.
     """
     outcomes = []
-    for info, name, merged in select_analyses(pm, analysis_ids, parameters):
+    if selected is None:
+        selected = select_analyses(pm, analysis_ids, parameters)
+    for info, name, merged in selected:
         outcome = _run_one(pm, info, name, cohort, merged)
         if on_outcome is not None:
             on_outcome(outcome)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from fhir_pts.adapters.common import FHIR_DATETIME
+from fhir_pts.pipeline import FHIR_DATETIME
 
 __all__ = ["EvaluateRequest", "Problem", "operation_outcome", "parameters_resource", "parse_evaluate_parameters"]
 

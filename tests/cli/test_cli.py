@@ -261,3 +261,47 @@ def test_every_output_is_byte_identical_whatever_the_worker_count(
     assert outputs["1"] == outputs["2"]
     assert outputs["1"]["problems.csv"].count(b"Observation.ndjson") >= 4
     assert fingerprint.fingerprint_file(observations).encode() in outputs["1"]["fingerprints"]
+
+
+def test_the_run_keeps_the_bundle_it_wrote_for_the_write_back(paper_formats: dict[str, Path], tmp_path: Path) -> None:
+    """``write_run`` gives ``measure-reports.json`` as the dict it wrote (``RunFiles.bundle``): the write-back sends
+    that, not the file read back — and it is the file's content exactly. The plugins describe their analyses
+    once per run."""
+    import json
+
+    from fhir_pts import pipeline
+
+    plan = pipeline.plan_analyses(["cohort", "technical-success"])
+    cohort = pipeline.load_cohort([paper_formats["bundle"]], instruments=plan.instruments)
+    written = pipeline.write_run(tmp_path, cohort, pipeline.analyse(cohort, plan=plan), report=False)
+    assert isinstance(written, pipeline.RunFiles)
+    assert written["measure-reports.json"] == tmp_path / "measure-reports.json"
+    assert json.loads((tmp_path / "measure-reports.json").read_text(encoding="utf-8")) == written.bundle
+    measures = [e["resource"]["measure"].split("|")[0].rsplit("/", 1)[-1] for e in written.bundle["entry"]]
+    assert measures == plan.analysis_ids
+
+
+def test_the_describe_hook_runs_once_per_run(paper_formats: dict[str, Path], tmp_path: Path) -> None:
+    """A whole ``fhir-pts run`` asks the plugins once for their instruments and once for their analyses."""
+    from fhir_pts import hookimpl
+    from fhir_pts.plugin_manager import BUILTIN_PLUGINS
+
+    calls = {"instruments": 0, "describe": 0}
+
+    class Counter:
+        @hookimpl
+        def fhir_pts_instruments(self) -> list[object]:
+            calls["instruments"] += 1
+            return []
+
+        @hookimpl
+        def fhir_pts_describe_analyses(self, instruments: list[object]) -> list[object]:
+            calls["describe"] += 1
+            return []
+
+    BUILTIN_PLUGINS["test-counter"] = Counter()
+    try:
+        assert main(["run", str(paper_formats["bundle"]), "--out", str(tmp_path / "out"), "--no-report", "-q"]) == 0
+    finally:
+        del BUILTIN_PLUGINS["test-counter"]
+    assert calls == {"instruments": 1, "describe": 1}

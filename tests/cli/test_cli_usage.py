@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fhir_pts import cli
 from fhir_pts.cli import EXIT_ANALYSIS_FAILED, build_parser, main
+from fhir_pts.cli import run as cli_run
 from fhir_pts.outputs.staging import MARKER, staging_path
 from fhir_pts.synth import synthesize
 
@@ -31,7 +31,7 @@ def no_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     def read(*args: object, **kwargs: object) -> None:
         raise AssertionError("the input was read before the arguments were checked")
 
-    monkeypatch.setattr(cli, "_read", read)
+    monkeypatch.setattr(cli_run, "_read", read)
 
 
 def error_of(capsys: pytest.CaptureFixture[str]) -> str:

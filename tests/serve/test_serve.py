@@ -265,6 +265,8 @@ def test_unknown_measure_is_404(base: str) -> None:
     assert response.status_code == 404
     issue = outcome_of(response).issue[0]
     assert issue.code == "not-found" and "villalta" in issue.diagnostics
+    # the one unknown-analysis message of every door (fhir_pts.pipeline.UnknownAnalysisError)
+    assert issue.diagnostics.startswith("unknown analysis id(s) 'no-such-measure'; installed: ")
 
 
 @pytest.mark.parametrize(

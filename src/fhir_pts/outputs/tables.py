@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -82,6 +83,37 @@ def results_rows(outcomes: Iterable[AnalysisOutcome]) -> list[dict[str, str]]:
 def results_csv_bytes(outcomes: Iterable[AnalysisOutcome]) -> bytes:
     """``results.csv`` as bytes."""
     return _csv_bytes(RESULTS_COLUMNS, ([r[c] for c in RESULTS_COLUMNS] for r in results_rows(outcomes)))
+
+
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+
+
+def _number_column(cells: Sequence[str]) -> Any:
+    """One numeric column of ``results.csv`` typed as ``pandas.read_csv`` types it: int64 when every cell is an
+    integer, else float64 (empty: NaN); each number is its text's value (round-trip ``repr``: the exact one)."""
+    if cells and all(_INTEGER_TEXT.fullmatch(c) for c in cells):
+        return np.array([int(c) for c in cells], dtype=np.int64)
+    try:
+        return np.array([float(c) if c else math.nan for c in cells], dtype=np.float64)
+    except ValueError:  # not a number (never written by an analysis): the text itself
+        return np.array([c if c else math.nan for c in cells], dtype=object)
+
+
+def results_frame(outcomes: Iterable[AnalysisOutcome]) -> pd.DataFrame:
+    """``results.csv`` as a DataFrame, without writing and parsing it: the rows of :func:`results_rows`,
+    ``measure`` and ``statistic`` as strings, ``n`` as ``Int64``, the numbers as the file's text reads back
+    (``repr`` round-trips: the very values written), typed as ``pandas.read_csv`` types the file."""
+    rows = results_rows(outcomes)
+    data: dict[str, Any] = {}
+    for column in RESULTS_COLUMNS:
+        cells = [row[column] for row in rows]
+        if column in ("measure", "statistic"):
+            data[column] = pd.array(cells, dtype="string")
+        elif column == "n":
+            data[column] = pd.array([int(c) if c else pd.NA for c in cells], dtype="Int64")
+        else:
+            data[column] = _number_column(cells)
+    return pd.DataFrame(data, columns=list(RESULTS_COLUMNS))
 
 
 def _cell(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -25,15 +26,18 @@ def bundle_json_bytes(
     *,
     date: dt.datetime | None = None,
     sharing: SharingPolicy | None = None,
+    bundle: dict[str, Any] | None = None,
 ) -> bytes:
-    """``measure-reports.json`` as bytes (UTF-8, 2-space indent, trailing newline).
+    """``measure-reports.json`` as bytes (UTF-8, 2-space indent, trailing newline): ``bundle`` when given (as
+    :func:`~fhir_pts.outputs.measure_report.build_bundle` built it), else built here.
 
     The Bundle is validated with ``fhir.resources.R4B`` before it is written (a few dozen resources, so the
     cost is small): a run never writes FHIR that a consumer cannot parse — a failure here is a bug of ours.
     """
     from fhir.resources.R4B.bundle import Bundle
 
-    bundle = build_bundle(outcomes, cohort, date=date, sharing=sharing)
+    if bundle is None:
+        bundle = build_bundle(outcomes, cohort, date=date, sharing=sharing)
     Bundle.model_validate(bundle)
     return orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
@@ -45,6 +49,7 @@ def write_outputs(
     *,
     date: dt.datetime | None = None,
     sharing: SharingPolicy | None = None,
+    bundle: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ``measure-reports.json``, ``results.csv``, ``cohort.csv`` and ``problems.csv`` into ``out_dir``.
 
@@ -56,6 +61,7 @@ def write_outputs(
     date: the MeasureReports' date (default: now, UTC).
     sharing: minimum cell count and distributions of the shared aggregates in ``measure-reports.json``
         (``docs/pooling.md``); ``results.csv`` is never suppressed.
+    bundle: ``measure-reports.json`` already built (then ``date`` and ``sharing`` are not used).
 
     Returns
     -------
@@ -65,7 +71,9 @@ def write_outputs(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     contents = {
-        out_dir / "measure-reports.json": bundle_json_bytes(outcomes, cohort, date=date, sharing=sharing),
+        out_dir / "measure-reports.json": bundle_json_bytes(
+            outcomes, cohort, date=date, sharing=sharing, bundle=bundle
+        ),
         out_dir / "results.csv": results_csv_bytes(outcomes),
         out_dir / "cohort.csv": cohort_csv_bytes(cohort),
         out_dir / "problems.csv": problems_csv_bytes(cohort.problems),

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fhir_pts.disclosure import MIN_CELL_COUNT, add_min_cell_count_argument
+from fhir_pts.disclosure import MIN_CELL_COUNT
+from fhir_pts.options import add_min_cell_count_argument, add_server_arguments, server_config_from_args
 from fhir_pts.serve.fhir import TOKEN_ENV, ServeConfig, ServeConfigError, build_server
 
 log = logging.getLogger("fhir_pts.serve")
@@ -40,8 +41,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-path", default="/fhir", help="FHIR base path (default /fhir)")
     add_min_cell_count_argument(parser)
-    from fhir_pts.sources.server.config import add_server_arguments
-
     add_server_arguments(parser)
 
 
@@ -54,7 +53,7 @@ def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
             raise ServeConfigError(f"token file {path} cannot be read ({exc.strerror or exc})") from exc
         if not token:
             raise ServeConfigError(f"token file {path} is empty")
-        from fhir_pts.sources.private_files import warn_if_exposed
+        from fhir_pts.pipeline import warn_if_exposed
 
         warn_if_exposed(path, "token file")
         return token
@@ -64,8 +63,6 @@ def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
 def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServeConfig:
     """The :class:`ServeConfig` of parsed ``fhir-pts serve`` arguments (token from file or environment)."""
     environ = os.environ if environ is None else environ
-    from fhir_pts.sources.server.config import server_config_from_args
-
     try:
         server = server_config_from_args(args, environ)
     except Exception as exc:

@@ -33,7 +33,7 @@ _Problem = Problem
 if TYPE_CHECKING:
     from fhir_pts.cohort.model import Cohort
     from fhir_pts.host import FhirPtsHost, HostResult
-    from fhir_pts.sources.server.config import ServerConfig
+    from fhir_pts.pipeline import ServerConfig
 
 log = logging.getLogger("fhir_pts.serve")
 
@@ -118,12 +118,11 @@ def measure_resource(info: AnalysisInfo, shipped: Mapping[str, Mapping[str, Any]
     """The FHIR Measure of an analysis: the packaged one (:mod:`fhir_pts.conformance`) when there is one, else
     the one a plugin's instrument ships (``shipped``: url → Measure), else built from its
     :class:`~fhir_pts.analyses.api.AnalysisInfo` (a plugin's measure)."""
-    try:
-        from fhir_pts.conformance import measure
+    from fhir_pts.pipeline import packaged_measure
 
-        return measure(info.id)
-    except (ImportError, KeyError):
-        pass
+    packaged = packaged_measure(info.id)
+    if packaged is not None:
+        return packaged
     if shipped and info.measure_url in shipped:
         return dict(shipped[info.measure_url])
     resource: dict[str, Any] = {
@@ -263,7 +262,7 @@ class FhirPtsServer(PooledHTTPServer):
         return report
 
     def _evaluate(self, measure_id: str, request: EvaluateRequest) -> dict[str, Any]:
-        from fhir_pts.outputs.suppression import suppress_report
+        from fhir_pts.pipeline import suppress_report
 
         with self._evaluations:
             result: HostResult = self.fhir_host.analyse(

@@ -21,9 +21,6 @@ from fhir_pts.serve_parameters import parameters_resource as _parameters_resourc
 _Problem = Problem
 
 if TYPE_CHECKING:
-    pass
-
-if TYPE_CHECKING:
     from fhir_pts.serve.fhir import FhirPtsServer
 
 log = logging.getLogger("fhir_pts.serve")
@@ -132,11 +129,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = key.split("|", 1)[0]
         measure_id = url.rsplit("/", 1)[-1] if "/" in url else url
         if measure_id not in self.server.analyses or ("/" in url and url != f"{MEASURE_BASE}/{measure_id}"):
-            raise _Problem(
-                HTTPStatus.NOT_FOUND,
-                "not-found",
-                f"Measure {key!r} is not known; served: {', '.join(self.server.analyses) or 'none'}",
-            )
+            from fhir_pts.pipeline import UnknownAnalysisError
+
+            unknown = UnknownAnalysisError([key], list(self.server.analyses))  # the message of every face
+            raise _Problem(HTTPStatus.NOT_FOUND, "not-found", str(unknown))
         return measure_id
 
     # --- methods ----------------------------------------------------------------------------------------
@@ -230,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not sites or not all(isinstance(b, Mapping) for b in sites):
             raise _Problem(HTTPStatus.BAD_REQUEST, "required", "give one 'site' parameter per site, with its Bundle")
         from fhir_pts.host import HostError
-        from fhir_pts.outputs.pooled import pooled_bundle
+        from fhir_pts.pipeline import pooled_bundle
 
         try:
             result = self.server.fhir_host.pool(sites, labels=labels)

@@ -245,7 +245,7 @@ def test_host_api_and_validate_say_what_is_missing(serve, keys, resources, tmp_p
     config = ServerConfig(url=server.base_url, auth="smart", client_id=CLIENT, private_key=keys["full-es"],
                           bulk=True)
     result = FhirPtsHost().run(server=config)
-    assert len(result.cohort_object.data_gaps) == 1 and "AdverseEvent" in result.cohort_object.data_gaps[0]
+    assert len(result.analysed_cohort.data_gaps) == 1 and "AdverseEvent" in result.analysed_cohort.data_gaps[0]
     assert all(any(e["url"] == EXT_DATA_INCOMPLETE for e in r["extension"]) for r in result.measure_reports)
     assert [p.resource_type for p in result.problem_list if p.field == "(server)"] == ["AdverseEvent"]
     expected = _files_door(_without(resources, {"AdverseEvent"}), tmp_path / "files")

@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from fhir_pts.options import add_server_arguments, server_config_from_args
 from fhir_pts.sources.server.auth import SmartBackendAuth
-from fhir_pts.sources.server.config import (
-    ConfigError,
-    ServerConfig,
-    add_server_arguments,
-    load_server_config,
-    server_config_from_args,
-)
+from fhir_pts.sources.server.config import ConfigError, ServerConfig, load_server_config
 from fhir_pts.sources.server.fetch import fetch_from_server
 from tests.sources.server.cohort_factory import expected_keys, read_keys
 from tests.sources.server.sekmet_harness import ServerInfo

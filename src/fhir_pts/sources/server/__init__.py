@@ -2,7 +2,7 @@
 
 Layers: :mod:`.http` (retrying session, clear errors), :mod:`.auth` (none, bearer, SMART Backend Services),
 :mod:`.discovery` (``/metadata``, SMART configuration), :mod:`.config` (``ServerConfig`` from TOML, environment
-and CLI), :mod:`.search` (FHIR search, following ``next`` links) and :mod:`.bulk` (Bulk Data ``$export``).
+and overrides), :mod:`.search` (FHIR search, following ``next`` links) and :mod:`.bulk` (Bulk Data ``$export``).
 What is fetched is written to a raw directory the file pipeline reads (``fhir-pts run RAW_DIR``), so a run can
 be repeated offline and nothing the server filtered is trusted.
 """
@@ -12,21 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .bulk import BulkStats, fetch_by_bulk
-    from .config import ServerConfig, add_server_arguments, connect, load_server_config, server_config_from_args
+    from .config import ServerConfig, connect, load_server_config
     from .fetch import FetchResult, ServerSource, fetch_from_server, fetch_to_raw, packaged_measures, write_back_run
     from .http import AuthenticationError, AuthorizationError, RequestRefused, ServerError
     from .search import SearchStats, fetch_by_search
 
 #: Public name -> submodule. Submodules are imported on first use (PEP 562), so that building the CLI parser
-#: (which needs only ``config``) does not import the Bulk, search and auth layers (requests, joserfc).
+#: (which needs none of them) does not import the Bulk, search and auth layers (requests, joserfc).
 _SUBMODULE = {
     "BulkStats": "bulk",
     "fetch_by_bulk": "bulk",
     "ServerConfig": "config",
-    "add_server_arguments": "config",
     "connect": "config",
     "load_server_config": "config",
-    "server_config_from_args": "config",
     "FetchResult": "fetch",
     "ServerSource": "fetch",
     "fetch_from_server": "fetch",
@@ -61,7 +59,6 @@ __all__ = [
     "ServerConfig",
     "ServerError",
     "ServerSource",
-    "add_server_arguments",
     "connect",
     "fetch_by_bulk",
     "fetch_by_search",
@@ -69,6 +66,5 @@ __all__ = [
     "fetch_to_raw",
     "load_server_config",
     "packaged_measures",
-    "server_config_from_args",
     "write_back_run",
 ]

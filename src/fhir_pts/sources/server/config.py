@@ -1,8 +1,9 @@
-"""How to reach a hospital FHIR server: :class:`ServerConfig`, from a TOML file, the environment and the CLI.
+"""How to reach a hospital FHIR server: :class:`ServerConfig`, from a TOML file, the environment and overrides.
 
-Precedence: command line > environment > TOML file > defaults. Secrets are never taken from the command line
-alone: a bearer token comes from ``FHIR_PTS_TOKEN`` or a token file, a private key from a file
-(``--private-key FILE`` / ``FHIR_PTS_PRIVATE_KEY``, a PEM or JWKS path).
+:func:`load_server_config` merges them (precedence: overrides > environment > TOML file > defaults); the
+command line's options, which give the overrides, live in the CLI (:mod:`fhir_pts.options`), not here.
+Secrets are never taken from the command line alone: a bearer token comes from ``FHIR_PTS_TOKEN`` or a token
+file, a private key from a file (``--private-key FILE`` / ``FHIR_PTS_PRIVATE_KEY``, a PEM or JWKS path).
 
 TOML (``--config FILE``)::
 
@@ -20,7 +21,6 @@ TOML (``--config FILE``)::
 
 from __future__ import annotations
 
-import argparse
 import os
 import tomllib
 from collections.abc import Mapping
@@ -188,86 +188,6 @@ def load_server_config(
     if not values.get("auth"):
         values["auth"] = "smart" if values.get("client_id") else "bearer" if values.get("token") else "none"
     return ServerConfig(**{k: _coerce(k, v) for k, v in values.items()})
-
-
-class _RefuseSecret(argparse.Action):
-    """``--token VALUE``: refused (a secret on the command line ends up in shell history and ``ps``)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
-                 option_string: str | None = None) -> None:
-        parser.error(f"{option_string}: a token is never taken from the command line; "
-                     "set FHIR_PTS_TOKEN or use --token-file FILE")
-
-
-def add_server_arguments(parser: argparse.ArgumentParser, *, bulk: bool = False, write_back: bool = False) -> None:
-    """Add the hospital-server options (``--server URL`` and its auth/fetch settings) to a parser.
-
-    ``bulk`` adds ``--bulk``/``--export-level``/``--group-id`` and ``write_back`` adds ``--write-back`` (only
-    ``run`` fetches by Bulk export and writes back; ``validate`` and ``serve`` search). Every option has its own
-    ``dest``; an option string the parser already has (e.g. a ``--config`` of its own)
-    is left to the parser and only the other spellings are added.
-    """
-    g = parser.add_argument_group("hospital FHIR server (instead of INPUT files)")
-    taken = set(parser._option_string_actions)
-
-    def add(*flags: str, **kw: Any) -> None:
-        free = [f for f in flags if f not in taken]
-        if free:
-            g.add_argument(*free, **kw)
-
-    add("--server", dest="server", metavar="URL", help="FHIR R4 base URL to fetch from (env FHIR_PTS_SERVER_URL)")
-    add("--server-config", "--config", dest="server_config", metavar="FILE", type=Path,
-        help="TOML file with the server settings")
-    add("--auth", dest="server_auth", choices=["none", "bearer", "smart"],
-        help="how to authenticate (default: inferred)")
-    add("--client-id", dest="client_id", help="SMART Backend Services client id (env FHIR_PTS_CLIENT_ID)")
-    add("--private-key", dest="private_key", metavar="FILE", type=Path,
-        help="SMART private key, PEM or JWKS file (env FHIR_PTS_PRIVATE_KEY)")
-    add("--key-id", dest="key_id", help="kid of the key to use from a JWKS file")
-    add("--token-file", dest="token_file", metavar="FILE", type=Path,
-        help="file holding a bearer token (or env FHIR_PTS_TOKEN; never the token itself here)")
-    # defined only to refuse it (otherwise argparse would take --token as an abbreviation of --token-file)
-    add("--token", dest="refused_token", action=_RefuseSecret, help=argparse.SUPPRESS)
-    add("--ca-bundle", dest="ca_bundle", metavar="FILE", type=Path, help="PEM file of CAs to trust for TLS")
-    if bulk:
-        add("--bulk", dest="bulk", action="store_true", default=None,
-            help="fetch with Bulk Data $export instead of search")
-        add("--export-level", dest="export_level", choices=["system", "patient", "group"],
-            help="$export level (default system)")
-        add("--group-id", dest="group_id", help="Group id for --export-level group")
-        add("--no-type-filter", dest="type_filter", action="store_false", default=None,
-            help="$export without _typeFilter (whole types; narrowed here): for servers whose _typeFilter is wrong")
-    add("--page-size", dest="page_size", type=int, metavar="N", help="_count per search page (default 1000)")
-    add("--max-pages", dest="max_pages", type=int, metavar="N",
-        help="most pages one search may take before it is stopped as endless (default 10000)")
-    add("--server-workers", dest="server_workers", type=int, metavar="N",
-        help="parallel requests to the server (default 4)")
-    if write_back:
-        add("--write-back", dest="write_back", action="store_true", default=None,
-            help="write the MeasureReports back to the server (conditional create, never duplicates)")
-
-
-def server_config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServerConfig | None:
-    """The :class:`ServerConfig` the parsed arguments (plus environment and ``--config`` file) describe, or
-    None when no server URL was given anywhere."""
-    overrides = {
-        "url": getattr(args, "server", None),
-        "auth": getattr(args, "server_auth", None),
-        "client_id": getattr(args, "client_id", None),
-        "private_key": getattr(args, "private_key", None),
-        "key_id": getattr(args, "key_id", None),
-        "token_file": getattr(args, "token_file", None),
-        "ca_bundle": getattr(args, "ca_bundle", None),
-        "bulk": getattr(args, "bulk", None),
-        "export_level": getattr(args, "export_level", None),
-        "group_id": getattr(args, "group_id", None),
-        "type_filter": getattr(args, "type_filter", None),
-        "page_size": getattr(args, "page_size", None),
-        "max_pages": getattr(args, "max_pages", None),
-        "workers": getattr(args, "server_workers", None),
-        "write_back": getattr(args, "write_back", None),
-    }
-    return load_server_config(getattr(args, "server_config", None), environ, overrides)
 
 
 def connect(config: ServerConfig, write: bool | None = None) -> tuple[FhirSession, ServerCapabilities]:

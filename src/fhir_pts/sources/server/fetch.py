@@ -139,18 +139,22 @@ def packaged_measures() -> list[dict]:
 
 def write_back_run(
     config: ServerConfig,
-    measure_reports: Path,
+    measure_reports: Mapping[str, Any] | Path,
     *,
     echo: bool = True,
     extra_measures: Sequence[Mapping[str, Any]] = (),
 ) -> WriteBackSummary:
-    """What ``fhir-pts run --server ... --write-back`` calls: write the run's ``measure-reports.json`` (and the
-    packaged Measures they refer to that the server lacks — ``extra_measures``: those the plugins' instruments
-    ship) in one transaction; print the summary to stderr."""
-    try:
-        bundle = json.loads(Path(measure_reports).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ServerError(f"cannot read the MeasureReports to write back ({measure_reports}): {e}") from None
+    """What ``fhir-pts run --server ... --write-back`` calls: write the run's MeasureReports — the Bundle the run
+    wrote to ``measure-reports.json``, as the run holds it in memory (or that file's path) — and the packaged
+    Measures they refer to that the server lacks (``extra_measures``: those the plugins' instruments ship) in
+    one transaction; print the summary to stderr."""
+    if isinstance(measure_reports, Mapping):
+        bundle = dict(measure_reports)
+    else:
+        try:
+            bundle = json.loads(Path(measure_reports).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ServerError(f"cannot read the MeasureReports to write back ({measure_reports}): {e}") from None
     from .write_back import write_back
 
     session, _ = connect(config, write=True)
