@@ -31,6 +31,7 @@ LAYER_OF_PREFIX = {
     "fhir_pts": SHARED,
     "fhir_pts.codes": SHARED,
     "fhir_pts.errors": SHARED,
+    "fhir_pts.lazy": SHARED,
     "fhir_pts.problems": SHARED,
     "fhir_pts.disclosure": SHARED,
     "fhir_pts.vocabulary": SHARED,

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fhir_pts.lazy import lazy_getattr
+
 if TYPE_CHECKING:
     import pandas as pd
     import pluggy
@@ -88,13 +90,7 @@ REEXPORTED: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = REEXPORTED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, REEXPORTED)
 
 
 __all__ = [

@@ -198,7 +198,7 @@ def test_host_api_takes_the_engine(tmp_path, spark_session):
     local = FhirPtsHost().run(files=inputs)
     spark = FhirPtsHost(engine="spark").run(files=inputs)
     assert spark.results.equals(local.results)
-    assert spark.cohort.equals(local.cohort)
+    assert spark.patients.equals(local.patients)
 
 
 def test_missing_java_or_pyspark_says_how_to_install_exit_2(tmp_path, monkeypatch, capsys):

@@ -7,8 +7,9 @@ What is fetched is written to a raw directory the file pipeline reads (``fhir-pt
 be repeated offline and nothing the server filtered is trusted.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fhir_pts.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .bulk import BulkStats, fetch_by_bulk
@@ -40,13 +41,7 @@ _SUBMODULE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _SUBMODULE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, {name: f".{module}" for name, module in _SUBMODULE.items()})
 
 
 __all__ = [
