@@ -5,7 +5,10 @@ index stenting procedure becomes one row of :data:`~fhir_pts.cohort.model.COHORT
 as plain tuples and turned into one typed DataFrame at the end (no per-row pandas work), with the cyclic garbage
 collector paused meanwhile, so 100,000 patients take seconds (``benchmarks/bench_cohort.py``).
 
-Rules (each documented column by column in ``docs/cohort.md``):
+Rules (each documented column by column in ``docs/cohort.md``; each is one function below, named for its variable:
+:class:`IndexProcedure`, :func:`age_at_index`, :func:`stented_segments`, :func:`technical_success`,
+:func:`major_complication`, :func:`follow_up_findings`, :func:`reinterventions_after_index`,
+:func:`patency_columns`, and the scores' :func:`_score_rows`):
 
 - **Day 0** is the date of the patient's earliest stenting Procedure; every stenting Procedure of that same
   date belongs to the *index procedure*. Other procedures on day 0 (angioplasty, thrombectomy... not coded as
@@ -50,7 +53,7 @@ from fhir_pts.adapters.facts import (
 )
 from fhir_pts.codes import BELOW_INGUINAL_SEGMENTS, DAYS_PER_MONTH, SEGMENTS
 from fhir_pts.cohort.model import Cohort, Column, TimePointWindows, cohort_columns, empty_patients_frame
-from fhir_pts.cohort.patency import Finding, Reintervention, derive_patency
+from fhir_pts.cohort.patency import Finding, PatencyOutcome, Reintervention, derive_patency
 from fhir_pts.cohort.timepoints import Candidate, choose_time_points
 from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
 from fhir_pts.instruments.model import Answers, Instrument, Scored
@@ -198,29 +201,43 @@ def _months(days: int | None) -> float | None:
     return None if days is None else days / DAYS_PER_MONTH
 
 
-def _index_row(
-    patient: PatientFact, facts: _PatientFacts, problems: list[Problem], used_dates: list[dt.date]
-) -> dict[str, Any] | None:
-    """The index-procedure part of a patient's row (demographics, procedure, patency), or ``None``."""
-    stentings = [p for p in facts.procedures if p.is_stenting]
-    if not stentings:
-        return None
-    index_date = min(p.day for p in stentings)
-    used_dates.append(index_date)
-    index_procedures = [p for p in stentings if p.day == index_date]
-    index_ids = {p.resource_id for p in index_procedures}
-    row: dict[str, Any] = {
-        "patient_id": patient.resource_id,
-        "sex": patient.gender,
-        "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
-        "index_date": index_date.isoformat(),
-        "index_procedure_ids": ";".join(sorted(index_ids)),
-    }
-    first_index = min(index_procedures, key=lambda p: p.resource_id)
+@dataclass(frozen=True, slots=True)
+class IndexProcedure:
+    """A patient's index procedure (contract §1): every stenting Procedure dated on the earliest stenting date.
 
-    # age
-    # A missing or partial birthDate is the adapters' to report (or not); it is counted here (flow with_age).
-    if patient.birth_date is not None and patient.birth_date > index_date:
+    ``date`` is day 0, the time origin of every ``*_day`` / ``*_days`` / ``*_months`` column; ``first`` (lowest
+    resource id) is the Procedure on which problems about the index procedure as a whole are reported.
+    """
+
+    date: dt.date
+    procedures: tuple[ProcedureFact, ...]
+    ids: frozenset[str]
+    first: ProcedureFact
+
+    @classmethod
+    def of(cls, procedures: Sequence[ProcedureFact]) -> IndexProcedure | None:
+        """The index procedure among a patient's procedures; None when none is coded as stenting."""
+        stentings = [p for p in procedures if p.is_stenting]
+        if not stentings:
+            return None
+        date = min(p.day for p in stentings)
+        on_day_0 = tuple(p for p in stentings if p.day == date)
+        return cls(date, on_day_0, frozenset(p.resource_id for p in on_day_0), min(on_day_0, key=_resource_id))
+
+
+def _resource_id(fact: ProcedureFact) -> str:
+    return fact.resource_id
+
+
+def age_at_index(patient: PatientFact, index_date: dt.date, problems: list[Problem]) -> int | None:
+    """``age``: whole years at day 0, birthday-exact (:func:`age_in_years`).
+
+    None when the birth date is unknown (missing or partial: the adapters' to report, counted in the flow as
+    ``with_age``) or after day 0 (reported here as a warning on ``birthDate``).
+    """
+    if patient.birth_date is None:
+        return None
+    if patient.birth_date > index_date:
         problems.append(
             _problem(
                 patient,
@@ -229,52 +246,65 @@ def _index_row(
                 "warning",
             )
         )
-    elif patient.birth_date is not None:
-        row["age"] = age_in_years(patient.birth_date, index_date)
+        return None
+    return age_in_years(patient.birth_date, index_date)
 
-    # segments
-    # contract §1: the index procedure's bodySite segments, else the index day's ICD-10-PCS body parts
-    from_body_site = [p for p in index_procedures if p.segments and p.segments_source != "icd10pcs"]
-    segment_sources = from_body_site or index_procedures
-    segments = sorted(set().union(*(p.segments for p in segment_sources)), key=lambda s: _SEGMENT_ORDER.get(s, 99))
-    if segments:
-        row["stented_segments"] = len(segments)
-        row["stented_segment_names"] = ";".join(segments)
-        row["below_inguinal_ligament"] = any(s in BELOW_INGUINAL_SEGMENTS for s in segments)
-    else:
+
+def stented_segments(index: IndexProcedure, problems: list[Problem]) -> list[str]:
+    """The stented venous segments of the index procedure, in anatomical order (``stented_segments`` is their
+    number, ``stented_segment_names`` the names, ``below_inguinal_ligament`` whether one is below it).
+
+    Contract §1: the union of the index procedures' ``bodySite`` segments, else of the index day's ICD-10-PCS
+    body parts; side ignored. Empty (the three columns left missing, not 0) when none is recognisable, which is
+    reported as a warning on the first index Procedure's ``bodySite``.
+    """
+    from_body_site = [p for p in index.procedures if p.segments and p.segments_source != "icd10pcs"]
+    sources = from_body_site or index.procedures
+    segments = sorted(set().union(*(p.segments for p in sources)), key=lambda s: _SEGMENT_ORDER.get(s, 99))
+    if not segments:
         problems.append(
             _problem(
-                first_index,
+                index.first,
                 "bodySite",
                 "no stented segment recognisable on the index-day stenting "
                 "Procedures (bodySite or ICD-10-PCS body part): stented_segments left missing",
                 "warning",
             )
         )
+    return segments
 
-    # technical success
-    outcomes = {p.outcome for p in index_procedures}
+
+def technical_success(index: IndexProcedure, problems: list[Problem]) -> bool | None:
+    """``technical_success`` of the index procedure: any failure → False; else any success → True; else None
+    (unknown: reported as a warning, left out of the technical-success numerator and denominator)."""
+    outcomes = {p.outcome for p in index.procedures}
     if "failure" in outcomes:
-        row["technical_success"] = False
-    elif "success" in outcomes:
-        row["technical_success"] = True
-    else:
-        problems.append(
-            _problem(
-                first_index,
-                "outcome",
-                "technical success unknown: no index-day stenting Procedure has a "
-                "recognised outcome; left out of the technical-success numerator and denominator",
-                "warning",
-            )
+        return False
+    if "success" in outcomes:
+        return True
+    problems.append(
+        _problem(
+            index.first,
+            "outcome",
+            "technical success unknown: no index-day stenting Procedure has a "
+            "recognised outcome; left out of the technical-success numerator and denominator",
+            "warning",
         )
+    )
+    return None
 
-    # major complication
-    complication = any(p.major_complication for p in index_procedures)
-    for event in facts.adverse_events:
+
+def major_complication(
+    index: IndexProcedure, adverse_events: Sequence[AdverseEventFact], problems: list[Problem]
+) -> int:
+    """``major_complication`` (0/1): an index Procedure with a ``major-complication`` complication, or a serious
+    AdverseEvent whose suspect entity is an index Procedure. A serious AdverseEvent linked to no index
+    Procedure is reported and not counted."""
+    complication = any(p.major_complication for p in index.procedures)
+    for event in adverse_events:
         if not event.serious:
             continue
-        if index_ids.intersection(event.procedure_ids):
+        if index.ids.intersection(event.procedure_ids):
             complication = True
         else:
             problems.append(
@@ -282,16 +312,23 @@ def _index_row(
                     event,
                     "suspectEntity",
                     "serious adverse event not linked to an index procedure "
-                    f"'{', '.join(sorted(index_ids))}': not counted as a major complication",
+                    f"'{', '.join(sorted(index.ids))}': not counted as a major complication",
                     "skipped",
                 )
             )
-    row["major_complication"] = int(complication)
+    return int(complication)
 
-    # patency findings after day 0
-    findings: list[Finding] = []
-    finding_status = {f.resource_id: f.status for f in facts.findings}
-    for fact in facts.findings:
+
+def follow_up_findings(
+    index_date: dt.date, findings: Sequence[PatencyFindingFact], problems: list[Problem], used_dates: list[dt.date]
+) -> list[Finding]:
+    """The patency findings of the follow-up, at their day from day 0 (``patency_findings`` is their number).
+
+    Only findings dated after day 0 are follow-up; earlier ones (day-0 completion imaging included) are
+    reported and not used. The dates used are added to ``used_dates`` (the cohort's period).
+    """
+    follow_up: list[Finding] = []
+    for fact in findings:
         day = (fact.day - index_date).days
         if day <= 0:
             problems.append(
@@ -303,15 +340,31 @@ def _index_row(
                 )
             )
             continue
-        findings.append(Finding(day, fact.status))
+        follow_up.append(Finding(day, fact.status))
         used_dates.append(fact.day)
+    return follow_up
 
-    # reinterventions after day 0
-    reinterventions: list[Reintervention] = []
-    for procedure in facts.procedures:
-        if procedure.resource_id in index_ids:
+
+def reinterventions_after_index(
+    index: IndexProcedure,
+    procedures: Sequence[ProcedureFact],
+    findings: Sequence[PatencyFindingFact],
+    problems: list[Problem],
+    used_dates: list[dt.date],
+) -> list[Reintervention]:
+    """The reinterventions, at their day from day 0 (``reinterventions`` is their number): the patient's
+    procedures coded as stenting or reintervention and dated after day 0, each with whether it failed and why it
+    was done (its ``reasonCode``, else the status of the patency findings its ``reasonReference`` names).
+
+    Procedures before day 0, other procedures on day 0 and procedures with other codes are reported and not
+    used. The dates used are added to ``used_dates`` (the cohort's period).
+    """
+    finding_status = {f.resource_id: f.status for f in findings}
+    found: list[Reintervention] = []
+    for procedure in procedures:
+        if procedure.resource_id in index.ids:
             continue
-        day = (procedure.day - index_date).days
+        day = (procedure.day - index.date).days
         if day < 0:
             problems.append(
                 _problem(
@@ -351,23 +404,62 @@ def _index_row(
                         "warning",
                     )
                 )
-        reinterventions.append(Reintervention(day, procedure.outcome == "failure", procedure.reason, referenced))
+        found.append(Reintervention(day, procedure.outcome == "failure", procedure.reason, referenced))
         used_dates.append(procedure.day)
+    return found
 
-    outcome = derive_patency(row.get("technical_success"), findings, reinterventions)
-    row["patency_findings"] = len(findings)
-    row["reinterventions"] = len(reinterventions)
-    row["imaging_follow_up_days"] = outcome.imaging_follow_up_days
-    row["imaging_follow_up_months"] = _months(outcome.imaging_follow_up_days)
+
+def patency_columns(outcome: PatencyOutcome) -> dict[str, Any]:
+    """The follow-up and patency columns: ``imaging_follow_up_days`` / ``_months`` and, per definition
+    (primary, primary-assisted, secondary), ``<definition>_days`` / ``_months`` (time from day 0 to the loss of
+    patency, or to the last patency finding when censored; months = days / 30.4375) and ``<definition>_lost``
+    (True: lost, the event; False: censored). The rules: :func:`fhir_pts.cohort.patency.derive_patency`."""
+    columns: dict[str, Any] = {
+        "imaging_follow_up_days": outcome.imaging_follow_up_days,
+        "imaging_follow_up_months": _months(outcome.imaging_follow_up_days),
+    }
     for name, days, lost in (
         ("primary_patency", outcome.primary_days, outcome.primary_lost),
         ("primary_assisted_patency", outcome.primary_assisted_days, outcome.primary_assisted_lost),
         ("secondary_patency", outcome.secondary_days, outcome.secondary_lost),
     ):
-        row[f"{name}_days"] = days
-        row[f"{name}_months"] = _months(days)
-        row[f"{name}_lost"] = lost
-    return row
+        columns[f"{name}_days"] = days
+        columns[f"{name}_months"] = _months(days)
+        columns[f"{name}_lost"] = lost
+    return columns
+
+
+def _index_row(
+    patient: PatientFact, facts: _PatientFacts, problems: list[Problem], used_dates: list[dt.date]
+) -> dict[str, Any] | None:
+    """The index-procedure part of a patient's row (demographics, procedure, patency), or ``None`` when the
+    patient has no stenting Procedure. One function per variable; problems are reported in this order."""
+    index = IndexProcedure.of(facts.procedures)
+    if index is None:
+        return None
+    used_dates.append(index.date)
+    age = age_at_index(patient, index.date, problems)
+    segments = stented_segments(index, problems)
+    success = technical_success(index, problems)
+    complication = major_complication(index, facts.adverse_events, problems)
+    findings = follow_up_findings(index.date, facts.findings, problems, used_dates)
+    reinterventions = reinterventions_after_index(index, facts.procedures, facts.findings, problems, used_dates)
+    return {
+        "patient_id": patient.resource_id,
+        "sex": patient.gender,
+        "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
+        "index_date": index.date.isoformat(),
+        "index_procedure_ids": ";".join(sorted(index.ids)),
+        "age": age,
+        "stented_segments": len(segments) if segments else None,
+        "stented_segment_names": ";".join(segments) if segments else None,
+        "below_inguinal_ligament": any(s in BELOW_INGUINAL_SEGMENTS for s in segments) if segments else None,
+        "technical_success": success,
+        "major_complication": complication,
+        "patency_findings": len(findings),
+        "reinterventions": len(reinterventions),
+        **patency_columns(derive_patency(success, findings, reinterventions)),
+    }
 
 
 def _score_rows(
