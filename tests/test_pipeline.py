@@ -29,7 +29,6 @@ import pytest
 from fhir_pts import codes, hookimpl
 from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome, AnalysisResult, Statistic
 from fhir_pts.cohort.model import COLUMN_NAMES, Cohort
-from fhir_pts.instruments import Instrument, SummedScore
 from fhir_pts.pipeline import (
     add_source_findings,
     analyse,
@@ -44,6 +43,7 @@ from fhir_pts.synth.writer import write_bundle, write_json, write_ndjson
 from fhir_pts.testing import cohort_from_rows
 from tests.adapters.factories import adverse_event, concept_map, patency, patient, procedure, questionnaire_response
 from tests.adapters.factories import villalta_items as villalta_answers
+from tests.instruments.toy import ToyPlugin
 
 SUCCESS = ((codes.SNOMED, "385669000"),)
 LOCAL = "urn:oid:1.2.250.1.213.2.5"  # the hospital's own procedure codes, mapped by a ConceptMap
@@ -289,17 +289,8 @@ def test_add_source_findings_puts_the_source_problems_first(cohort: Cohort) -> N
 
 def test_installed_instruments_are_the_contract_ones_then_the_plugins() -> None:
     assert [i.id for i in installed_instruments()][:2] == ["villalta", "civiq20"]
-    toy = Instrument(id="toy", title="Toy", questionnaires=("https://example.org/Questionnaire/toy",),
-                     items=("a", "b"), item_range=(0, 2), score=SummedScore("Toy", ("a", "b"), (0, 4)),
-                     total_range=(0, 4))  # fmt: skip
-
-    class ToyPlugin:
-        @hookimpl
-        def fhir_pts_instruments(self) -> list[Instrument]:
-            return [toy]
-
     pm = get_plugin_manager(load_entry_points=False)
-    pm.register(ToyPlugin(), name="toy")
+    pm.register(ToyPlugin(), name="toy-plugin")
     assert [i.id for i in installed_instruments(pm)] == ["villalta", "civiq20", "toy"]
 
 

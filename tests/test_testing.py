@@ -8,20 +8,10 @@ import pandas as pd
 import pytest
 
 from fhir_pts.cohort.model import COHORT_COLUMNS, cohort_columns, empty_patients_frame
-from fhir_pts.instruments import Instrument, SummedScore
 from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
 from fhir_pts.problems import Problem
 from fhir_pts.testing import cohort_from_rows, patients_frame
-
-TOY = Instrument(
-    id="toy",
-    title="Toy",
-    questionnaires=("https://example.org/Questionnaire/toy",),
-    items=("a", "b"),
-    item_range=(0, 2),
-    score=SummedScore("Toy", ("a", "b"), (0, 4)),
-    total_range=(0, 4),
-)
+from tests.instruments.toy import INSTRUMENTS, TOY
 
 
 def test_no_rows_is_the_empty_patients_frame() -> None:
@@ -56,9 +46,8 @@ def test_a_misspelt_column_is_an_error_naming_it() -> None:
 
 
 def test_an_instrument_adds_its_columns() -> None:
-    instruments = (*BUILTIN_INSTRUMENTS, TOY)
-    frame = patients_frame([{"baseline_toy": 3, "toy_gain": 1}], instruments=instruments)
-    assert list(frame.columns) == [c.name for c in cohort_columns(instruments)]
+    frame = patients_frame([{"baseline_toy": 3, "toy_gain": 1}], instruments=INSTRUMENTS)
+    assert list(frame.columns) == [c.name for c in cohort_columns(INSTRUMENTS)]
     assert (frame.loc[0, "baseline_toy"], frame.loc[0, "toy_gain"]) == (3, 1)
     with pytest.raises(KeyError, match="baseline_toy"):
         patients_frame([{"baseline_toy": 3}])  # not a column of the contract's cohort
@@ -77,6 +66,6 @@ def test_cohort_from_rows_passes_the_other_fields() -> None:
 
 
 def test_cohort_from_rows_records_the_instruments() -> None:
-    cohort = cohort_from_rows([{"followup_toy": 2}], instruments=[*BUILTIN_INSTRUMENTS, TOY])
+    cohort = cohort_from_rows([{"followup_toy": 2}], instruments=list(INSTRUMENTS))
     assert cohort.instruments == (*BUILTIN_INSTRUMENTS, TOY)
     assert cohort.patients.loc[0, "followup_toy"] == 2

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from fhir_pts import hookimpl
-from fhir_pts.cohort.model import COHORT_COLUMNS, TimePointWindows, cohort_columns
+from fhir_pts.cohort.model import COHORT_COLUMNS, cohort_columns
 from fhir_pts.instruments import Answers, Instrument, InstrumentIndex, SummedScore, Unscorable, answer_values_of
 from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
 from fhir_pts.pipeline import load_cohort
@@ -24,32 +24,7 @@ from fhir_pts.synth import resources as r
 from fhir_pts.synth.writer import write_ndjson
 from fhir_pts.validate import validate
 from fhir_pts.vocabulary import Vocabulary
-
-HOST = "https://instruments.example.org"
-ANSWER = f"{HOST}/CodeSystem/toy-answer"
-TOY = Instrument(
-    id="toy",
-    title="Toy",
-    questionnaires=(f"{HOST}/Questionnaire/toy",),
-    items=("a", "b", "c"),
-    item_range=(1, 4),
-    score=SummedScore("Toy", ("a", "b", "c"), (3, 12), max_missing=1, classes=((3, "low"), (8, "high"))),
-    total_range=(3, 12),
-    total_integer=False,  # one missing item is imputed: fractional
-    total_codes=((f"{HOST}/CodeSystem/toy", "toy-total"),),
-    answer_values={"*": {(ANSWER, "lo"): 1, (ANSWER, "mid"): 2, (ANSWER, "hi"): 3, (ANSWER, "max"): 4}},
-    classes=("low", "high"),
-    improvement_notation="increase",
-    windows=TimePointWindows(baseline_start=-30, baseline_end=0, followup_target=180, followup_start=150,
-                             followup_end=210),
-)  # fmt: skip
-INSTRUMENTS = (*BUILTIN_INSTRUMENTS, TOY)
-
-
-class ToyPlugin:
-    @hookimpl
-    def fhir_pts_instruments(self) -> list[Instrument]:
-        return [TOY]
+from tests.instruments.toy import INSTRUMENTS, TOY, ToyPlugin
 
 
 def toy_resources() -> list[dict]:
