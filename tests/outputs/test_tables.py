@@ -74,6 +74,25 @@ def test_results_csv_columns_and_empty_cells() -> None:
     assert [r["statistic"] for r in rows[:2]] == ["patients", "age_mean"]
 
 
+def _counts_only() -> list:
+    outcome = cohort_outcome()
+    outcome.result.statistics[:] = [s for s in outcome.result.statistics if s.name == "patients"]
+    return [outcome]
+
+
+@pytest.mark.parametrize("outcomes", [all_kinds(), _counts_only()], ids=["all kinds", "integers only"])
+def test_results_frame_is_the_file_as_pandas_reads_it(outcomes: list) -> None:
+    """The host's ``results`` are built from the rows, not by parsing the CSV bytes back: the same frame — values,
+    dtypes (an all-integer column stays int64, as read_csv makes it) and empty cells — as reading the file."""
+    import pandas as pd
+
+    parsed = pd.read_csv(io.BytesIO(tables.results_csv_bytes(outcomes)), keep_default_na=False, na_values=[""],
+                         dtype={"measure": "string", "statistic": "string", "n": "Int64"})  # fmt: skip
+    built = tables.results_frame(outcomes)
+    pd.testing.assert_frame_equal(built, parsed, check_exact=True)
+    assert built["value"].dtype == ("float64" if len(outcomes) > 1 else "int64")
+
+
 def test_cohort_csv_iso_dates_and_empty_cells() -> None:
     c = cohort(
         {"patient_id": "a", "sex": "female", "index_date": "2014-02-03", "age": 47, "technical_success": True,
