@@ -2,7 +2,7 @@
 
 Layers (a module may import its own layer and the layers listed as below it)::
 
-    shared      codes, errors, problems, disclosure, vocabulary, instruments, hookspecs  (used everywhere)
+    shared      codes, errors, problems, disclosure, vocabulary, instruments, hookspecs, atomic  (used everywhere)
     sources  -> adapters -> cohort -> analyses (and pooling) -> outputs
                 engines     (orchestrate sources + adapters + cohort; know nothing of analyses or outputs)
     pipeline    pipeline, pool, validate, conformance, synth  (operations over every layer below)
@@ -38,6 +38,7 @@ LAYER_OF_PREFIX = {
     "fhir_pts.instruments": SHARED,
     "fhir_pts.hookspecs": SHARED,
     "fhir_pts.plugin": "analyses",  # the plugin API re-exported (analyses.api, cohort.model, instruments)
+    "fhir_pts.atomic": SHARED,
     "fhir_pts.sources": "sources",
     "fhir_pts.adapters": "adapters",
     "fhir_pts.cohort": "cohort",

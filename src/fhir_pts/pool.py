@@ -295,7 +295,7 @@ def write_pooled(result: PoolResult, out_dir: Path | str, *, report: bool = True
     """Write ``results.csv``, ``measure-reports.json`` and ``report.html`` of a pool, all or nothing."""
     import datetime as dt
 
-    from fhir_pts.outputs.atomic import write_all_atomically
+    from fhir_pts.atomic import write_all_atomically
     from fhir_pts.outputs.pooled import pooled_bundle_json_bytes, pooled_results_csv_bytes
 
     out = Path(out_dir)

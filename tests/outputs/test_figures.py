@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from matplotlib.patches import FancyBboxPatch
 from fhir_pts.analyses.stats import kaplan_meier
 from fhir_pts.cohort.model import empty_patients_frame
 from fhir_pts.outputs import figures
-from fhir_pts.outputs.atomic import atomic_write_bytes
 from fhir_pts.outputs.figures import (
     FlowStage,
     ForestRow,
@@ -189,17 +187,3 @@ def test_save_figure_writes_svg_png_and_pdf(tmp_path: Path) -> None:
     assert saved.svg_path.read_bytes() == saved.svg
     assert saved.png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert saved.pdf_path.read_bytes()[:5] == b"%PDF-"
-
-
-def test_atomic_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "a.svg"
-    target.write_bytes(b"old")
-
-    def boom(src: str, dst: str) -> None:
-        raise OSError("no space")
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="no space"):
-        atomic_write_bytes(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.svg"]

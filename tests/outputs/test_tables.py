@@ -1,4 +1,4 @@
-"""results.csv / cohort.csv / problems.csv and the atomic writers."""
+"""results.csv / cohort.csv / problems.csv."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fhir_pts.cohort.model import COLUMN_NAMES
-from fhir_pts.outputs import atomic, tables
+from fhir_pts.outputs import tables
 from fhir_pts.outputs.writer import OUTPUT_FILES, write_outputs
 from fhir_pts.problems import PROBLEM_COLUMNS, Problem
 from tests.outputs.outcome_factory import all_kinds, cohort, cohort_outcome
@@ -139,27 +139,8 @@ def test_write_outputs_writes_all_four(tmp_path: Path) -> None:
     assert sorted(os.listdir(out)) == sorted(OUTPUT_FILES)  # no temporary file left
 
 
-def test_atomic_write_leaves_no_partial_file_when_the_writer_raises(tmp_path: Path) -> None:
-    target = tmp_path / "results.csv"
-    target.write_text("old\n")
-    with pytest.raises(RuntimeError), atomic.atomic_open(target) as handle:
-        handle.write("half a file")
-        raise RuntimeError("disk full")
-    assert target.read_text() == "old\n"
-    assert os.listdir(tmp_path) == ["results.csv"]
 
 
-def test_write_all_atomically_is_all_or_nothing(tmp_path: Path) -> None:
-    first = tmp_path / "one.csv"
-    first.write_text("old one\n")
-
-    def failing() -> bytes:
-        raise ValueError("rendering failed")
-
-    with pytest.raises(ValueError):
-        atomic.write_all_atomically({first: b"new one\n", tmp_path / "two.csv": failing})
-    assert first.read_text() == "old one\n"
-    assert os.listdir(tmp_path) == ["one.csv"]
 
 
 def test_write_outputs_failure_keeps_previous_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,8 +157,3 @@ def test_write_outputs_failure_keeps_previous_outputs(tmp_path: Path, monkeypatc
         write_outputs(tmp_path, cohort({"patient_id": "q"}), [])
     assert {name: (tmp_path / name).read_bytes() for name in OUTPUT_FILES} == before
     assert sorted(os.listdir(tmp_path)) == sorted(OUTPUT_FILES)
-
-
-def test_atomic_write_bytes_creates_folder(tmp_path: Path) -> None:
-    path = atomic.atomic_write_text(tmp_path / "new" / "f.txt", "x\n")
-    assert path.read_text() == "x\n"

@@ -102,6 +102,6 @@ def test_raw_writer_creates_owner_only_files(tmp_path: Path) -> None:
 
     writer = NdjsonWriter(tmp_path)
     writer.add({"resourceType": "Patient", "id": "a", "birthDate": "1970-01-01"})
-    assert {p.stat().st_mode & 0o777 for p in tmp_path.glob("*.part")} == {0o600}
+    assert {p.stat().st_mode & 0o777 for p in tmp_path.glob(".*.tmp")} == {0o600}
     (path,) = writer.close()
     assert path.stat().st_mode & 0o777 == 0o600

@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from fhir_pts.analyses.api import AnalysisOutcome, Statistic
-from fhir_pts.outputs.atomic import atomic_write_bytes
+from fhir_pts.atomic import atomic_write_bytes
 
 #: Columns of ``abstract-comparison.csv``.
 COMPARISON_COLUMNS: tuple[str, ...] = ("figure", "measure", "statistic", "abstract", "ours", "check", "note")

@@ -35,7 +35,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
-from fhir_pts.outputs.atomic import write_all_atomically
+from fhir_pts.atomic import write_all_atomically
 
 #: Style of every figure (applied with :func:`matplotlib.rc_context`, never globally).
 RC_PARAMS: dict[str, object] = {

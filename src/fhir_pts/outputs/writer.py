@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 
 from fhir_pts.analyses.api import AnalysisOutcome
+from fhir_pts.atomic import write_all_atomically
 from fhir_pts.cohort.model import Cohort
 from fhir_pts.outputs.aggregates import SharingPolicy
-from fhir_pts.outputs.atomic import write_all_atomically
 from fhir_pts.outputs.measure_report import build_bundle
 from fhir_pts.outputs.tables import cohort_csv_bytes, problems_csv_bytes, results_csv_bytes
 

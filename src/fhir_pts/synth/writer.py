@@ -10,8 +10,6 @@ no timestamp or file name), so the same input gives byte-identical files.
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +17,8 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import orjson
+
+from fhir_pts.atomic import AtomicFile, atomic_write_bytes, commit_all
 
 Format = Literal["bundle", "ndjson", "ndjson.gz"]
 _BUFFER = 1 << 20
@@ -49,35 +49,19 @@ class SynthSummary:
         return f"wrote {self.resources:,} resources ({per_type}) to {where}"
 
 
-def _file_mode() -> int:
-    """The mode a plainly created file gets (0o666 less the umask); mkstemp's own 0o600 would hide the output."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _temp_path(folder: Path, name: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.fchmod(fd, _file_mode())
-    os.close(fd)
-    return Path(tmp)
-
-
 class _TypeFile:
-    """One open NDJSON (optionally gzip) temp file for a resource type."""
+    """One open NDJSON (optionally gzip) temporary file for a resource type."""
 
     def __init__(self, folder: Path, name: str, compress: bool) -> None:
-        self.final = folder / name
-        self.temp = _temp_path(folder, name)
-        self.raw: IO[bytes] = open(self.temp, "wb", buffering=_BUFFER)  # noqa: SIM115 - closed in close()
-        self.out: IO[bytes] | gzip.GzipFile = self.raw
+        self.file = AtomicFile(folder / name, buffering=_BUFFER)
+        self.out: IO[bytes] | gzip.GzipFile = self.file.handle
         if compress:
-            self.out = gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, compresslevel=6, mtime=0)
+            self.out = gzip.GzipFile(filename="", mode="wb", fileobj=self.file.handle, compresslevel=6, mtime=0)
 
-    def close(self) -> None:
-        if self.out is not self.raw:
+    def finish(self) -> None:
+        """End the gzip stream (the temporary file itself is closed by :func:`~fhir_pts.atomic.commit_all`)."""
+        if self.out is not self.file.handle:
             self.out.close()
-        self.raw.close()
 
 
 def write_ndjson(resources: Iterable[dict[str, Any]], folder: Path, *, compress: bool = False) -> SynthSummary:
@@ -101,15 +85,12 @@ def write_ndjson(resources: Iterable[dict[str, Any]], folder: Path, *, compress:
             handle.out.write(dumps(resource, option=newline))
             counts[kind] += 1
         for handle in files.values():
-            handle.close()
-        for handle in files.values():
-            os.replace(handle.temp, handle.final)
+            handle.finish()
     except BaseException:
         for handle in files.values():
-            handle.close()
-            handle.temp.unlink(missing_ok=True)
+            handle.file.discard()
         raise
-    return SynthSummary(dict(sorted(counts.items())), sorted(h.final for h in files.values()))
+    return SynthSummary(dict(sorted(counts.items())), sorted(commit_all(h.file for h in files.values())))
 
 
 def write_bundle(
@@ -120,36 +101,22 @@ def write_bundle(
     Each entry carries ``request`` ``PUT <Type>/<id>``, so the file can be posted as is to a FHIR server to load
     the cohort (client-assigned ids); ``fhir-pts run`` reads it like any Bundle.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(path.parent, path.name)
     counts: Counter[str] = Counter()
-    try:
-        with open(temp, "wb", buffering=_BUFFER) as out:
-            head = {"resourceType": "Bundle", "id": bundle_id, "type": "transaction"}
-            out.write(orjson.dumps(head)[:-1] + b',"entry":[\n')
-            first = True
-            for resource in resources:
-                kind = resource["resourceType"]
-                entry = {"resource": resource, "request": {"method": "PUT", "url": f"{kind}/{resource['id']}"}}
-                out.write((b"" if first else b",\n") + orjson.dumps(entry))
-                first = False
-                counts[kind] += 1
-            out.write(b"\n]}\n")
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with AtomicFile(path, buffering=_BUFFER) as file:
+        out = file.handle
+        head = {"resourceType": "Bundle", "id": bundle_id, "type": "transaction"}
+        out.write(orjson.dumps(head)[:-1] + b',"entry":[\n')
+        first = True
+        for resource in resources:
+            kind = resource["resourceType"]
+            entry = {"resource": resource, "request": {"method": "PUT", "url": f"{kind}/{resource['id']}"}}
+            out.write((b"" if first else b",\n") + orjson.dumps(entry))
+            first = False
+            counts[kind] += 1
+        out.write(b"\n]}\n")
     return SynthSummary(dict(sorted(counts.items())), [path])
 
 
 def write_json(resource: dict[str, Any], path: Path) -> Path:
     """Write one resource as indented JSON at ``path``, atomically; returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(path.parent, path.name)
-    try:
-        temp.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, orjson.dumps(resource, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))

@@ -43,7 +43,7 @@ def empty_for_other_types(request: Request) -> Answer | None:
 
 
 def test_fresh_cursors_over_the_same_page_are_stopped(tmp_path: Path) -> None:
-    """Every page carries a new cursor and the same content: stopped at the second page, no .part left."""
+    """Every page carries a new cursor and the same content: stopped at the second page, no temporary file left."""
 
     def script(request: Request, server: Misbehaving) -> Answer:
         if len(server.requests) > 200:  # a safety net for the unfixed code: end the search eventually
@@ -54,7 +54,7 @@ def test_fresh_cursors_over_the_same_page_are_stopped(tmp_path: Path) -> None:
         with pytest.raises(ServerError, match="repeats earlier pages"):
             fetch_by_search(session(), server.base_url, tmp_path)
         assert len(server.requests) == 2
-    assert list(tmp_path.glob("*.part")) == []
+    assert list(tmp_path.glob(".*.tmp")) == []
 
 
 def test_pages_beyond_the_total_are_stopped() -> None:

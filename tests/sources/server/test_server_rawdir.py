@@ -22,7 +22,7 @@ def test_writer_dedups_and_is_atomic(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["AdverseEvent.ndjson", "Patient.ndjson"]
     assert paths[0].read_text() == ""
     assert [json.loads(x)["meta"]["versionId"] for x in paths[1].read_text().splitlines()] == ["1", "2"]
-    assert w.duplicates == 1 and not list(tmp_path.glob("*.part"))
+    assert w.duplicates == 1 and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_writer_refuses_resources_without_type_or_id(tmp_path: Path) -> None:

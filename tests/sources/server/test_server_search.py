@@ -20,7 +20,7 @@ def test_search_fetches_exactly_the_cohort(sekmet: ServerInfo, cohort: list[dict
     paths = fetch_by_search(reader, sekmet.base_url, tmp_path, stats=stats)
     assert read_keys(paths) == expected_keys(cohort)
     assert stats.patients == 12
-    assert not list(tmp_path.glob("*.part"))
+    assert not list(tmp_path.glob(".*.tmp"))
     # one page per (type, batch) plus the index search: requests do not grow with patients x types
     assert stats.requests == stats.pages == 1 + len(PATIENT_TYPES)
     assert stats.fallbacks == 0 and not stats.outcomes

@@ -29,8 +29,8 @@ from pathlib import Path
 import jinja2
 
 from fhir_pts.analyses.api import AnalysisOutcome
+from fhir_pts.atomic import atomic_write_bytes
 from fhir_pts.cohort.model import Cohort
-from fhir_pts.outputs.atomic import atomic_write_bytes
 from fhir_pts.outputs.report.context import build_context
 from fhir_pts.outputs.report.flow import generic_reason, patient_flow
 from fhir_pts.outputs.report.formatting import fmt_num, fmt_p

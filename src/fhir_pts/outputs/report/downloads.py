@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
-from fhir_pts.outputs.atomic import write_all_atomically
+from fhir_pts.atomic import write_all_atomically
 from fhir_pts.outputs.report.context import Cell, Mono, Stack, Table
 
 

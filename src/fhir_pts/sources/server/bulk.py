@@ -4,7 +4,8 @@ Kick-off with ``Prefer: respond-async``, ``_type`` limited to the needed types a
 Observation codes of the run's :class:`~fhir_pts.vocabulary.Vocabulary` (the contract's codes and every local code
 a ConceptMap maps to them; when that filter would make the kick-off URL too long it is left out — the export is
 then broader, never thinner); poll the status URL honouring ``Retry-After`` / ``X-Progress`` with capped backoff;
-download the manifest's files in parallel, streamed to ``.part`` files then renamed; then DELETE the job.
+download the manifest's files in parallel, each streamed to a temporary file then renamed (:mod:`fhir_pts.atomic`);
+then DELETE the job.
 Transient answers (429, 503, a 500 ``transient`` OperationOutcome) are retried by the session
 (:class:`~.http.FhirSession`) at every step.
 
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import threading
@@ -46,6 +46,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import requests
 
+from fhir_pts.atomic import AtomicFile, atomic_write_bytes
 from fhir_pts.problems import Problem
 from fhir_pts.vocabulary import Vocabulary
 
@@ -105,9 +106,7 @@ def refused_type(diagnostics: str, types: Sequence[str]) -> str | None:
 
 
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    part = path.with_name(path.name + ".part")
-    part.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-    os.replace(part, path)
+    atomic_write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
 
 
 class BulkExport:
@@ -274,12 +273,12 @@ class BulkExport:
         return f"{rtype}.{index:03d}.ndjson"
 
     def _download(self, url: str, target: Path, expected: int | None, requires_token: bool) -> int:
-        """Stream one file to ``target`` (via .part); retried on dropped connections; returns bytes.
+        """Stream one file to ``target`` (atomically, :class:`~fhir_pts.atomic.AtomicFile`); retried on dropped
+        connections; returns bytes.
         Raises :class:`ExportExpired` at once when the file answers 410 Gone."""
         auth = None if self._same_origin(url) else NoAuth()
         if auth is not None and requires_token:
             raise BulkExportError(f"manifest file {url} is on another server but requires our access token")
-        part = target.with_name(target.name + ".part")
         last_error: Exception | None = None
         policy = getattr(self.session, "policy", None) or RetryPolicy()  # the run's one retry policy
         for attempt in range(self.download_attempts):
@@ -294,24 +293,19 @@ class BulkExport:
                         raise ExportExpired(f"bulk file {url} answered 410 Gone (expired)")
                     check(response, self.base_url, "bulk file")
                     size, lines = 0, 0
-                    with part.open("wb") as f:
+                    with AtomicFile(target) as part:  # replaces target only when complete
                         for chunk in response.iter_content(chunk_size=1 << 16):
-                            f.write(chunk)
+                            part.handle.write(chunk)
                             size += len(chunk)
                             lines += chunk.count(b"\n")
-                        f.flush()
-                        os.fsync(f.fileno())
-                if expected is not None and lines < expected:
-                    raise BulkExportError(f"{url}: {lines} lines received, the manifest announced {expected}")
-                os.replace(part, target)
+                        if expected is not None and lines < expected:
+                            raise BulkExportError(f"{url}: {lines} lines received, the manifest announced {expected}")
                 return size
-            except ExportExpired:
-                part.unlink(missing_ok=True)
+            except ExportExpired:  # a BulkExportError not to retry
                 raise
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, BulkExportError) as e:
                 last_error = e
                 log.warning("download of %s failed (attempt %d): %s", url, attempt + 1, type(e).__name__)
-        part.unlink(missing_ok=True)
         raise BulkExportError(f"download of {url} failed after {self.download_attempts} attempts: {last_error}")
 
     def _jobs(self, manifest: dict, key: str, prefix: str = "") -> list[tuple[str, str, int | None]]:

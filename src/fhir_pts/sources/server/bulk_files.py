@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from fhir_pts.atomic import atomic_open
 from fhir_pts.problems import Problem
 from fhir_pts.vocabulary import Vocabulary
 
@@ -200,15 +201,13 @@ def move_into(downloads: Sequence[Path], raw_dir: Path, deleted: Set[tuple[str, 
     for path in downloads:
         target = raw_dir / path.name
         if deleted:
-            part = target.with_name(target.name + ".part")
-            with part.open("wb") as f:
+            with atomic_open(target, "wb") as f:
                 for r in lines([path]):
                     if (r.get("resourceType"), r.get("id")) in deleted:
                         if problems is not None:
                             problems.append(deleted_problem(r))
                         continue
                     f.write(orjson.dumps(r) + b"\n")
-            os.replace(part, target)
             path.unlink()
         else:
             os.replace(path, target)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 
 import orjson
+
+from fhir_pts.atomic import AtomicFile, commit_all
 
 from .http import ServerError
 
@@ -32,11 +32,6 @@ def ndjson_line(resource: dict) -> bytes:
         return json.dumps(resource, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
 
 
-def _private_open(path: Path) -> IO[bytes]:
-    """``path`` opened for writing, created readable by its owner only (it holds patient data)."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
-
-
 class NdjsonWriter:
     """Thread-safe writer of ``<Type>.ndjson`` files; nothing appears under its final name until :meth:`close`."""
 
@@ -44,14 +39,15 @@ class NdjsonWriter:
         self.raw_dir = Path(raw_dir)
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         self.suffix = suffix
-        self._files: dict[str, IO[bytes]] = {}
+        self._files: dict[str, AtomicFile] = {}
         self._seen: dict[Key, set[bytes]] = {}
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.duplicates = 0
 
-    def _part(self, rtype: str) -> Path:
-        return self.raw_dir / f"{rtype}{self.suffix}.part"
+    def _open(self, rtype: str) -> AtomicFile:
+        """The type's file, under a temporary name until :meth:`close`, readable by its owner only (patient data)."""
+        return AtomicFile(self.raw_dir / f"{rtype}{self.suffix}", private=True)
 
     def add(self, resource: dict) -> bool:
         """Write one resource (False when it was already written)."""
@@ -75,8 +71,8 @@ class NdjsonWriter:
             digests.add(digest)
             f = self._files.get(rtype)
             if f is None:
-                f = self._files[rtype] = _private_open(self._part(rtype))
-            f.write(line)
+                f = self._files[rtype] = self._open(rtype)
+            f.handle.write(line)
             self.counts[rtype] = self.counts.get(rtype, 0) + 1
             return True
 
@@ -92,25 +88,16 @@ class NdjsonWriter:
     def close(self, ensure_types: Iterable[str] = ()) -> list[Path]:
         """Flush, fsync and rename every file into place; return the final paths (sorted). A type of
         ``ensure_types`` with no resource gets an empty file (so an empty cohort is still a readable input)."""
-        out = []
         with self._lock:
             for rtype in ensure_types:
                 if rtype not in self._files:
-                    self._files[rtype] = _private_open(self._part(rtype))
-            for rtype, f in self._files.items():
-                f.flush()
-                os.fsync(f.fileno())
-                f.close()
-                final = self.raw_dir / f"{rtype}{self.suffix}"
-                os.replace(self._part(rtype), final)
-                out.append(final)
-            self._files.clear()
-        return sorted(out)
+                    self._files[rtype] = self._open(rtype)
+            files, self._files = list(self._files.values()), {}
+            return sorted(commit_all(files))
 
     def abort(self) -> None:
         """Close and remove the partial files (after a failure)."""
         with self._lock:
-            for rtype, f in self._files.items():
-                f.close()
-                self._part(rtype).unlink(missing_ok=True)
+            for f in self._files.values():
+                f.discard()
             self._files.clear()
