@@ -29,7 +29,8 @@ from fhir_pts.outputs.report import (
     pseudonymise,
     write_report,
 )
-from fhir_pts.outputs.report import context as report_context
+from fhir_pts.outputs.report import quality as report_quality
+from fhir_pts.outputs.report import scores as report_scores
 from fhir_pts.problems import Problem
 from tests.outputs.report_factory import (
     PATIENT_IDS,
@@ -223,7 +224,7 @@ def test_patient_ids_only_when_not_hashed(tmp_path: Path) -> None:
 
 
 def test_patient_lists_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(report_context, "MAX_LISTED_IDS", 1)
+    monkeypatch.setattr(report_quality, "MAX_LISTED_IDS", 1)
     html = write_report(tmp_path, make_cohort(), make_outcomes(), make_run_info()).read_text()
     assert "No baseline Villalta</td><td>1</td><td>pat-0015</td>" in html  # one id: shown in full
     # technical failure 1, not recorded 1; "No 3-month Villalta" has 2 patients: one shown, one counted
@@ -467,7 +468,7 @@ def test_captions_say_what_the_plots_draw(tmp_path: Path, monkeypatch: pytest.Mo
     assert "one line joins the two scores of one patient" in small
     assert "Each curve stops where fewer than 5 patients (10 %, at least 5) remain at risk" in text_of(small)
     monkeypatch.setattr(figures, "MAX_PAIR_LINES", 5)
-    monkeypatch.setattr(report_context, "MAX_PAIR_LINES", 5)
+    monkeypatch.setattr(report_scores, "MAX_PAIR_LINES", 5)
     big = write_report(tmp_path / "big", make_cohort(), make_outcomes(), make_run_info()).read_text()
     assert "one line joins" not in big and "with more than 5 pairs, lines per patient are not drawn" in big
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fhir_pts.atomic import write_all_atomically
-from fhir_pts.outputs.report.context import Cell, Mono, Stack, Table
+from fhir_pts.outputs.report.values import Cell, Mono, Stack, Table
 
 
 def cell_text(cell: Cell) -> str:

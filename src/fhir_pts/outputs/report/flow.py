@@ -1,16 +1,22 @@
-"""The patient flow (STROBE/CONSORT style): how many patients reach each stage, and why the others do not."""
+"""The patient flow (STROBE/CONSORT style): how many patients reach each stage, and why the others do not;
+:func:`flow_section` is the report's section (diagram and table)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from fhir_pts.analyses.api import AnalysisOutcome
 from fhir_pts.cohort.model import Cohort
-from fhir_pts.outputs.figures import FlowStage
+from fhir_pts.outputs.figures import FlowStage, flow_figure
 from fhir_pts.outputs.report.formatting import NA, fmt_num, signed
+from fhir_pts.outputs.report.values import Table
+
+if TYPE_CHECKING:
+    from fhir_pts.outputs.report.context import ReportContext
 
 _QUOTED_VALUE = re.compile(r"""(?<!expected )(?:'([^']*)'|"([^"]*)")""")
 #: A FHIR code (a status, a unit): shown, not elided — it is the contract's vocabulary, not patient data.
@@ -118,3 +124,28 @@ def patient_flow(cohort: Cohort, outcomes: Sequence[AnalysisOutcome]) -> list[Fl
             " · ".join(f"{t} {NA if r is None else fmt_num(r)}" for t, r, _ in reg_counts),
         ),
     ]
+
+
+def flow_section(ctx: ReportContext) -> dict[str, Any]:
+    """The patient-flow section: the diagram, its table and the cohort's other flow counts."""
+    stages = patient_flow(ctx.cohort, ctx.outcomes)
+    fig = ctx.figure(
+        flow_figure(stages),
+        "patient-flow",
+        "Patient flow (CONSORT/STROBE style; boxes count patients): from the patients in the data to each "
+        "analysis. Patency analyses cover every patient with an index procedure; score analyses use complete "
+        "baseline/3-month pairs; regressions use complete cases. The boxes on the right give, for each arrow, "
+        "the patients who do not reach the next stage and why.",
+        "Patient flow diagram",
+    )
+    rows = [[s.title, s.count, "; ".join(s.excluded) or "—"] for s in stages]
+    extra = {k: v for k, v in ctx.cohort.flow.items() if k not in {"patients_in_data", "with_index_procedure"}}
+    table = Table(["Stage", "Patients", "Not carried to the next stage (reason)"], rows, cls="text",
+                  caption="Patient flow (patients, not records; skipped records are in the data-quality section)")
+    return {
+        "figure": fig,
+        "table": ctx.named(table, "patient-flow"),
+        "counts": Table(["Count", "Value"], [[k.replace("_", " "), str(v)] for k, v in extra.items()])
+        if extra
+        else None,
+    }

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fhir_pts.outputs.report.values import Mono, Table
+
+if TYPE_CHECKING:
+    from fhir_pts.outputs.report.context import ReportContext
 
 #: Packages whose behaviour shapes the numbers, in the order the report lists them.
 VERSIONED_PACKAGES: tuple[str, ...] = (
@@ -74,3 +81,32 @@ def default_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def provenance_section(ctx: ReportContext) -> dict[str, Any]:
+    """The provenance section: run, parameters, software versions, input fingerprints (paths scrubbed)."""
+    ri = ctx.run_info
+    params = [
+        [str(k), ctx.scrub(json.dumps(v, default=str, sort_keys=True) if not isinstance(v, str) else v)]
+        for k, v in sorted(ri.parameters.items())
+    ]
+    inputs = (
+        Table(
+            ["Input file", "Fingerprint (XXH3-128 tree, python -m fhir_pts.sources.fingerprint)"],
+            [[ctx.scrub(path), Mono(h)] for path, h in ri.inputs],
+            cls="text",
+            caption=f"Input fingerprints ({len(ri.inputs)} file(s))",
+        )
+        if ri.inputs
+        else None
+    )
+    return {
+        "run": Table(
+            ["Run", ""],
+            [["Started", ri.started.isoformat(timespec="seconds")], ["Command", ctx.scrub(ri.command)]],
+            cls="text",
+        ),
+        "parameters": Table(["Parameter", "Value"], params, cls="text") if params else None,
+        "software": Table(["Software", "Version"], sorted(ri.versions.items()), cls="text"),
+        "inputs": inputs,
+    }
