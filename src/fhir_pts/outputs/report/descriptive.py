@@ -8,15 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from fhir_pts.outputs.report.formatting import (
-    NA,
-    fmt_ci,
-    fmt_num,
-    fmt_p,
-    fmt_pct,
-    fmt_percent,
-    median_iqr,
-)
+from fhir_pts.outputs.report.formatting import NA, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_percent, median_iqr
 from fhir_pts.outputs.report.patency import PATENCY_MEASURES
 from fhir_pts.outputs.report.scores import VILLALTA_CLASSES
 from fhir_pts.outputs.report.values import Card, Row, Table, Unavailable

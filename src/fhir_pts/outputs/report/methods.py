@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fhir_pts.outputs.report.formatting import (
-    signed,
-)
+from fhir_pts.outputs.report.formatting import signed
 
 if TYPE_CHECKING:
     from fhir_pts.outputs.report.context import ReportContext

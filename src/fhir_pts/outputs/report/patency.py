@@ -5,12 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fhir_pts.outputs.figures import PATENCY_COLOURS, KmCurve, km_figure, km_min_at_risk
-from fhir_pts.outputs.report.formatting import (
-    NA,
-    fmt_ci,
-    fmt_num,
-    fmt_percent,
-)
+from fhir_pts.outputs.report.formatting import NA, fmt_ci, fmt_num, fmt_percent
 from fhir_pts.outputs.report.values import Cell, Stack, Table
 
 if TYPE_CHECKING:

@@ -6,11 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_pts.analyses.result import AnalysisOutcome
 from fhir_pts.outputs.figures import ForestRow, forest_figure
-from fhir_pts.outputs.report.formatting import (
-    fmt_ci,
-    fmt_num,
-    fmt_p,
-)
+from fhir_pts.outputs.report.formatting import fmt_ci, fmt_num, fmt_p
 from fhir_pts.outputs.report.scores import shift_analysis
 from fhir_pts.outputs.report.values import GenericResult, Table
 

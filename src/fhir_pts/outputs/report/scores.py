@@ -8,13 +8,7 @@ import pandas as pd
 
 from fhir_pts.analyses.result import AnalysisOutcome, Statistic
 from fhir_pts.outputs.figures import MAX_PAIR_LINES, ScorePanel, scores_figure
-from fhir_pts.outputs.report.formatting import (
-    NA,
-    fmt_ci,
-    fmt_num,
-    fmt_p,
-    fmt_pct,
-)
+from fhir_pts.outputs.report.formatting import NA, fmt_ci, fmt_num, fmt_p, fmt_pct
 from fhir_pts.outputs.report.values import Stack, Table
 
 if TYPE_CHECKING:
