@@ -25,6 +25,7 @@ from fhir_pts.outputs.figures import (
     flow_figure,
     forest_figure,
     km_figure,
+    km_layout,
     render,
     save_figure,
     scores_figure,
@@ -81,7 +82,7 @@ def test_km_figure_needs_a_curve() -> None:
 
 
 def test_km_figure_draws_the_analyses_curves_with_at_risk_rows_apart_from_the_labels() -> None:
-    fig, stops = km_figure(curves([1.0, 5.5, 12.0, 20.0, 30.0], [False, True, False, True, False]), min_at_risk=1)
+    fig, layout = km_figure(curves([1.0, 5.5, 12.0, 20.0, 30.0], [False, True, False, True, False]), min_at_risk=1)
     ax, table = fig.axes
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "Primary patency",
@@ -99,17 +100,27 @@ def test_km_figure_draws_the_analyses_curves_with_at_risk_rows_apart_from_the_la
     zeros = [t for t in table.texts if t.get_position()[0] == 0 and t.get_text().isdigit()]
     for label, number in zip(labels, zeros, strict=True):  # "Primary" ends left of "5" at month 0
         assert label.get_window_extent(renderer).x1 < number.get_window_extent(renderer).x0
-    assert stops == {"Primary patency": 30.0, "Primary-assisted patency": 30.0, "Secondary patency": 30.0}
+    assert layout.stops == {"Primary patency": 30.0, "Primary-assisted patency": 30.0, "Secondary patency": 30.0}
+    assert layout.ticks == (0, 6, 12, 18, 24, 30) and layout.at_risk["Primary patency"] == (5, 3, 3, 2, 1, 1)
 
 
 def test_km_curve_stops_where_few_remain_at_risk() -> None:
     months = [float(m) for m in range(1, 41)]  # one patient leaves each month; events every fourth month
     lost = [m % 4 == 0 for m in range(1, 41)]
-    fig, stops = km_figure(curves(months, lost), min_at_risk=10)
-    assert stops["Primary patency"] == 31.0  # at risk just before month 31: 10; month 32: 9
+    fig, layout = km_figure(curves(months, lost), min_at_risk=10)
+    assert layout.stops["Primary patency"] == 31.0  # at risk just before month 31: 10; month 32: 9
     line = fig.axes[0].get_lines()[0]
     assert max(line.get_xdata()) == 31.0
     assert fig.axes[0].get_xlim()[1] == 36  # ticks every 6 months up to the stop
+
+
+def test_at_risk_row_is_the_analysis_number_at_risk() -> None:
+    """The numbers under the plot are the analysis' own (``at_risk_<t>m``: time >= t), read off its curve."""
+    months = [0.5, 3.0, 6.0, 6.0, 9.5, 12.0, 12.0, 18.0, 25.0, 31.0, 44.0, 50.0]
+    fit = kaplan_meier(months, [i % 3 == 0 for i in range(len(months))])
+    layout = km_layout([KmCurve("Primary patency", "#0072B2", fit.curve())], min_at_risk=1)
+    assert layout is not None and layout.ticks == (0, 12, 24, 36, 48, 60)  # beyond 48 months: every 12
+    assert layout.at_risk["Primary patency"] == tuple(fit.at_risk(t) for t in layout.ticks) == (12, 7, 4, 2, 1, 0)
 
 
 def test_censoring_marks_and_at_risk_read_off_the_curve() -> None:

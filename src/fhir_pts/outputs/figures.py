@@ -273,15 +273,26 @@ def km_min_at_risk(n: int) -> int:
     return max(5, math.ceil(0.1 * n))
 
 
-def km_figure(curves: Sequence[KmCurve], min_at_risk: int | None = None) -> tuple[Figure, dict[str, float]] | None:
-    """The analyses' Kaplan–Meier curves on one axis, with 95 % CI bands and a number-at-risk table.
+@dataclass(frozen=True)
+class KmLayout:
+    """How the Kaplan–Meier figure is laid out: the one place of the rules its caption and the methods quote.
 
-    Nothing is refitted: the steps, the log-log band and the numbers at risk are those of the analyses (the
-    MeasureReports' survival-curve extension). Each curve stops where fewer than ``min_at_risk`` patients
-    remain at risk (default :func:`km_min_at_risk` of the patients at time 0), as usual in clinical papers; the
-    numbers at risk under the plot go on to the last tick. Returns the figure and, per curve label, the month
-    at which it stops; ``None`` when no curve has a point.
+    ``min_at_risk``: fewest patients at risk for a curve to go on (:func:`km_min_at_risk` of the patients at
+    time 0, unless given); ``stops``: per curve label, the month at which it stops (:func:`truncation_time`);
+    ``ticks``: the months on the x axis (every 6, or 12 beyond 48 months) up to ``x_max``; ``at_risk``: per
+    curve label, the number at risk at each tick, read off the analysis' curve (:func:`at_risk_at`, the
+    contract's ``at_risk_<t>m``).
     """
+
+    min_at_risk: int
+    stops: dict[str, float]
+    x_max: float
+    ticks: tuple[int, ...]
+    at_risk: dict[str, tuple[int, ...]]
+
+
+def km_layout(curves: Sequence[KmCurve], min_at_risk: int | None = None) -> KmLayout | None:
+    """The layout of :func:`km_figure` for ``curves`` (``None`` when no curve has a point)."""
     drawable = [c for c in curves if c.points]
     if not drawable:
         return None
@@ -291,7 +302,28 @@ def km_figure(curves: Sequence[KmCurve], min_at_risk: int | None = None) -> tupl
     last = max(max(stops.values()), 1.0)
     step = 6 if last <= 48 else 12
     x_max = max(12.0, math.ceil(last / step) * step)
-    ticks = list(range(0, int(x_max) + 1, step))
+    ticks = tuple(range(0, int(x_max) + 1, step))
+    at_risk = {c.label: tuple(at_risk_at(c.points, tick) for tick in ticks) for c in drawable}
+    return KmLayout(minimum, stops, x_max, ticks, at_risk)
+
+
+def km_figure(
+    curves: Sequence[KmCurve], min_at_risk: int | None = None, *, layout: KmLayout | None = None
+) -> tuple[Figure, KmLayout] | None:
+    """The analyses' Kaplan–Meier curves on one axis, with 95 % CI bands and a number-at-risk table.
+
+    Nothing is refitted: the steps, the log-log band and the numbers at risk are those of the analyses (the
+    MeasureReports' survival-curve extension). Each curve stops where fewer than ``min_at_risk`` patients
+    remain at risk (default :func:`km_min_at_risk` of the patients at time 0), as usual in clinical papers; the
+    numbers at risk under the plot go on to the last tick. ``layout`` (from :func:`km_layout`) is computed when
+    not given. Returns the figure and its layout (the month at which each curve stops: ``layout.stops``);
+    ``None`` when no curve has a point.
+    """
+    drawable = [c for c in curves if c.points]
+    layout = layout if layout is not None else km_layout(drawable, min_at_risk)
+    if layout is None:
+        return None
+    stops, x_max, ticks = layout.stops, layout.x_max, list(layout.ticks)
     with figure_style():
         fig = Figure(figsize=(9.0, 6.4))
         ax = fig.add_axes((0.2, 0.36, 0.76, 0.58))
@@ -328,9 +360,9 @@ def km_figure(curves: Sequence[KmCurve], min_at_risk: int | None = None) -> tupl
             label = curve.label.replace(" patency", "")
             table_ax.text(-0.06, y, label, transform=table_ax.get_yaxis_transform(), ha="right", va="center",
                           fontsize=9, color=curve.colour, fontweight="bold")  # fmt: skip
-            for tick in ticks:
-                table_ax.text(tick, y, str(at_risk_at(curve.points, tick)), ha="center", va="center", fontsize=9)
-    return fig, stops
+            for tick, n in zip(ticks, layout.at_risk[curve.label], strict=True):
+                table_ax.text(tick, y, str(n), ha="center", va="center", fontsize=9)
+    return fig, layout
 
 
 # --- scores before / after ----------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fhir_pts.outputs.figures import PATENCY_COLOURS, KmCurve, km_figure, km_min_at_risk
+from fhir_pts.outputs.figures import PATENCY_COLOURS, KmCurve, km_figure, km_layout
 from fhir_pts.outputs.report.formatting import NA, fmt_ci, fmt_num, fmt_percent
 from fhir_pts.outputs.report.values import Cell, Stack, Table
 
@@ -20,16 +20,20 @@ KM_MONTHS: tuple[int, ...] = (6, 12, 24, 36)
 
 
 def patency(ctx: ReportContext) -> dict[str, Any]:
+    """The patency section: the analyses' curves drawn as computed (:func:`~fhir_pts.outputs.figures.km_layout`
+    decides where each stops), and the Kaplan–Meier table from the analyses' statistics."""
     curves = []
     for measure, title in PATENCY_MEASURES.items():
         outcome = ctx.by_id.get(measure)
         if outcome is not None and outcome.result is not None and outcome.result.curves.get("kaplan-meier"):
             colour = PATENCY_COLOURS[measure.replace("-", "_")]
             curves.append(KmCurve(title, colour, outcome.result.curves["kaplan-meier"]))
-    drawn = km_figure(curves)
-    fig, stops = drawn if drawn is not None else (None, {})
-    if curves:
-        ctx.km_min_at_risk = km_min_at_risk(max(int(c.points[0].at_risk) for c in curves if c.points) or 0)
+    layout = km_layout(curves)  # the stop rule and the numbers at risk, for the figure, caption and methods
+    drawn = km_figure(curves, layout=layout) if layout is not None else None
+    fig = drawn[0] if drawn is not None else None
+    stops = layout.stops if layout is not None else {}
+    if layout is not None:
+        ctx.km_min_at_risk = layout.min_at_risk
     stop_text = ", ".join(f"{label.replace(' patency', '').lower()} at {fmt_num(t)} months"
                           for label, t in stops.items())  # fmt: skip
     caption = (
