@@ -1,13 +1,14 @@
 """Conformance of a MeasureReport to ``pts-measure-report`` and the DEQM summary invariants deqm-0 … deqm-9
-(each written in FHIRPath, with a plain-Python twin used when fhirpathpy is not installed)."""
+(those in FHIRPath, :mod:`fhir_pts.conformance.deqm`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from fhir_pts.codes import CANONICAL_BASE, EXTENSION_BASE, MEASURE_BASE
-from fhir_pts.conformance.fhirpath import Engine, _fhirpath, fhirpath_available
+from fhir_pts.conformance.deqm import deqm_problems
+from fhir_pts.conformance.fhirpath import _fhirpath
 from fhir_pts.conformance.package import Json, _package
 
 #: Canonical of our MeasureReport profile.
@@ -15,128 +16,13 @@ MEASURE_REPORT_PROFILE = f"{EXTENSION_BASE}/pts-measure-report"
 #: Extensions from outside the project that a MeasureReport may carry: FHIR core, HL7 IGs (DEQM, CQM, SDC) and
 #: the R5 cross-version extensions, all under this prefix.
 _FOREIGN_EXTENSION_PREFIX = "http://hl7.org/fhir/"
-_SCORINGS_NEEDING_NOTATION = frozenset({"proportion", "ratio", "continuous-variable"})
 
-Predicate = Callable[[Json], bool]
-
-
-def _ext_urls(node: Json) -> list[str]:
-    return [str(e.get("url", "")) for e in node.get("extension", []) or [] if isinstance(e, dict)]
-
-
-def _has_ext(node: Json, suffix: str) -> bool:
-    return any(url.endswith(suffix) for url in _ext_urls(node))
-
-
-def _groups(node: Json) -> list[Json]:
-    return [g for g in node.get("group", []) or [] if isinstance(g, dict)]
-
-
-def _count_xor_quantity(populations: list[Json]) -> bool:
-    return all((p.get("count") is not None) != _has_ext(p, "countQuantity") for p in populations)
-
-
-def _stratifier_ok(stratifier: Json) -> bool:
-    components = [c for s in stratifier.get("stratum", []) or [] for c in s.get("component", []) or []]
-    if stratifier.get("code"):
-        return not components
-    return bool(components) and all(c.get("code") for c in components)
-
-
-def _proportion_ok(group: Json) -> bool:
-    value = (group.get("measureScore") or {}).get("value")
-    return value is None or (isinstance(value, int | float) and 0 <= value <= 1)
-
-
-#: Report-level invariants: (key, FHIRPath on the MeasureReport, the same in Python, message).
-_REPORT_INVARIANTS: tuple[tuple[str, str, Predicate, str], ...] = (
-    (
-        "deqm-0",
-        "measure.exists() and measure.contains('|')",
-        lambda r: "|" in str(r.get("measure") or ""),
-        "measure must be a versioned canonical (url|version)",
-    ),
-    (
-        "deqm-1",
-        "date.exists() and date.toString().length() >= 10",
-        lambda r: isinstance(r.get("date"), str) and len(r["date"]) >= 10,
-        "date must be present with at least day precision",
-    ),
-    (
-        "deqm-3",
-        "(extension.where(url.endsWith('measureScoring')).exists() and "
-        "group.extension.where(url.endsWith('measureScoring')).exists()).not()",
-        lambda r: not (_has_ext(r, "measureScoring") and any(_has_ext(g, "measureScoring") for g in _groups(r))),
-        "the scoring extension must be on the root only, or on the groups only",
-    ),
-    (
-        "deqm-3",
-        "group.extension.where(url.endsWith('measureScoring')).empty() or "
-        "group.all(extension.where(url.endsWith('measureScoring')).exists())",
-        lambda r: len({_has_ext(g, "measureScoring") for g in _groups(r)}) <= 1,
-        "when the scoring extension is on the groups it must be on every group",
-    ),
-    ("pts-profile", "status = 'complete'", lambda r: r.get("status") == "complete", "status must be complete"),
-    ("pts-profile", "type = 'summary'", lambda r: r.get("type") == "summary", "type must be summary"),
-    ("pts-profile", "group.exists()", lambda r: bool(_groups(r)), "a summary report must have at least one group"),
+#: The profile's fixed values: (FHIRPath on the MeasureReport, message), reported as ``pts-profile``.
+_PROFILE_INVARIANTS: tuple[tuple[str, str], ...] = (
+    ("status = 'complete'", "status must be complete"),
+    ("type = 'summary'", "type must be summary"),
+    ("group.exists()", "a summary report must have at least one group"),
 )
-#: Group-level invariants: (key, FHIRPath on one group, the same in Python, message).
-_GROUP_INVARIANTS: tuple[tuple[str, str, Predicate, str], ...] = (
-    (
-        "deqm-7",
-        "stratifier.all((code.exists() and stratum.component.exists().not()) or "
-        "(code.exists().not() and stratum.component.exists() and stratum.component.all(code.exists())))",
-        lambda g: all(_stratifier_ok(s) for s in g.get("stratifier", []) or []),
-        "a stratifier has a code or component codes, not both and not neither",
-    ),
-    (
-        "deqm-8",
-        "population.all(count.exists() xor extension.where(url.endsWith('countQuantity')).exists())",
-        lambda g: _count_xor_quantity(g.get("population", []) or []),
-        "every population has count xor countQuantity",
-    ),
-    (
-        "deqm-9",
-        "stratifier.stratum.population.all(count.exists() xor extension.where(url.endsWith('countQuantity')).exists())",
-        lambda g: _count_xor_quantity(
-            [
-                p
-                for s in g.get("stratifier", []) or []
-                for t in s.get("stratum", []) or []
-                for p in t.get("population", [])
-            ]
-        ),
-        "every stratum population has count xor countQuantity",
-    ),
-)
-_PROPORTION_INVARIANT: tuple[str, str, Predicate, str] = (
-    "deqm-6",
-    "measureScore.value.exists() implies (measureScore.value >= 0 and measureScore.value <= 1)",
-    _proportion_ok,
-    "a proportion measureScore must lie in 0..1",
-)
-
-
-def _holds(invariant: tuple[str, str, Predicate, str], node: Json, engine: Engine, resource_level: bool) -> bool:
-    """Whether an invariant holds on ``node``. In FHIRPath only an explicit ``false`` is a violation."""
-    _, expression, predicate, _ = invariant
-    if engine == "python" or (engine == "auto" and not fhirpath_available()):
-        return predicate(node)
-    result = _fhirpath(expression, resource_level)(node, {})
-    return not (len(result) == 1 and result[0] is False)
-
-
-def _scoring_code(node: Json) -> str | None:
-    for ext in node.get("extension", []) or []:
-        if str(ext.get("url", "")).endswith("measureScoring"):
-            for coding in (ext.get("valueCodeableConcept") or {}).get("coding", []):
-                return coding.get("code")
-            return ext.get("valueCode")
-    return None
-
-
-def _has_group_notation(group: Json) -> bool:
-    return any(str(ext.get("url", "")).endswith("mprovementNotation") for ext in group.get("extension", []) or [])
 
 
 def _measure_scoring(packaged: Json | None) -> str | None:
@@ -248,18 +134,19 @@ def _parse_problems(report: Json) -> list[str]:
     return []
 
 
-def check_measure_report(report: Json, *, engine: Engine = "auto") -> list[str]:
+def check_measure_report(report: Json) -> list[str]:
     """Check a MeasureReport (R4 JSON as a dict) against our profile and the DEQM summary invariants.
 
     Checks, each problem one string prefixed by its rule:
 
     - ``fhir``: it parses as a ``fhir.resources.R4B`` MeasureReport (structure, types, cardinalities);
-    - ``deqm-0`` … ``deqm-9``: the DEQM summary MeasureReport invariants that apply to a summary report:
-      versioned measure (0), date with day precision (1), improvement notation for proportion, ratio and
-      continuous-variable scoring at report (2) or group level (4), scoring extension on the root or every group
-      (3), a population in every group (5), a proportion score in 0..1 (6), stratifier code xor component code
-      (7), count xor countQuantity for group (8) and stratum (9) populations. The scoring is the report's DEQM
-      scoring extension when present, else the referenced packaged Measure's;
+    - ``deqm-0`` … ``deqm-9``: the DEQM summary MeasureReport invariants that apply to a summary report
+      (:func:`fhir_pts.conformance.deqm.deqm_problems`, in FHIRPath): versioned measure (0), date with day
+      precision (1), improvement notation for proportion, ratio and continuous-variable scoring at report (2) or
+      group level (4), scoring extension on the root or every group (3), a population in every group (5), a
+      proportion score in 0..1 (6), stratifier code xor component code (7), count xor countQuantity for group (8)
+      and stratum (9) populations. The scoring is the report's DEQM scoring extension when present, else the
+      referenced packaged Measure's;
     - ``pts-profile``: status ``complete``, type ``summary``, at least one group (the profile's fixed values;
       its invariant ``pts-mr-1``, a versioned fhir-pts Measure canonical, is deqm-0 plus ``pts-measure``);
     - ``pts-measure``: the measure canonical names a packaged Measure and its version; the report's
@@ -267,8 +154,6 @@ def check_measure_report(report: Json, *, engine: Engine = "auto") -> list[str]:
     - ``pts-ext``: every extension under the project's canonical base is a packaged extension definition and
       its sub-extensions follow it (names, cardinalities, value types); other extensions must be HL7's.
 
-    :param engine: ``fhirpath`` evaluates the invariants as FHIRPath with fhirpathpy, ``python`` with their
-        plain-Python twins (same verdicts; tests check that), ``auto`` FHIRPath when fhirpathpy is installed.
     :returns: the problems; an empty list means conformant.
     """
     if not isinstance(report, dict) or report.get("resourceType") != "MeasureReport":
@@ -276,27 +161,26 @@ def check_measure_report(report: Json, *, engine: Engine = "auto") -> list[str]:
     problems = _parse_problems(report)
     groups = [g for g in report.get("group", []) or [] if isinstance(g, dict)]
 
-    for invariant in _REPORT_INVARIANTS:
-        if not _holds(invariant, report, engine, resource_level=True):
-            problems.append(f"{invariant[0]}: {invariant[3]}")
-
     # The packaged Measure this report is about.
     canonical = str(report.get("measure", ""))
     url, _, version = canonical.partition("|")
     packaged = _package()[0].get(url)
+    measure_problems = []
     if not url.startswith(MEASURE_BASE + "/") or packaged is None or packaged.get("resourceType") != "Measure":
-        problems.append(f"pts-measure: measure {canonical!r} is not a packaged fhir-pts Measure")
+        measure_problems.append(f"pts-measure: measure {canonical!r} is not a packaged fhir-pts Measure")
         packaged = None
     elif version and version != packaged.get("version"):
-        problems.append(
+        measure_problems.append(
             f"pts-measure: measure version {version!r} differs from the packaged Measure's {packaged.get('version')!r}"
         )
 
-    root_scoring = _scoring_code(report) or _measure_scoring(packaged)
-    root_notation = report.get("improvementNotation") is not None
-    if root_scoring in _SCORINGS_NEEDING_NOTATION and not root_notation and not all(map(_has_group_notation, groups)):
-        problems.append(f"deqm-2: improvementNotation is required for {root_scoring} scoring")
-    if packaged is not None and root_notation:
+    problems += deqm_problems(report, measure_scoring=_measure_scoring(packaged))
+    for expression, message in _PROFILE_INVARIANTS:
+        result = _fhirpath(expression, True)(report, {})
+        if len(result) == 1 and result[0] is False:
+            problems.append(f"pts-profile: {message}")
+    problems += measure_problems
+    if packaged is not None and report.get("improvementNotation") is not None:
         expected = {c.get("code") for c in (packaged.get("improvementNotation") or {}).get("coding", [])}
         got = {c.get("code") for c in (report.get("improvementNotation") or {}).get("coding", [])}
         if expected != got:
@@ -308,18 +192,8 @@ def check_measure_report(report: Json, *, engine: Engine = "auto") -> list[str]:
         for mgroup in packaged.get("group", []):
             for pop in mgroup.get("population", []):
                 declared.update(c.get("code") for c in (pop.get("code") or {}).get("coding", []))
-
-    for i, group in enumerate(groups):
-        scoring = _scoring_code(group) or root_scoring
-        if _scoring_code(group) in _SCORINGS_NEEDING_NOTATION and not root_notation and not _has_group_notation(group):
-            problems.append(f"deqm-4: group[{i}]: an improvement notation is required for {scoring} scoring")
-        if scoring != "composite" and not group.get("population"):
-            problems.append(f"deqm-5: group[{i}]: a non-composite report needs at least one population")
-        checks = (*_GROUP_INVARIANTS, _PROPORTION_INVARIANT) if scoring == "proportion" else _GROUP_INVARIANTS
-        for invariant in checks:
-            if not _holds(invariant, group, engine, resource_level=False):
-                problems.append(f"{invariant[0]}: group[{i}]: {invariant[3]}")
-        if declared:
+    if declared:
+        for i, group in enumerate(groups):
             for j, pop in enumerate(group.get("population", []) or []):
                 for coding in (pop.get("code") or {}).get("coding", []):
                     if coding.get("code") not in declared:

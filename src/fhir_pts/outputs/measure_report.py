@@ -23,9 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from fhir_pts.analyses.api import AnalysisOutcome, CurvePoint, Statistic
@@ -276,60 +275,3 @@ def build_bundle(
         bundle["timestamp"] = stamp
     bundle["entry"] = entries
     return bundle
-
-
-# ------------------------------------------------------------------------------------------ DEQM checks
-
-_DAY_PRECISION = re.compile(r"^\d{4}-\d{2}-\d{2}")
-
-
-def _scoring_of(report: Mapping[str, Any]) -> str | None:
-    for ext in report.get("extension", []):
-        if ext.get("url") == EXT_SCORING:
-            return str(ext["valueCodeableConcept"]["coding"][0]["code"])
-    return None
-
-
-def deqm_violations(report: Mapping[str, Any]) -> list[str]:
-    """The DEQM summary-MeasureReport invariants (deqm-0 … deqm-9) that ``report`` breaks, as messages.
-
-    Checked: deqm-0 (versioned ``measure`` canonical), deqm-1 (``date`` to the day at least), deqm-2/4
-    (``improvementNotation`` for proportion, ratio and continuous-variable scoring, read from the
-    ``measure-scoring`` extension), deqm-3 (a scoring on the root, not half the groups), deqm-5 (a
-    non-composite report has a population in each group), deqm-6 (proportion score in 0..1), deqm-7
-    (stratifier ``code`` or component codes, not both), deqm-8/9 (``count`` xor ``countQuantity``). A
-    ``status = error`` report has no group; only deqm-0/1 apply to it.
-    """
-    problems: list[str] = []
-    if "|" not in str(report.get("measure", "")):
-        problems.append("deqm-0: measure canonical has no |version")
-    if not _DAY_PRECISION.match(str(report.get("date", ""))):
-        problems.append("deqm-1: date is missing or less precise than a day")
-    if report.get("status") == "error":
-        return problems
-    scoring = _scoring_of(report)
-    groups = list(report.get("group", []))
-    if scoring in {"proportion", "ratio", "continuous-variable"} and "improvementNotation" not in report:
-        problems.append(f"deqm-2/4: {scoring} measure without improvementNotation")
-    if scoring is None:
-        problems.append("deqm-3: no scoring on the report")
-    if scoring != "composite":
-        for i, group in enumerate(groups):
-            if not group.get("population"):
-                problems.append(f"deqm-5: group {i} has no population")
-    for i, group in enumerate(groups):
-        score = group.get("measureScore")
-        if scoring == "proportion" and score is not None and not 0 <= float(score.get("value", 0)) <= 1:
-            problems.append(f"deqm-6: proportion score {score.get('value')} of group {i} outside 0..1")
-        pops = list(group.get("population", []))
-        for strat in group.get("stratifier", []):
-            has_code = bool(strat.get("code"))
-            has_component_code = any(c.get("code") for s in strat.get("stratum", []) for c in s.get("component", []))
-            if has_code == has_component_code:
-                problems.append(f"deqm-7: stratifier of group {i} needs code xor component code")
-            for stratum in strat.get("stratum", []):
-                pops.extend(stratum.get("population", []))
-        for pop in pops:
-            if ("count" in pop) == ("countQuantity" in pop):
-                problems.append(f"deqm-8/9: population of group {i} needs count xor countQuantity")
-    return problems
