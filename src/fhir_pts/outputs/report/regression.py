@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fhir_pts.analyses.result import AnalysisOutcome
+from fhir_pts.analyses.api import AnalysisOutcome
 from fhir_pts.outputs.figures import ForestRow, forest_figure
 from fhir_pts.outputs.report.formatting import fmt_ci, fmt_num, fmt_p
 from fhir_pts.outputs.report.scores import shift_analysis

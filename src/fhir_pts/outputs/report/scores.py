@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from fhir_pts.analyses.result import AnalysisOutcome, Statistic
+from fhir_pts.analyses.api import AnalysisOutcome, Statistic
 from fhir_pts.outputs.figures import MAX_PAIR_LINES, ScorePanel, scores_figure
 from fhir_pts.outputs.report.formatting import NA, fmt_ci, fmt_num, fmt_p, fmt_pct
 from fhir_pts.outputs.report.values import Stack, Table
