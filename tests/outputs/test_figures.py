@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -198,3 +200,53 @@ def test_save_figure_writes_svg_png_and_pdf(tmp_path: Path) -> None:
     assert saved.svg_path.read_bytes() == saved.svg
     assert saved.png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert saved.pdf_path.read_bytes()[:5] == b"%PDF-"
+
+
+def test_save_figures_renders_in_worker_processes_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendered in forked workers or one after the other: the same files, in the order given."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from fhir_pts.outputs import figures
+
+    pools: list[int] = []
+
+    class Pool(ProcessPoolExecutor):
+        def __init__(self, workers: int, **kwargs: object) -> None:
+            pools.append(workers)
+            super().__init__(workers, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(figures, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(figures, "_parallel_workers", lambda jobs: 2)  # as on a 2-core machine, one thread
+    data = curves([1.0, 5.5, 12.0, 20.0, 30.0], [False, True, False, True, False])
+    jobs = [("flow", flow_figure(STAGES)), ("km", km_figure(data, min_at_risk=1)[0])]
+    done: list[str] = []
+    saved = figures.save_figures(jobs, tmp_path / "par", on_saved=done.append)
+    assert [s.name for s in saved] == done == ["flow", "km"] and pools == [2]
+    serial = [render(fig, name) for name, fig in jobs]
+    assert [(s.svg, s.png, s.pdf) for s in saved] == [(r.svg, r.png, r.pdf) for r in serial]
+    assert sorted(p.name for p in (tmp_path / "par").iterdir()) == [
+        "flow.pdf", "flow.png", "flow.svg", "km.pdf", "km.png", "km.svg"
+    ]  # fmt: skip
+
+
+def test_parallel_rendering_only_where_forking_is_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fhir_pts.outputs import figures
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    assert figures._parallel_workers(4) == 2 and figures._parallel_workers(1) == 0
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # a host's threads: fork is unsafe, render here
+    assert figures._parallel_workers(4) == 0
+
+
+def test_a_failing_figure_fails_the_batch_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fhir_pts.outputs import figures
+
+    monkeypatch.setattr(figures, "_parallel_workers", lambda jobs: 2)  # the worker's error reaches the caller
+    broken = flow_figure(STAGES)
+    broken.axes[0].text(0, 0, "$\\notacommand$")  # mathtext that cannot be parsed: fails when drawn
+    with pytest.raises(ValueError):
+        figures.save_figures([("flow", flow_figure(STAGES)), ("broken", broken)], tmp_path / "f")
+    assert not (tmp_path / "f").exists()

@@ -20,8 +20,13 @@ from __future__ import annotations
 
 import io
 import math
+import multiprocessing
+import os
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +36,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends import backend_pdf, backend_svg  # noqa: F401 - imported once here, not at the first save
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
@@ -94,34 +101,98 @@ class RenderedFigure:
     pdf_path: Path | None = None
 
 
-def render(fig: Figure, name: str) -> RenderedFigure:
-    """Render ``fig`` to deterministic SVG, PNG (300 dpi, journal resolution) and PDF bytes (no dates, no stamp)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+_METADATA: dict[str, dict[str, None]] = {
+    "svg": {"Date": None, "Creator": None},
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+}
 
+
+def render(fig: Figure, name: str, formats: Sequence[str] = EXPORT_FORMATS) -> RenderedFigure:
+    """Render ``fig`` to deterministic SVG, PNG (300 dpi, journal resolution) and PDF bytes (no dates, no stamp).
+
+    ``formats``: those of :data:`EXPORT_FORMATS` wanted besides SVG (always rendered: the page embeds it).
+    """
     FigureCanvasAgg(fig)  # attach an Agg canvas: no GUI backend is ever involved
-    metadata: dict[str, dict[str, None]] = {
-        "svg": {"Date": None, "Creator": None},
-        "png": {"Software": None},
-        "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
-    }
     data = {}
     with figure_style():
-        for fmt in ("svg", *[f for f in EXPORT_FORMATS if f != "svg"]):  # SVG always: the page embeds it
+        for fmt in ("svg", *[f for f in EXPORT_FORMATS if f != "svg" and f in formats]):
             buffer = io.BytesIO()
-            fig.savefig(buffer, format=fmt, metadata=metadata[fmt], bbox_inches="tight")
+            fig.savefig(buffer, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight")
             data[fmt] = buffer.getvalue()
     return RenderedFigure(name=name, svg=data["svg"], png=data.get("png", b""), pdf=data.get("pdf", b""))
 
 
-def save_figure(fig: Figure, directory: Path, name: str) -> RenderedFigure:
-    """Render ``fig`` and write ``directory/<name>.svg``, ``.png`` and ``.pdf`` (:data:`EXPORT_FORMATS`; atomic)."""
-    rendered = render(fig, name)
+def _write(rendered: RenderedFigure, directory: Path) -> RenderedFigure:
+    """Write a rendered figure's files ``directory/<name>.svg|png|pdf`` (all or none, atomically)."""
+    name = rendered.name
     directory.mkdir(parents=True, exist_ok=True)
     paths = {ext: directory / f"{name}.{ext}" for ext in ("svg", "png", "pdf")}
     contents = {"svg": rendered.svg, "png": rendered.png, "pdf": rendered.pdf}
     write_all_atomically({paths[ext]: data for ext, data in contents.items() if data})
     return RenderedFigure(name, rendered.svg, rendered.png, rendered.pdf, paths["svg"],
                           paths["png"] if rendered.png else None, paths["pdf"] if rendered.pdf else None)  # fmt: skip
+
+
+def save_figure(fig: Figure, directory: Path, name: str) -> RenderedFigure:
+    """Render ``fig`` and write ``directory/<name>.svg``, ``.png`` and ``.pdf`` (:data:`EXPORT_FORMATS`; atomic)."""
+    return _write(render(fig, name), directory)
+
+
+#: The figures the forked workers of :func:`save_figures` render (inherited at fork, never pickled).
+_PENDING: list[tuple[str, Figure]] = []
+
+
+def _render_pending(index: int) -> RenderedFigure:
+    name, fig = _PENDING[index]
+    return render(fig, name)
+
+
+def _parallel_workers(jobs: int) -> int:
+    """Worker processes for ``jobs`` figures: one per core, at most one per figure; 0 (render here) when the
+    system cannot fork or this process runs other threads (forking them is unsafe: the engines' rule)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if jobs < 2 or cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    if threading.active_count() != 1:
+        return 0
+    return min(cores, jobs)
+
+
+def save_figures(
+    figures: Sequence[tuple[str, Figure]],
+    directory: Path,
+    *,
+    on_saved: Callable[[str], None] | None = None,
+) -> list[RenderedFigure]:
+    """Render ``(name, figure)`` pairs and write each as :func:`save_figure` does; returns them in the order given.
+
+    The figures are rendered in parallel, one forked worker process per core (the figures are inherited, not
+    pickled; the bytes come back), where the system forks and this process runs no other thread; else one
+    after the other here. The bytes are the same either way. Files are written here, in order, once rendered;
+    ``on_saved`` is called with each name (progress).
+    """
+    global _PENDING
+    workers = _parallel_workers(len(figures))
+    rendered: list[RenderedFigure] | None = None
+    if workers:
+        _PENDING = list(figures)
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                rendered = list(pool.map(_render_pending, range(len(figures))))
+        except BrokenProcessPool:  # a worker died (killed, out of memory): render here instead
+            rendered = None
+        finally:
+            _PENDING = []
+    if rendered is None:
+        rendered = [render(fig, name) for name, fig in figures]
+    saved = []
+    for figure in rendered:
+        saved.append(_write(figure, directory))
+        if on_saved is not None:
+            on_saved(figure.name)
+    return saved
 
 
 # --- patient flow ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import pandas as pd
 from fhir_pts.analyses.api import AnalysisOutcome, Statistic
 from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.model import Cohort
-from fhir_pts.outputs.figures import RenderedFigure, save_figure
+from fhir_pts.outputs.figures import RenderedFigure, save_figures
 from fhir_pts.outputs.report import descriptive, quality, regression, scores
 from fhir_pts.outputs.report.flow import flow_section
 from fhir_pts.outputs.report.methods import methods
@@ -62,6 +62,7 @@ class ReportContext:
     by_id: dict[str, AnalysisOutcome] = field(init=False)
     names: Pseudonyms = field(init=False)
     figures: list[RenderedFigure] = field(default_factory=list)
+    pending: list[tuple[FigureRef, Figure]] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     km_min_at_risk: int | None = None
 
@@ -118,14 +119,26 @@ class ReportContext:
         return table
 
     def figure(self, fig: Figure | None, name: str, caption: str, alt: str) -> FigureRef | None:
-        """Save ``fig`` under ``figures/`` (SVG + PNG) and return it for embedding; ``None`` stays ``None``."""
+        """Keep ``fig`` for :meth:`save_figures` and return it for embedding; ``None`` stays ``None``."""
         if fig is None:
             return None
-        rendered = save_figure(fig, self.figures_dir, name)
-        self.figures.append(rendered)
-        if self.on_step is not None:
-            self.on_step(f"figure {name}")
-        return FigureRef(name, base64.b64encode(rendered.svg).decode("ascii"), caption, alt)
+        ref = FigureRef(name, "", caption, alt)
+        self.pending.append((ref, fig))
+        return ref
+
+    def save_figures(self) -> None:
+        """Render every kept figure (in parallel where the system allows), write each under ``figures/`` (SVG,
+        PNG at 300 dpi, PDF) and embed its SVG in its :class:`FigureRef`."""
+
+        def on_saved(name: str) -> None:
+            if self.on_step is not None:
+                self.on_step(f"figure {name}")
+
+        jobs = [(ref.name, fig) for ref, fig in self.pending]
+        self.figures = save_figures(jobs, self.figures_dir, on_saved=on_saved)
+        for (ref, _), rendered in zip(self.pending, self.figures, strict=True):
+            ref.svg_base64 = base64.b64encode(rendered.svg).decode("ascii")
+        self.pending = []
 
     # -- sections --
     def header(self) -> dict[str, Any]:
@@ -174,9 +187,10 @@ def build_context(
     hash_patient_ids: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Every value the templates show, section by section (figures are saved under ``figures_dir`` meanwhile)."""
+    """Every value the templates show, section by section; the figures the sections draw are rendered at the end,
+    all at once (:func:`~fhir_pts.outputs.figures.save_figures`), and saved under ``figures_dir``."""
     ctx = ReportContext(cohort, list(outcomes), run_info, hash_patient_ids, figures_dir, comparison_html, on_step)
-    return {
+    context = {
         "header": ctx.header(),
         "nav": ctx.sections(),
         "cards": descriptive.key_results(ctx),
@@ -195,3 +209,5 @@ def build_context(
         "methods": methods(ctx),
         "tables": ctx.tables,
     }
+    ctx.save_figures()  # the figures the sections kept, rendered at once
+    return context

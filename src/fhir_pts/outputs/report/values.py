@@ -49,9 +49,13 @@ class Table:
         self.rows = [r if isinstance(r, Row) else Row(tuple(r)) for r in self.rows]
 
 
-@dataclass(frozen=True)
+@dataclass
 class FigureRef:
-    """A figure as the page shows it: embedded SVG (base64), caption, alternative text, file name stem."""
+    """A figure as the page shows it: embedded SVG (base64), caption, alternative text, file name stem.
+
+    ``svg_base64`` is filled in once the figures are rendered (all at once, see
+    :meth:`~fhir_pts.outputs.report.context.ReportContext.save_figures`), before the page is.
+    """
 
     name: str
     svg_base64: str
