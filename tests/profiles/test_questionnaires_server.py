@@ -17,7 +17,7 @@ import pytest
 
 from fhir_pts.conformance import questionnaire
 from fhir_pts.sources.server.http import FhirSession, check
-from tests.sources.server.sekmet_harness import SekmetServer, ServerInfo, server_python, smart_session
+from tests.sources.server.sekmet_harness import ServerInfo, own_server, smart_session
 
 pytestmark = pytest.mark.server
 
@@ -30,14 +30,8 @@ SERVER_FIELDS = ("meta", "text")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
     """A sekmet-fhir of this module's own (stopped at the end, whatever happens)."""
-    python = server_python()
-    if python is None:
-        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
-    process = SekmetServer(python, tmp_path_factory.mktemp("sekmet-questionnaires"))
-    try:
-        yield process.start()
-    finally:
-        process.stop()
+    with own_server(tmp_path_factory.mktemp("sekmet-questionnaires")) as info:
+        yield info
 
 
 @pytest.fixture(scope="module")

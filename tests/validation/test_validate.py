@@ -473,23 +473,13 @@ def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def loaded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A sekmet-fhir of this module's own, loaded with :func:`hand_cohort` in one transaction."""
     from fhir_pts.sources.server.http import check
-    from tests.sources.server.sekmet_harness import SekmetServer, server_python, smart_session
+    from tests.sources.server.cohort_factory import transaction
+    from tests.sources.server.sekmet_harness import own_server, smart_session
 
-    python = server_python()
-    if python is None:
-        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
-    process = SekmetServer(python, tmp_path_factory.mktemp("sekmet-validate"))
-    try:
-        info = process.start()
-        bundle = {
-            "resourceType": "Bundle", "type": "transaction",
-            "entry": [{"resource": x, "request": {"method": "PUT", "url": f"{x['resourceType']}/{x['id']}"}}
-                      for x in hand_cohort()],
-        }  # fmt: skip
+    with own_server(tmp_path_factory.mktemp("sekmet-validate")) as info:
+        bundle = transaction(hand_cohort())
         check(smart_session(info).post(info.base_url, json=bundle, headers={"Content-Type": "application/fhir+json"}))
         yield info
-    finally:
-        process.stop()
 
 
 @pytest.mark.server

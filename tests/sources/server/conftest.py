@@ -8,20 +8,14 @@ import pytest
 
 from fhir_pts.sources.server.http import FhirSession, check
 from tests.sources.server.cohort_factory import cohort_resources, transaction
-from tests.sources.server.sekmet_harness import SekmetServer, ServerInfo, server_python, smart_session
+from tests.sources.server.sekmet_harness import ServerInfo, own_server, smart_session
 
 
 @pytest.fixture(scope="session")
 def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
     """A running sekmet-fhir (stopped at the end of the session, whatever happens)."""
-    python = server_python()
-    if python is None:
-        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
-    server = SekmetServer(python, tmp_path_factory.mktemp("sekmet"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with own_server(tmp_path_factory.mktemp("sekmet")) as info:
+        yield info
 
 
 @pytest.fixture(scope="session")
