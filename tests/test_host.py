@@ -384,13 +384,10 @@ def test_host_reads_a_hospital_fhir_server(tmp_path_factory: pytest.TempPathFact
     from fhir_pts.sources.server.config import ServerConfig
     from fhir_pts.sources.server.http import check
     from tests.sources.server.cohort_factory import cohort_resources, transaction
-    from tests.sources.server.sekmet_harness import SekmetServer, server_python, smart_session
+    from tests.sources.server.sekmet_harness import own_server, smart_session
 
-    python = server_python()
-    if python is None:
-        pytest.skip("FHIR test server venv missing: run scripts/test.sh (or set FHIR_PTS_TEST_SERVER)")
     resources = cohort_resources(n_patients=10, n_others=3, seed=11, prefix="host")
-    with SekmetServer(python, tmp_path_factory.mktemp("sekmet-host")) as info:
+    with own_server(tmp_path_factory.mktemp("sekmet-host")) as info:
         admin = smart_session(info)
         headers = {"Content-Type": "application/fhir+json"}
         check(admin.post(info.base_url, json=transaction(resources), headers=headers), info.base_url, "transaction")
