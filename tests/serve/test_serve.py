@@ -57,15 +57,6 @@ def _no_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def cohort_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fhir_pts.synth import synthesize
-
-    path = tmp_path_factory.mktemp("synth") / "cohort.json"
-    synthesize(path, patients=50, seed=8, fmt="bundle")
-    return path
-
-
-@pytest.fixture(scope="module")
 def cli_out(cohort_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fhir_pts.cli import main
 

@@ -26,15 +26,6 @@ WHOLE = {"periodStart": "1900", "periodEnd": "2100"}
 
 
 @pytest.fixture(scope="module")
-def cohort_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fhir_pts.synth import synthesize
-
-    path = tmp_path_factory.mktemp("synth") / "cohort.json"
-    synthesize(path, patients=50, seed=8, fmt="bundle")
-    return path
-
-
-@pytest.fixture(scope="module")
 def server(cohort_file: Path) -> Iterator[object]:
     srv = build_server(ServeConfig(files=(cohort_file,), port=0, workers=4, idle_timeout=1.0))
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
