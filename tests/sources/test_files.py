@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_pts.problems import Problem
@@ -222,3 +222,52 @@ def test_ndjson_named_json_gets_a_hint(tmp_path):
     path.write_text('{"resourceType":"Patient","id":"1"}\n{"resourceType":"Patient","id":"2"}\n')
     with pytest.raises(InputError, match=r"must be named \.ndjson"):
         list(iter_resources(path))
+
+
+NDJSON_LINES = [
+    json.dumps(resource(1)),
+    json.dumps(resource(2, "Observation")),
+    json.dumps({"resourceType": "Observation", "id": "long", "note": "x" * 300, "code": {"text": "fhir-pts.org"}}),
+    "",
+    "not json",
+    '{"resourceType":"Patient","id":"cut',
+]
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(NDJSON_LINES), min_size=1, max_size=25), st.booleans(), st.integers(8, 200))
+def test_reading_through_a_small_reused_buffer_gives_the_same_records(
+    tmp_path_factory, monkeypatch, lines, final_newline, block_size
+):
+    """Blocks are views of one read buffer (grown for a line longer than it): whatever its size, the records,
+    line numbers, problems, line counts and fingerprint pieces are those of reading the file in one block."""
+    from fhir_pts.sources import files
+    from fhir_pts.sources.fingerprint import PieceHasher, combine
+
+    path = tmp_path_factory.mktemp("reuse") / "x.ndjson"
+    path.write_text("\n".join(lines) + ("\n" if final_newline else ""))
+
+    def read(size: int) -> tuple:
+        monkeypatch.setattr(files, "BLOCK_SIZE", size)
+        problems: list[Problem] = []
+        counts: list[int] = []
+        hasher = PieceHasher(piece=64)
+        try:
+            records = [
+                (r.resource.get("id"), r.line)
+                for r in iter_ndjson_file(
+                    path, candidates=CandidateFilter.for_contract(), problems=problems, on_lines=counts.append,
+                    hasher=hasher,
+                )
+            ]  # fmt: skip
+        except InputError as error:
+            return ("error", str(error))
+        return records, [(p.field, p.line) for p in problems], sum(counts), combine(hasher.digests())
+
+    whole = read(1 << 20)
+    assert read(block_size) == whole
+    if whole[0] != "error":
+        expected = PieceHasher(piece=64)
+        expected.feed(0, path.read_bytes())
+        assert whole[3] == combine(expected.digests())
+        assert whole[2] == sum(1 for text in path.read_bytes().split(b"\n") if text.strip())

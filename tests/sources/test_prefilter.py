@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_pts import codes
@@ -110,3 +110,63 @@ def test_mixed_block_of_well_formed_lines_search_equals_line_by_line(lines, fina
     block = b"\n".join(lines) + (b"\n" if final_newline else b"")
     expected = [(i, text) for i, text in enumerate(lines) if FILTER.is_candidate(text)]
     assert list(FILTER.candidate_lines(block)) == expected
+
+
+# --- the block scan on any buffer, with and without the C library's memmem -------------------------------------
+OBSERVATION = line(IRRELEVANT[0])
+TRICKY = [
+    line(RELEVANT[5]),  # a candidate Observation
+    # a type that shares the prefix
+    line({"resourceType": "ObservationDefinition", "id": "d", "url": "https://fhir-pts.org/x"}),
+    line(RELEVANT[0]),  # a Patient inside an Observation file
+    line(IRRELEVANT[0], spaces=True),  # the other serialiser style
+    b'{"resourceType":"Obs',  # shorter than the block's line prefix
+    b"",
+    b"\r",
+    b"garbage",
+]
+
+
+def block_of(lines: list[bytes], final_newline: bool) -> bytes:
+    return b"\n".join(lines) + (b"\n" if final_newline else b"")
+
+
+def expected_scan(block: bytes) -> tuple[list[tuple[int, bytes]], int, int]:
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines = lines[:-1]
+    candidates = [(i, text) for i, text in enumerate(lines) if FILTER.is_candidate(text)]
+    return candidates, len(lines), sum(1 for text in lines if text.strip())
+
+
+@pytest.mark.parametrize("memmem", [True, False], ids=["memmem", "bytes.find"])
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the patch is the same for every example
+@given(
+    st.lists(st.just(OBSERVATION), min_size=1, max_size=30),
+    st.lists(st.tuples(st.integers(0, 30), st.sampled_from(TRICKY)), max_size=2),
+    st.booleans(),
+)
+def test_one_odd_line_in_a_block_is_never_skipped(monkeypatch, memmem, kind, lines, odd, final_newline):
+    """A homogeneous-looking block (the fast path) with at most two lines of another kind anywhere — first,
+    last, a type that only shares the prefix, the other serialiser style, a line too short for the prefix,
+    blank lines — scans exactly like the line-by-line test, whatever buffer holds it."""
+    from fhir_pts.sources import prefilter
+
+    if not memmem:
+        monkeypatch.setattr(prefilter, "_memmem", None)
+    lines = list(lines)
+    for position, text in odd:
+        lines.insert(min(position, len(lines)), text)
+    block = block_of(lines, final_newline)
+    scanned = FILTER.scan(kind(bytearray(block)) if kind is not bytes else block)
+    assert (scanned.candidates, scanned.physical_lines, scanned.resources) == expected_scan(block)
+    assert all(type(text) is bytes for _, text in scanned.candidates)
+
+
+def test_needles_at_the_edges_of_a_block():
+    hit = line(RELEVANT[5])
+    for lines in ([hit], [hit, OBSERVATION], [OBSERVATION, hit], [OBSERVATION, hit, OBSERVATION]):
+        for final_newline in (True, False):
+            block = block_of(lines, final_newline)
+            assert FILTER.scan(memoryview(block)).candidates == expected_scan(block)[0]

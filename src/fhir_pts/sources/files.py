@@ -264,24 +264,44 @@ def iter_ndjson_blocks(
 
     :raises InputError: the file cannot be read or its gzip stream is broken.
     """
+    for block, _ in _line_blocks(path, start, end, block_size, hasher, reuse=False):
+        yield bytes(block)
+
+
+def _line_blocks(
+    path: Path, start: int, end: int | None, block_size: int, hasher: PieceHasher | None, reuse: bool = True
+) -> Iterator[tuple[bytes | memoryview, bool]]:
+    """``(block, last)`` for the blocks of :func:`iter_ndjson_blocks`; ``last`` is true for the last one.
+
+    With ``reuse``, a plain file's blocks are views of one read buffer (no allocation, no copy per block): a
+    block is valid only until the next one is asked for.
+    """
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below, after the generator is done
     except OSError as error:
         raise InputError(f"{path}: cannot be read ({error.strerror or error})") from error
     try:
         if _is_gzip(path):
-            yield from _stream_blocks(_gzip_reader(_HashingReader(raw, hasher) if hasher else raw), block_size)
+            blocks = _stream_blocks(_gzip_reader(_HashingReader(raw, hasher) if hasher else raw), block_size)
+            block = next(blocks, None)
+            while block is not None:
+                following = next(blocks, None)
+                yield block, following is None
+                block = following
         else:
-            yield from _plain_blocks(raw.fileno(), start, end, block_size, hasher)
+            yield from _plain_blocks(raw.fileno(), start, end, block_size, hasher, reuse)
     except (OSError, EOFError, zlib.error, *_GZIP_ERRORS) as error:
         raise InputError(f"{path}: cannot be read ({error})") from error
     finally:
         raw.close()
 
 
-def _plain_blocks(fd: int, start: int, end: int | None, block_size: int, hasher: PieceHasher | None) -> Iterator[bytes]:
-    """Blocks of whole lines of ``[start, end)`` of an uncompressed file, read with ``os.pread`` (no copies of
-    a carried-over partial line: the next block simply starts at the last newline)."""
+def _plain_blocks(
+    fd: int, start: int, end: int | None, block_size: int, hasher: PieceHasher | None, reuse: bool
+) -> Iterator[tuple[bytes | memoryview, bool]]:
+    """``(block, last)``: blocks of whole lines of ``[start, end)`` of an uncompressed file, read with
+    ``os.preadv`` into one buffer (``reuse``; else a new one per block). A carried partial line is not copied:
+    the next block simply starts at the last newline."""
     limit = os.fstat(fd).st_size if end is None else end
     if hasher is not None and hasher.position < start:
         position = hasher.position
@@ -292,23 +312,36 @@ def _plain_blocks(fd: int, start: int, end: int | None, block_size: int, hasher:
             hasher.feed(position, prefix)
             position += len(prefix)
     position = start
-    size = block_size
+    buffer = bytearray(min(block_size, max(0, limit - start)))
     while position < limit:
-        data = os.pread(fd, min(size, limit - position), position)
-        if not data:
+        if not reuse:
+            buffer = bytearray(len(buffer))
+        view = memoryview(buffer)[: min(len(buffer), limit - position)]
+        got = _read_into(fd, view, position)
+        if not got:
             return
         if hasher is not None:
-            hasher.feed(position, data)
-        if position + len(data) < limit:
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # a line longer than the block: read it whole with a bigger block
-                size *= 2
+            hasher.feed(position, view[:got])
+        cut = got
+        if position + got < limit:
+            cut = buffer.rfind(b"\n", 0, got) + 1
+            if cut == 0:  # a line longer than the buffer: read it whole with a bigger one
+                buffer = bytearray(2 * len(buffer))
                 continue
-            if cut < len(data):
-                data = data[:cut]
-        size = block_size
-        position += len(data)
-        yield data
+        position += cut
+        yield view[:cut], position >= limit
+
+
+def _read_into(fd: int, view: memoryview, position: int) -> int:
+    """``os.preadv`` (the bytes land in ``view``, no copy), or ``os.pread`` and a copy where it is missing."""
+    if _preadv is not None:
+        return _preadv(fd, [view], position)
+    data = os.pread(fd, len(view), position)
+    view[: len(data)] = data
+    return len(data)
+
+
+_preadv = getattr(os, "preadv", None)
 
 
 def _stream_blocks(stream: IO[bytes], block_size: int) -> Iterator[bytes]:
@@ -392,45 +425,47 @@ def iter_ndjson_file(
     """
     file = str(path)
     line_base = first_line
-    blocks = iter_ndjson_blocks(path, start, end, hasher=hasher)
-    block = next(blocks, None)
-    if skip_non_fhir and start == 0 and block is not None and _first_line_not_fhir(block):
-        if problems is not None:
-            problems.append(not_fhir_file_problem(file))
-        return
     whole_file = start == 0 and (end is None or path.name.lower().endswith(".gz") or end >= os.path.getsize(path))
-    if whole_file and block is not None and block.lstrip()[:1] == b"<":
-        raise InputError(f"{path}: {XML_NOT_SUPPORTED}")
     # lines parsed / malformed lines that do not even start like a JSON object / malformed lines that do (a broken
     # record, e.g. a lone surrogate: a problem row) — to tell a file of which no line is JSON
     tally = [0, 0, 0]
     skipped = 0
-    while block is not None:
-        following = next(blocks, None)
+    first = True
+    for block, last in _line_blocks(path, start, end, BLOCK_SIZE, hasher):
+        if first and (whole_file or (skip_non_fhir and start == 0)):
+            opening = bytes(block)
+            if skip_non_fhir and start == 0 and _first_line_not_fhir(opening):
+                if problems is not None:
+                    problems.append(not_fhir_file_problem(file))
+                return
+            if whole_file and opening.lstrip()[:1] == b"<":
+                raise InputError(f"{path}: {XML_NOT_SUPPORTED}")
+        first = False
         if candidates is None:
-            physical, resources = count_lines(block)
-            selected: list[tuple[int, bytes]] = list(enumerate(block.split(b"\n")[:physical]))
+            data = bytes(block)
+            physical, resources = count_lines(data)
+            selected: list[tuple[int, bytes]] = list(enumerate(data.split(b"\n")[:physical]))
         else:
             selected, physical, resources = candidates.scan(block)
             if not skipped and not tally[0]:  # until a line parses: did the pre-filter pass over any line?
                 skipped = resources - sum(1 for _, line in selected if line.strip())
+        if last and candidates is not None:
+            # The last non-blank line of the file (or range) is checked even when the filter skipped it.
+            stripped = bytes(block).rstrip(b"\r\n")
+            last_index = newlines(stripped)
+            final = stripped[stripped.rfind(b"\n") + 1 :]
+            already = any(index == last_index for index, _ in selected[-1:])
+            if not already and final.strip() and _looks_truncated(final):
+                selected = [*selected, (last_index, final)]
+        del block  # a view of the read buffer: released before the next block is read
         for index, line in selected:
             if line.strip():
                 yield from _parsed(line, file, line_base + index, problems, tally)
-        if following is None and candidates is not None:
-            # The last non-blank line of the file (or range) is checked even when the filter skipped it.
-            stripped = block.rstrip(b"\r\n")
-            last_index = newlines(stripped)
-            last = stripped[stripped.rfind(b"\n") + 1 :]
-            already = any(index == last_index for index, _ in selected[-1:])
-            if not already and last.strip() and _looks_truncated(last):
-                yield from _parsed(last, file, line_base + last_index, problems, tally)
         if on_lines is not None:
             on_lines(resources)
         if on_physical is not None:
             on_physical(physical)
         line_base += physical
-        block = following
     if whole_file and tally[1] and not tally[0] and not tally[2] and not skipped:
         raise InputError(f"{path}: no line is JSON ({tally[1]} line(s) read): not an NDJSON file")
 
