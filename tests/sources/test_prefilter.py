@@ -151,10 +151,10 @@ def test_one_odd_line_in_a_block_is_never_skipped(monkeypatch, memmem, kind, lin
     """A homogeneous-looking block (the fast path) with at most two lines of another kind anywhere — first,
     last, a type that only shares the prefix, the other serialiser style, a line too short for the prefix,
     blank lines — scans exactly like the line-by-line test, whatever buffer holds it."""
-    from fhir_pts.sources import prefilter
+    from fhir_pts.sources import blockscan
 
     if not memmem:
-        monkeypatch.setattr(prefilter, "_memmem", None)
+        monkeypatch.setattr(blockscan, "_memmem", None)
     lines = list(lines)
     for position, text in odd:
         lines.insert(min(position, len(lines)), text)

@@ -34,22 +34,19 @@ makes it fast (~3 GB/s per core, the reading included); a block of mixed types i
 
 from __future__ import annotations
 
-import ctypes
 import json
 import re
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlparse
 
-import numpy as np
 import orjson
 
 from fhir_pts import codes
 
-#: A block of NDJSON bytes: ``bytes``, or a view of a reused read buffer.
-Buffer = bytes | bytearray | memoryview
+if TYPE_CHECKING:
+    from fhir_pts.sources.blockscan import Buffer
 
 #: The two ways serialisers start a resource line.
 RESOURCE_LINE_PREFIXES: tuple[bytes, ...] = (b'{"resourceType":"', b'{"resourceType": "')
@@ -76,95 +73,6 @@ def newlines(data: bytes, start: int = 0, end: int | None = None) -> int:
 
 #: Bytes of a block's start read to find its first line's resource type (longer type names: line by line).
 _HEAD_BYTES = 256
-
-
-def _libc_memmem() -> Callable[[int, int, bytes, int], int | None] | None:
-    """The C library's ``memmem`` (SIMD, ~2x :meth:`bytes.find` on NDJSON) through ctypes, or ``None`` where the C
-    library has none (then :meth:`bytes.find` is used)."""
-    if sys.platform == "win32":
-        return None
-    try:
-        function = ctypes.CDLL(None).memmem
-    except (OSError, AttributeError):
-        return None
-    function.restype = ctypes.c_void_p
-    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t)
-    return cast(Callable[[int, int, bytes, int], "int | None"], function)
-
-
-_memmem = _libc_memmem()
-
-
-class _Lines:
-    """A block of whole NDJSON lines (separated by ``\\n``, the last one may lack it) as a byte array: its newline
-    positions (found once, with numpy), tests on every line start, and searches — with no copy of the block.
-
-    The block must not change while this object is used.
-    """
-
-    def __init__(self, block: Buffer) -> None:
-        self.array = np.frombuffer(block, dtype=np.uint8)
-        self.size = len(self.array)
-        #: Offsets of the newlines, ascending.
-        self.newlines = np.flatnonzero(self.array == _NEWLINE)
-        ends_with_newline = len(self.newlines) and self.newlines[-1] == self.size - 1
-        self.count = len(self.newlines) + (0 if ends_with_newline else 1)
-        self._block = block
-        self._bytes: bytes | None = block if isinstance(block, bytes) else None
-
-    def data(self) -> bytes:
-        """The block as ``bytes`` (copied once when it is another buffer)."""
-        if self._bytes is None:
-            self._bytes = self.array.tobytes()
-        return self._bytes
-
-    def head(self, size: int) -> bytes:
-        return self.array[:size].tobytes()
-
-    def all_start_with(self, prefix: bytes) -> bool:
-        """Whether every line starts with ``prefix`` (a line too short for it does not)."""
-        if self.array[: len(prefix)].tobytes() != prefix:
-            return False
-        starts = self.newlines[: self.count - 1] + 1  # the starts of the lines after the first
-        if len(starts) and starts[-1] + len(prefix) > self.size:
-            return False
-        return all(bool((self.array[starts + offset] == byte).all()) for offset, byte in enumerate(prefix))
-
-    def all(self) -> list[bytes]:
-        """Every line, without its newline."""
-        return self.data().rstrip(b"\n").split(b"\n")
-
-    def line(self, index: int) -> bytes:
-        """Line ``index`` (0-based), without its newline."""
-        start = int(self.newlines[index - 1]) + 1 if index else 0
-        end = int(self.newlines[index]) if index < len(self.newlines) else self.size
-        return self.array[start:end].tobytes()
-
-    def find(self, needle: bytes, start: int) -> int:
-        """The offset of the first ``needle`` at or after ``start``, or -1."""
-        if _memmem is None:
-            return self.data().find(needle, start)
-        if start >= self.size:
-            return -1
-        base = self.array.ctypes.data
-        hit = _memmem(base + start, self.size - start, needle, len(needle))
-        return -1 if hit is None else hit - base
-
-    def containing(self, needles: Iterable[bytes]) -> list[tuple[int, bytes]]:
-        """``(index, line)`` of the lines containing one of ``needles``, in order."""
-        found: set[int] = set()
-        for needle in needles:
-            hit = self.find(needle, 0)
-            while hit >= 0:
-                index = int(np.searchsorted(self.newlines, hit))
-                found.add(index)
-                if index >= len(self.newlines):
-                    break
-                hit = self.find(needle, int(self.newlines[index]) + 1)
-        return [(index, self.line(index)) for index in sorted(found)]
-
-
-_NEWLINE = ord("\n")
 
 
 def quoted_forms(code: str) -> set[bytes]:
@@ -252,7 +160,9 @@ class CandidateFilter:
         """
         if not len(block):
             return BlockScan([], 0, 0)
-        lines = _Lines(block)
+        from fhir_pts.sources.blockscan import Lines  # numpy: not for the commands that read nothing
+
+        lines = Lines(block)
         n_lines = lines.count
         head = lines.head(_HEAD_BYTES)
         style = next((prefix for prefix in _PREFIXES if head.startswith(prefix)), None)
