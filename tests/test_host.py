@@ -27,6 +27,7 @@ from fhir_pts.host import (
     HostResult,
     UnknownAnalysisError,
 )
+from fhir_pts.plugin_manager import PluginWarning
 
 CLASS_SHIFT_ID = "villalta-class-shift"
 DATE = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -113,18 +114,19 @@ def test_analyses_come_from_the_entry_points_contract_first_then_the_plugin() ->
 
 
 def test_environment_allowlist_applies_unless_the_host_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FHIR_PTS_PLUGINS", "descriptive")
-    assert [i.id for i in FhirPtsHost().analyses()] == list(ALL_BUILTIN[:3])
-    assert [i.id for i in FhirPtsHost(allow=["class-shift"]).analyses()] == [CLASS_SHIFT_ID]
+    monkeypatch.setenv("FHIR_PTS_PLUGINS", "descriptive")  # a built-in: always there, and nothing else
+    assert [i.id for i in FhirPtsHost().analyses()] == list(ALL_BUILTIN)
+    assert [i.id for i in FhirPtsHost(allow=["class-shift"]).analyses()] == [*ALL_BUILTIN, CLASS_SHIFT_ID]
     monkeypatch.delenv("FHIR_PTS_PLUGINS")
     monkeypatch.setenv("FHIR_PTS_DISABLE_PLUGINS", "class-shift")
     assert CLASS_SHIFT_ID not in {i.id for i in FhirPtsHost().analyses()}
 
 
-def test_allow_and_block_choose_plugins() -> None:
-    assert [i.id for i in FhirPtsHost(allow=["descriptive"]).analyses()] == list(ALL_BUILTIN[:3])
-    ids = {i.id for i in FhirPtsHost(block=["class-shift", "regression"]).analyses()}
-    assert CLASS_SHIFT_ID not in ids and "civiq20-gain-regression" not in ids and "villalta" in ids
+def test_allow_and_block_choose_plugins_but_not_the_builtins() -> None:
+    assert [i.id for i in FhirPtsHost(allow=["descriptive"]).analyses()] == list(ALL_BUILTIN)
+    with pytest.warns(PluginWarning, match="built-in plugin 'regression' cannot be blocked"):
+        ids = {i.id for i in FhirPtsHost(block=["class-shift", "regression"]).analyses()}
+    assert CLASS_SHIFT_ID not in ids and "civiq20-gain-regression" in ids and "villalta" in ids
     assert FhirPtsHost().plugins()[CLASS_SHIFT_ID] == "class-shift"
 
 
@@ -211,7 +213,7 @@ def k_of(result: HostResult) -> float:
 
 
 def test_two_hosts_do_not_see_each_others_plugins(cohort_file: Path) -> None:
-    first, second = FhirPtsHost(allow=[]), FhirPtsHost(allow=[])
+    first, second = FhirPtsHost(load_entry_points=False), FhirPtsHost(load_entry_points=False)
     assert first.register(Echo(), name="echo") == "echo"
     assert [i.id for i in first.analyses()] == ["echo"]
     assert second.analyses() == []

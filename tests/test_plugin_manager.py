@@ -5,18 +5,23 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import fhir_pts
 from fhir_pts import hookimpl
 from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, Statistic
 from fhir_pts.cohort.model import Cohort, empty_patients_frame
 from fhir_pts.plugin_manager import (
     ALLOW_ENV,
     BLOCK_ENV,
+    BUILTIN_PLUGINS,
     CONTRACT_ORDER,
     PluginError,
     PluginWarning,
@@ -92,8 +97,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # ------------------------------------------------------------------------------------------------ managers
 
 
-def test_builtins_come_through_entry_points_in_contract_order() -> None:
-    pm = get_plugin_manager(allow=BUILTINS)  # other plugins may be installed beside fhir-pts
+def test_builtins_are_registered_by_import_in_contract_order() -> None:
+    pm = get_plugin_manager(allow=[])  # other plugins may be installed beside fhir-pts: none of them
     listed = list_analyses(pm)
     assert [info.id for info, _ in listed] == list(CONTRACT_ORDER)
     assert {plugin for _, plugin in listed} == BUILTINS
@@ -104,7 +109,28 @@ def test_builtins_come_through_entry_points_in_contract_order() -> None:
         "scores",
     )
     assert plugin_of["civiq20-gain-regression"] == "regression"
-    assert plugin_distributions(pm)["patency"].startswith("fhir-pts ")
+    assert pm.get_plugin("patency") is BUILTIN_PLUGINS["patency"]  # the module itself, not an entry point
+    assert plugin_distributions(pm)["patency"] == f"fhir-pts {fhir_pts.__version__}"
+
+
+def test_a_checkout_without_installed_metadata_has_the_builtin_analyses(tmp_path: Path) -> None:
+    """Only the package's source and pluggy on the path (``python -S``: no site-packages, no dist-info of
+    fhir-pts, hence none of its entry points): every contract measure is still there."""
+    import pluggy
+
+    (tmp_path / "fhir_pts").symlink_to(Path(fhir_pts.__file__).parent, target_is_directory=True)
+    (tmp_path / "pluggy").symlink_to(Path(pluggy.__file__).parent, target_is_directory=True)
+    script = (
+        "import importlib.metadata as m, json;"
+        "from fhir_pts.plugin_manager import get_plugin_manager, list_analyses;"
+        "print(json.dumps([[d.metadata['Name'] for d in m.distributions()],"
+        " [i.id for i, _ in list_analyses(get_plugin_manager())]]))"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-S", "-c", script], env=env, capture_output=True, text=True, check=True)
+    distributions, ids = json.loads(done.stdout)
+    assert distributions == []  # no metadata at all: nothing comes from entry points
+    assert ids == list(CONTRACT_ORDER)
 
 
 def test_each_call_builds_a_new_isolated_manager() -> None:
@@ -117,44 +143,55 @@ def test_each_call_builds_a_new_isolated_manager() -> None:
     assert [i.id for i, _ in list_analyses(first)] == [*CONTRACT_ORDER, "extra"]
 
 
-def test_no_entry_points_gives_an_empty_manager() -> None:
-    assert list_analyses(get_plugin_manager(load_entry_points=False)) == []
+def test_no_entry_points_gives_a_manager_without_analyses() -> None:
+    pm = get_plugin_manager(load_entry_points=False)
+    assert list_analyses(pm) == []
+    assert pm.get_plugin("instruments") is BUILTIN_PLUGINS["instruments"]  # the cohort's columns always exist
 
 
-def test_allow_argument_loads_only_those() -> None:
-    pm = get_plugin_manager(allow=["descriptive"])
-    assert [i.id for i, _ in list_analyses(pm)] == ["cohort", "technical-success", "major-complications"]
+def test_allow_argument_loads_only_those_besides_the_builtins(thirdparty: Path) -> None:
+    plugins = {p for _, p in list_analyses(get_plugin_manager(allow=["thirdparty"]))}
+    assert plugins == BUILTINS | {"thirdparty"}
+    assert {p for _, p in list_analyses(get_plugin_manager(allow=["descriptive"]))} == BUILTINS
 
 
-def test_block_argument() -> None:
-    pm = get_plugin_manager(block=["regression", "scores"])
-    ids = {i.id for i, _ in list_analyses(pm)}
-    assert "villalta" not in ids and "villalta-gain-regression" not in ids
-    assert "cohort" in ids
-    assert pm.is_blocked("scores")
+def test_block_argument(thirdparty: Path) -> None:
+    pm = get_plugin_manager(allow=TEST_PLUGINS, block=["broken"])  # allow: leave out other installed plugins
+    assert {p for _, p in list_analyses(pm)} == BUILTINS | {"thirdparty"}
+    assert pm.is_blocked("broken")
 
 
-def test_allow_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ALLOW_ENV, " patency , scores")
-    ids = [i.id for i, _ in list_analyses(get_plugin_manager())]
-    assert ids == ["imaging-follow-up", "primary-patency", "primary-assisted-patency", "secondary-patency",
-                   "villalta", "civiq20"]  # fmt: skip
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_builtin_analyses_cannot_be_blocked(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if how == "environment":
+        monkeypatch.setenv(BLOCK_ENV, "regression,scores")
+    with pytest.warns(PluginWarning, match="built-in plugin '(regression|scores)' cannot be blocked") as caught:
+        pm = get_plugin_manager(allow=[], block=["regression", "scores"] if how == "argument" else None)
+    assert sum("cannot be blocked" in str(w.message) for w in caught) == 2  # regression and scores
+    assert [i.id for i, _ in list_analyses(pm)] == list(CONTRACT_ORDER)
+    assert not pm.is_blocked("scores")
+    outcomes = run_analyses(pm, cohort_of_ages(50, 60), ["villalta-gain-regression"])
+    assert [(o.info.id, o.plugin, o.ok) for o in outcomes] == [("villalta-gain-regression", "regression", True)]
 
 
-def test_allow_env_var_set_but_empty_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_allow_env_var(thirdparty: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ALLOW_ENV, " thirdparty , patency")
+    assert {p for _, p in list_analyses(get_plugin_manager())} == BUILTINS | {"thirdparty"}
+
+
+def test_allow_env_var_set_but_empty_loads_no_entry_point(thirdparty: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ALLOW_ENV, "")
-    assert list_analyses(get_plugin_manager()) == []
+    assert [i.id for i, _ in list_analyses(get_plugin_manager())] == list(CONTRACT_ORDER)
 
 
-def test_allow_argument_wins_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ALLOW_ENV, "patency")
-    assert {p for _, p in list_analyses(get_plugin_manager(allow=["scores"]))} == {"scores"}
+def test_allow_argument_wins_over_env(thirdparty: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ALLOW_ENV, "thirdparty")
+    assert {p for _, p in list_analyses(get_plugin_manager(allow=["broken"]))} == BUILTINS | {"broken"}
 
 
-def test_disable_env_var_combines_with_block(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(BLOCK_ENV, "patency")
-    plugins = {p for _, p in list_analyses(get_plugin_manager(block=["regression"]))}
-    assert plugins & BUILTINS == {"descriptive", "scores"}
+def test_disable_env_var_combines_with_block(thirdparty: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BLOCK_ENV, "thirdparty")
+    assert {p for _, p in list_analyses(get_plugin_manager(allow=TEST_PLUGINS, block=["broken"]))} == BUILTINS
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -305,14 +342,20 @@ def test_same_plugin_name_in_two_distributions_warns(tmp_path: Path, monkeypatch
     info = tmp_path / "fhir_pts_clash-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fhir-pts-clash\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[fhir_pts]\nscores = fhir_pts_thirdparty_plugin\n")
+    (info / "entry_points.txt").write_text("[fhir_pts]\nthirdparty = fhir_pts_broken_plugin\n")
     monkeypatch.syspath_prepend(str(THIRDPARTY_DIR))
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.warns(PluginWarning, match="plugin name 'scores' is declared by"):
-        pm = get_plugin_manager(allow=BUILTINS)
-    # the first distribution on sys.path wins: here the clash, so the built-in scores plugin is not loaded
-    ids = {i.id for i, _ in list_analyses(pm)}
-    assert "thirdparty-older-patients" in ids and "villalta" not in ids
+    with pytest.warns(PluginWarning, match="plugin name 'thirdparty' is declared by"):
+        pm = get_plugin_manager(allow=["thirdparty"])
+    # the first distribution on sys.path wins: here the clash, whose 'thirdparty' is the broken plugin
+    assert {p for _, p in list_analyses(pm)} == BUILTINS | {"thirdparty"}
+    assert pm.get_plugin("thirdparty").__name__ == "fhir_pts_broken_plugin"
+    # a built-in's name stays the built-in's: a distribution declaring it is not loaded, with a warning
+    (info / "entry_points.txt").write_text("[fhir_pts]\nscores = fhir_pts_thirdparty_plugin\n")
+    with pytest.warns(PluginWarning, match=r"plugin name 'scores' is declared by fhir-pts \(built in\)"):
+        pm = get_plugin_manager(allow=["scores"])
+    assert pm.get_plugin("scores") is BUILTIN_PLUGINS["scores"]
+    assert "thirdparty-older-patients" not in {i.id for i, _ in list_analyses(pm)}
 
 
 def test_plugin_that_cannot_be_imported_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,8 @@
 """The hook specifications of fhir-pts: the whole plugin API, in one module.
 
 A plugin is a module (or object) with functions marked ``@hookimpl`` whose names are hooks below,
-registered through the ``fhir_pts`` entry-point group, exactly as the built-in analyses are::
+registered through the ``fhir_pts`` entry-point group, exactly as the built-in analyses are declared (fhir-pts
+itself registers its built-ins by import, :data:`fhir_pts.plugin_manager.BUILTIN_PLUGINS`)::
 
     # pyproject.toml of a third-party package
     [project.entry-points.fhir_pts]

@@ -2,15 +2,15 @@
 
 One module, one class. A :class:`FhirPtsHost` owns its own plugin manager, its default parameters and its
 assessment windows; nothing is kept at module level, so two hosts in one process never see each other's
-plugins or settings. Analyses (built-in or third-party) are found through the ``fhir_pts`` entry-point group
-exactly as the command line finds them, and every run goes through the same steps as ``fhir-pts run``
+plugins or settings. Analyses are the built-in plugins and the third-party ones of the ``fhir_pts`` entry-point
+group, exactly as the command line finds them, and every run goes through the same steps as ``fhir-pts run``
 (:mod:`fhir_pts.pipeline`, :mod:`fhir_pts.plugin_manager`, :mod:`fhir_pts.outputs`), so the numbers are the
 same.
 
 Example
 -------
 >>> from fhir_pts.host import FhirPtsHost
->>> host = FhirPtsHost(block=["regression"])                                   # doctest: +SKIP
+>>> host = FhirPtsHost(block=["class-shift"])                                  # doctest: +SKIP
 >>> [info.id for info in host.analyses()][:3]                                  # doctest: +SKIP
 ['cohort', 'technical-success', 'major-complications']
 >>> result = host.run(files=[Path("cohort.json")], analyses=["technical-success"])  # doctest: +SKIP
@@ -200,16 +200,18 @@ class FhirPtsHost:
 
     Parameters
     ----------
-    allow: entry-point names of the plugins to load, and only these (``None``: the ``FHIR_PTS_PLUGINS``
-        environment variable if set, else all). Built-in analyses are plugins too (``descriptive``,
-        ``patency``, ``scores``, ``regression``).
-    block: entry-point names never to load (added to ``FHIR_PTS_DISABLE_PLUGINS``).
+    allow: entry-point names of the third-party plugins to load, and only these (``None``: the
+        ``FHIR_PTS_PLUGINS`` environment variable if set, else all). The built-in analyses (``descriptive``,
+        ``patency``, ``scores``, ``regression``) are plugins registered by import: always there.
+    block: entry-point names never to load (added to ``FHIR_PTS_DISABLE_PLUGINS``); a built-in's name is not
+        blocked (a warning says so): choose the analyses of a run with ``analyses=[...]``.
     parameters: default analysis parameters of this host, per measure id (``{"villalta-gain-regression":
         {"terms": ["age"]}}``); a run's ``parameters`` are merged over them, key by key.
     windows: default assessment windows (a :class:`~fhir_pts.cohort.model.TimePointWindows` or a mapping of
         its fields); ``None``: the contract's (baseline -90..0, 3 months 60..150 closest to day 91).
     concept_maps: FHIR ConceptMap files mapping site-local codes (as ``--concept-map``).
-    load_entry_points: ``False`` starts with no plugin at all (add them with :meth:`register`).
+    load_entry_points: ``False`` starts with no analysis plugin at all, not even the built-ins (add them with
+        :meth:`register`).
     workers: processes reading input files (the local engine).
     engine: ``"local"`` (default), ``"spark"`` (``pip install 'fhir-pts[spark]'``; on ``spark_master``, default
         ``local[*]``), or an :class:`~fhir_pts.engines.base.Engine` (e.g. ``SparkEngine(session=spark)`` to use
@@ -223,7 +225,7 @@ class FhirPtsHost:
 
     Examples
     --------
-    >>> host = FhirPtsHost(allow=["descriptive"])                        # doctest: +SKIP
+    >>> host = FhirPtsHost(allow=["class-shift"])                        # doctest: +SKIP
     >>> host.run(resources, analyses=["cohort"]).results                 # doctest: +SKIP
     """
 

@@ -1,15 +1,20 @@
 """The plugin host: find the analysis plugins, list their analyses and run them in isolation.
 
-Built-in analyses and third-party ones are found the same way, through the ``fhir_pts`` entry-point group
-(:data:`fhir_pts.hookspecs.ENTRY_POINT_GROUP`). Every call of :func:`get_plugin_manager` builds a new
-:class:`pluggy.PluginManager`; there is no module-level manager, so two hosts in one process never see each
-other's plugins.
+Built-in plugins (the contract's analyses and instruments, :data:`BUILTIN_PLUGINS`) are registered by import,
+as pytest registers its own: a source checkout without installed metadata has them, and no allow or block list
+switches a contract measure off. Third-party plugins are found through the ``fhir_pts`` entry-point group
+(:data:`fhir_pts.hookspecs.ENTRY_POINT_GROUP`). Both implement the same hooks. Every call of
+:func:`get_plugin_manager` builds a new :class:`pluggy.PluginManager`; there is no module-level manager, so two
+hosts in one process never see each other's plugins.
 
 Which entry points are loaded (as pytest's ``PYTEST_PLUGINS`` / datasette's ``DATASETTE_LOAD_PLUGINS``):
 
 - ``allow`` argument, else the environment variable ``FHIR_PTS_PLUGINS``: a comma-separated allowlist of
-  entry-point names (e.g. ``descriptive,patency``); only these are loaded. Set but empty: none is loaded.
+  entry-point names (e.g. ``class-shift,vcss``); only these are loaded. Set but empty: none is loaded.
 - ``block`` argument and the environment variable ``FHIR_PTS_DISABLE_PLUGINS`` (both apply): a denylist.
+
+Built-in names in either list change nothing (a block is warned about); which analyses run is chosen by
+measure id (``run_analyses(pm, cohort, analysis_ids)``, ``fhir-pts run --analysis``).
 
 Example
 -------
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from fhir_pts import hookspecs
+from fhir_pts.analyses import descriptive, patency, regression, scores
 from fhir_pts.analyses.api import AnalysisInfo, AnalysisOutcome, AnalysisResult
 from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
@@ -45,9 +51,21 @@ CONTRACT_ORDER: tuple[str, ...] = CONTRACT_MEASURES
 ALLOW_ENV = "FHIR_PTS_PLUGINS"
 #: Environment variable: comma-separated denylist of plugin (entry-point) names.
 BLOCK_ENV = "FHIR_PTS_DISABLE_PLUGINS"
-#: Plugins registered by import in every manager (as pytest registers its own): never blocked, whatever the
-#: allow and block lists say. Their entry points (declared too, as a third party would) are then skipped.
-BUILTIN_PLUGINS: dict[str, Any] = {builtin_instruments.PLUGIN_NAME: builtin_instruments}
+#: The built-in instruments: registered by import in every manager (``load_entry_points=False`` included, the
+#: contract's cohort columns always exist), never blocked.
+BUILTIN_INSTRUMENTS: dict[str, Any] = {builtin_instruments.PLUGIN_NAME: builtin_instruments}
+#: The built-in analyses (the measures of contract §4): registered by import in every manager that loads plugins,
+#: never blocked, whatever the allow and block lists say; ``load_entry_points=False`` leaves them out (an empty
+#: manager for a host's or a test's own plugins).
+BUILTIN_ANALYSES: dict[str, Any] = {
+    "descriptive": descriptive,
+    "patency": patency,
+    "scores": scores,
+    "regression": regression,
+}
+#: Every plugin registered by import (as pytest registers its own). Their entry points (declared too, as a third
+#: party would, so that ``pip show`` lists them) are skipped.
+BUILTIN_PLUGINS: dict[str, Any] = {**BUILTIN_INSTRUMENTS, **BUILTIN_ANALYSES}
 
 
 class PluginError(Exception):
@@ -84,12 +102,14 @@ def _split_names(text: str) -> set[str]:
 
 
 def _entry_point_names(group: str) -> list[str]:
-    """Names of the entry points of ``group``, in the order the distributions declare them.
+    """Names of the entry points of ``group`` but the built-in plugins', in the order the distributions declare
+    them.
 
     Two different distributions declaring the same name for different modules: only the first is loaded
-    (pluggy registers one plugin per name), with a :class:`PluginWarning`.
+    (pluggy registers one plugin per name), with a :class:`PluginWarning`; a built-in plugin's name always
+    stays the built-in's.
     """
-    seen: dict[str, tuple[str, str]] = {}
+    seen = {name: ("fhir-pts (built in)", getattr(plugin, "__name__", "")) for name, plugin in BUILTIN_PLUGINS.items()}
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
             if ep.group != group:
@@ -103,7 +123,7 @@ def _entry_point_names(group: str) -> list[str]:
                     PluginWarning,
                     stacklevel=3,
                 )
-    return list(seen)
+    return [name for name in seen if name not in BUILTIN_PLUGINS]
 
 
 def get_plugin_manager(
@@ -116,12 +136,14 @@ def get_plugin_manager(
 
     Parameters
     ----------
-    load_entry_points: load the plugins declared in the ``fhir_pts`` entry-point group (built-ins included).
-        False gives an empty manager to which plugins are added with ``pm.register(module, name=...)``.
+    load_entry_points: register the built-in analyses (by import) and load the plugins declared in the
+        ``fhir_pts`` entry-point group. False gives a manager with the built-in instruments only, to which
+        plugins are added with ``pm.register(module, name=...)``.
     allow: entry-point names to load, and only these; None: the ``FHIR_PTS_PLUGINS`` environment variable
-        if set, else all.
+        if set, else all. The built-in plugins are loaded whatever it says.
     block: entry-point names never to load, in addition to those of ``FHIR_PTS_DISABLE_PLUGINS``. Blocked
-        names are also refused by a later ``pm.register(..., name=...)``.
+        names are also refused by a later ``pm.register(..., name=...)``. A built-in name is not blocked: a
+        :class:`PluginWarning` says so.
 
     Returns
     -------
@@ -129,10 +151,17 @@ def get_plugin_manager(
     """
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    for name, module in BUILTIN_PLUGINS.items():
+    for name, module in (BUILTIN_PLUGINS if load_entry_points else BUILTIN_INSTRUMENTS).items():
         pm.register(module, name=name)
     blocked = set(block or ())
     blocked |= _split_names(os.environ.get(BLOCK_ENV, ""))
+    for name in sorted(blocked & set(BUILTIN_PLUGINS)):
+        warnings.warn(
+            f"built-in plugin {name!r} cannot be blocked (the contract's measures and instruments are always "
+            "there); choose the analyses to run by measure id instead (fhir-pts run --analysis ID)",
+            PluginWarning,
+            stacklevel=2,
+        )
     if allow is not None:
         allowed: set[str] | None = set(allow)
     elif ALLOW_ENV in os.environ:
@@ -145,7 +174,7 @@ def get_plugin_manager(
     for name in sorted(blocked):
         pm.set_blocked(name)
     if load_entry_points:
-        for name in [n for n in _entry_point_names(ENTRY_POINT_GROUP) if n not in blocked | set(BUILTIN_PLUGINS)]:
+        for name in [n for n in _entry_point_names(ENTRY_POINT_GROUP) if n not in blocked]:
             try:  # one plugin that cannot be imported must not take the host down
                 pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
             except Exception as exc:
@@ -405,8 +434,11 @@ def run_analyses(
 
 
 def plugin_distributions(pm: pluggy.PluginManager) -> dict[str, str]:
-    """Plugin name -> ``"<distribution> <version>"`` for the plugins loaded from entry points."""
-    out: dict[str, str] = {}
+    """Plugin name -> ``"<distribution> <version>"`` for the built-in plugins (``fhir-pts <version>``) and those
+    loaded from entry points."""
+    from fhir_pts import __version__
+
+    out = {name: f"fhir-pts {__version__}" for name, plugin in pm.list_name_plugin() if name in BUILTIN_PLUGINS}
     for plugin, dist in pm.list_plugin_distinfo():
         name = pm.get_name(plugin)
         if name is not None:

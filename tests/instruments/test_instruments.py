@@ -174,7 +174,8 @@ def test_a_broken_or_duplicate_instrument_is_left_out_with_its_plugin_named() ->
 
 
 def test_builtins_cannot_be_blocked() -> None:
-    pm = get_plugin_manager(allow=["descriptive"], block=["instruments"])
+    with pytest.warns(PluginWarning, match="built-in plugin 'instruments' cannot be blocked"):
+        pm = get_plugin_manager(allow=["descriptive"], block=["instruments"])
     assert [i.id for i, _ in list_instruments(pm)] == ["villalta", "civiq20"]
 
 

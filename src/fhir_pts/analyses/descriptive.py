@@ -1,6 +1,7 @@
 """Built-in analyses ``cohort``, ``technical-success`` and ``major-complications`` (contract §4).
 
-Registered through the ``fhir_pts`` entry point ``descriptive``, as a third-party plugin would be.
+A plugin of the same hooks as a third-party one, registered by import as ``descriptive``
+(:data:`fhir_pts.plugin_manager.BUILTIN_PLUGINS`).
 
 - ``cohort``: ``patients``, ``female``, ``male``, ``age_mean``, ``age_sd`` (sample SD, ddof = 1),
   ``age_min``, ``age_max`` (+ ``sex_other_or_unknown``, ``age_missing``).

@@ -1,7 +1,7 @@
 """Built-in analyses ``imaging-follow-up``, ``primary-patency``, ``primary-assisted-patency`` and
 ``secondary-patency`` (contract §2 and §4).
 
-Registered through the ``fhir_pts`` entry point ``patency``.
+A plugin registered by import as ``patency`` (:data:`fhir_pts.plugin_manager.BUILTIN_PLUGINS`).
 
 Patency: Kaplan–Meier on the cohort's ``<definition>_months`` / ``<definition>_lost`` columns (time origin
 day 0, censored at the last patency finding), 95 % log-log CI as R ``survfit(conf.type = "log-log")``:

@@ -1,8 +1,8 @@
 """Built-in analyses ``<id>-gain-regression`` for every instrument (``villalta-gain-regression``,
 ``civiq20-gain-regression`` of contract §4, a plugin's ``vcss-gain-regression`` ...).
 
-Registered through the ``fhir_pts`` entry point ``regression``; one analysis per instrument declared through the
-``fhir_pts_instruments`` hook.
+A plugin registered by import as ``regression`` (:data:`fhir_pts.plugin_manager.BUILTIN_PLUGINS`); one analysis
+per instrument declared through the ``fhir_pts_instruments`` hook.
 
 OLS with intercept of the score gain (baseline − 3 months) on the instrument's regression terms (for Villalta and
 CIVIQ-20 ``baseline_villalta``, ``baseline_civiq20``, ``age`` and ``stented_segments``; by default

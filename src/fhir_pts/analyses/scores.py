@@ -1,8 +1,8 @@
 """Built-in analyses ``<id>`` for every instrument (``villalta``, ``civiq20``, a plugin's ``vcss`` ...): scores at
 baseline and 3 months (contract §2 and §4).
 
-Registered through the ``fhir_pts`` entry point ``scores``; one analysis per instrument declared through the
-``fhir_pts_instruments`` hook (:mod:`fhir_pts.instruments`).
+A plugin registered by import as ``scores`` (:data:`fhir_pts.plugin_manager.BUILTIN_PLUGINS`); one analysis
+per instrument declared through the ``fhir_pts_instruments`` hook (:mod:`fhir_pts.instruments`).
 
 Complete pairs only (both the baseline and the 3-month score known): ``n_pairs``; ``baseline_median`` /
 ``_q1`` / ``_q3`` and ``followup_median`` / ``_q1`` / ``_q3`` (R type 7); ``gain_mean`` (baseline − 3 months,

@@ -1,8 +1,8 @@
 """The contract's two instruments, Villalta and CIVIQ-20 (contract §2), declared as any plugin declares one.
 
-Registered through the ``fhir_pts`` entry point ``instruments`` (and by import in
-:func:`fhir_pts.plugin_manager.get_plugin_manager`, so a checkout without installed metadata has them too; they
-cannot be blocked). Scoring: :mod:`fhir_pts.instruments.scoring`.
+Registered by import under the plugin name ``instruments`` in every
+:func:`fhir_pts.plugin_manager.get_plugin_manager` (so a checkout without installed metadata has them; they cannot
+be blocked). Scoring: :mod:`fhir_pts.instruments.scoring`.
 """
 
 from __future__ import annotations
