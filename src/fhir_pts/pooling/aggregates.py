@@ -12,43 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from fhir_pts.analyses.aggregates import (
-    Aggregate,
-    Count,
-    CrossProducts,
-    Distribution,
-    KmTable,
-    Moments,
-    Proportion,
-    SignedRank,
-    SignedRankStratum,
-    count,
-    cross_products,
-    distribution,
-    km_table,
-    moments,
-    signed_rank,
-)
+from fhir_pts.analyses import aggregates as agg
+from fhir_pts.analyses.aggregates import *  # noqa: F403  (the re-export: every name of its __all__)
 
-__all__ = [
-    "Aggregate",
-    "Count",
-    "CrossProducts",
-    "Distribution",
-    "KmTable",
-    "MergeError",
-    "Moments",
-    "Proportion",
-    "SignedRank",
-    "SignedRankStratum",
-    "count",
-    "cross_products",
-    "distribution",
-    "km_table",
-    "merge",
-    "moments",
-    "signed_rank",
-]
+__all__ = [*agg.__all__, "MergeError", "merge"]
 
 
 # ---------------------------------------------------------------------------------------------------- merge
@@ -65,7 +32,7 @@ def _sum(values: Iterable[int | float | None]) -> tuple[Any, bool]:
     return (sum(known) if known else (0 if not vals else None)), len(known) == len(vals)
 
 
-def merge(parts: Sequence[Aggregate]) -> tuple[Aggregate, bool]:
+def merge(parts: Sequence[agg.Aggregate]) -> tuple[agg.Aggregate, bool]:
     """The aggregate of the union of the sites' patients, and whether it is exact.
 
     Not exact when a site suppressed a part (it is then left out of that part) or coarsened its KM table.
@@ -75,16 +42,16 @@ def merge(parts: Sequence[Aggregate]) -> tuple[Aggregate, bool]:
     first = parts[0]
     if any(type(p) is not type(first) for p in parts):
         raise MergeError(f"aggregate {first.name!r}: different kinds across sites")
-    if isinstance(first, Count):
+    if isinstance(first, agg.Count):
         value, ok_v = _sum(p.value for p in parts)  # type: ignore[union-attr]
         n, ok_n = _sum(p.n for p in parts)  # type: ignore[union-attr]
         return replace(first, value=value, n=n), ok_v and ok_n
-    if isinstance(first, Proportion):
+    if isinstance(first, agg.Proportion):
         num, ok1 = _sum(p.numerator for p in parts)  # type: ignore[union-attr]
         den, ok2 = _sum(p.denominator for p in parts)  # type: ignore[union-attr]
         return replace(first, numerator=num, denominator=den), ok1 and ok2
-    if isinstance(first, Moments):
-        ms: list[Moments] = list(parts)  # type: ignore[arg-type]
+    if isinstance(first, agg.Moments):
+        ms: list[agg.Moments] = list(parts)  # type: ignore[arg-type]
         usable = [m for m in ms if m.n is not None and m.total is not None and m.total_sq is not None]
         mins = [m.minimum for m in ms if m.minimum is not None]
         maxs = [m.maximum for m in ms if m.maximum is not None]
@@ -100,8 +67,8 @@ def merge(parts: Sequence[Aggregate]) -> tuple[Aggregate, bool]:
             maximum=max(maxs) if maxs and extremes_exact else None,
         )
         return merged, exact and extremes_exact
-    if isinstance(first, KmTable):
-        ks: list[KmTable] = list(parts)  # type: ignore[arg-type]
+    if isinstance(first, agg.KmTable):
+        ks: list[agg.KmTable] = list(parts)  # type: ignore[arg-type]
         table: dict[float, list[int]] = {}
         shown = [k for k in ks if k.times is not None]
         for k in shown:
@@ -123,19 +90,19 @@ def merge(parts: Sequence[Aggregate]) -> tuple[Aggregate, bool]:
             coarsened=coarsened,
         )
         return merged, ok_p and ok_x and not coarsened and len(shown) == len(ks)
-    if isinstance(first, Distribution):
-        ds: list[Distribution] = list(parts)  # type: ignore[arg-type]
+    if isinstance(first, agg.Distribution):
+        ds: list[agg.Distribution] = list(parts)  # type: ignore[arg-type]
         n, ok_n = _sum(d.n for d in ds)
         shared = all(d.values is not None for d in ds)
         values = tuple(sorted(v for d in ds for v in (d.values or ()))) if shared else None
         return replace(first, n=n, values=values), ok_n and shared
-    if isinstance(first, SignedRank):
-        srs: list[SignedRank] = list(parts)  # type: ignore[arg-type]
+    if isinstance(first, agg.SignedRank):
+        srs: list[agg.SignedRank] = list(parts)  # type: ignore[arg-type]
         strata = tuple(s for sr in srs for s in sr.strata)
         exact = all(s.nonzero is not None and s.v is not None and s.tie_correction is not None for s in strata)
         return replace(first, strata=strata), exact
-    if isinstance(first, CrossProducts):
-        cps: list[CrossProducts] = list(parts)  # type: ignore[arg-type]
+    if isinstance(first, agg.CrossProducts):
+        cps: list[agg.CrossProducts] = list(parts)  # type: ignore[arg-type]
         for cp in cps[1:]:
             if cp.terms != first.terms:
                 raise MergeError(
