@@ -2,11 +2,14 @@
 
 ``test_plugin_hooks_have_tests`` fails when a hook has no ``def test_hook_<hookname>`` anywhere under ``tests/``;
 ``test_plugin_hooks_are_documented`` fails when a hook's name appears neither in ``docs/plugins.md`` nor in
-``docs/host-api.md``. The checks themselves are tested on a made-up spec module, so they can fail.
+``docs/host-api.md``; ``test_documented_signatures_are_the_specs`` when the hooks table of ``docs/plugins.md``
+does not give a hook's exact arguments and return type (read from the spec with :func:`inspect.signature`).
+The checks themselves are tested on made-up input, so they can fail.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 import types
 from collections.abc import Iterable, Mapping
@@ -68,28 +71,45 @@ def test_plugin_hooks_are_documented() -> None:
     assert missing == [], f"hooks documented neither in docs/plugins.md nor docs/host-api.md: {missing}"
 
 
-def documented_signatures(hooks: Iterable[str], doc: str) -> dict[str, tuple[str, ...] | None]:
-    """Per hook, the arguments of its row in the hooks table of ``doc`` (`` `name(a, b)` ``); None: no row."""
-    found: dict[str, tuple[str, ...] | None] = {}
+def documented_signatures(hooks: Iterable[str], doc: str) -> dict[str, tuple[tuple[str, ...], str] | None]:
+    """Per hook, the arguments and the return type of its row in the hooks table of ``doc``
+    (`` | `name(a, b)` | when | `ReturnType`: ... | ``, a ``|`` in the type escaped as ``\\|``); None: no row."""
+    found: dict[str, tuple[tuple[str, ...], str] | None] = {}
     for hook in hooks:
-        match = re.search(rf"^\| `{re.escape(hook)}\(([^)]*)\)` \|", doc, re.MULTILINE)
-        found[hook] = tuple(a.strip() for a in match.group(1).split(",") if a.strip()) if match else None
+        match = re.search(rf"^\| `{re.escape(hook)}\(([^)]*)\)` \|[^|]*\| `((?:[^`\\]|\\.)*)`", doc, re.MULTILINE)
+        if match is None:
+            found[hook] = None
+            continue
+        arguments = tuple(a.strip() for a in match.group(1).split(",") if a.strip())
+        found[hook] = arguments, match.group(2).replace("\\|", "|")
     return found
 
 
+def spec_signatures(module: types.ModuleType, hooks: Iterable[str]) -> dict[str, tuple[tuple[str, ...], str]]:
+    """Per hook, its spec's argument names and return annotation, read with :func:`inspect.signature` (as
+    datasette's test does)."""
+    signatures = {hook: inspect.signature(getattr(module, hook)) for hook in hooks}
+    return {hook: (tuple(s.parameters), str(s.return_annotation)) for hook, s in signatures.items()}
+
+
 def test_documented_signatures_are_the_specs() -> None:
-    """As datasette's test: the hooks table of docs/plugins.md gives each hook with the spec's arguments."""
+    """As datasette's test: the hooks table of docs/plugins.md gives each hook with the spec's exact arguments
+    (the names pluggy passes) and return type."""
     doc = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
     hooks = hook_names(hookspecs)
+    specs = spec_signatures(hookspecs, hooks)
     pm = get_plugin_manager(load_entry_points=False)
-    specs = {hook: getattr(pm.hook, hook).spec.argnames for hook in hooks}
+    assert {hook: arguments for hook, (arguments, _) in specs.items()} == {
+        hook: getattr(pm.hook, hook).spec.argnames for hook in hooks
+    }
     assert documented_signatures(hooks, doc) == specs
-    # the check can fail: a wrong argument list and a missing row are seen
-    wrong = "| `fhir_pts_run_analysis(analysis, cohort)` | ... |\n"
+    # the check can fail: a wrong argument list, a wrong return type and a missing row are seen
+    wrong = "| `fhir_pts_run_analysis(analysis, cohort)` | ... | `AnalysisResult`: ... |\n"
     assert documented_signatures(["fhir_pts_run_analysis", "fhir_pts_nope"], wrong) == {
-        "fhir_pts_run_analysis": ("analysis", "cohort"),
+        "fhir_pts_run_analysis": (("analysis", "cohort"), "AnalysisResult"),
         "fhir_pts_nope": None,
     }
+    assert specs["fhir_pts_run_analysis"] == (("analysis", "cohort", "parameters"), "AnalysisResult | None")
 
 
 def test_the_checks_catch_a_hook_without_test_or_documentation() -> None:
