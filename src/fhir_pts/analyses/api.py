@@ -72,7 +72,9 @@ class Statistic:
 
 @dataclass(frozen=True)
 class CurvePoint:
-    """One step of a survival curve: time (months), estimate, 95 % CI and number at risk."""
+    """One step of a survival curve: ``time_months`` from day 0 (the index procedure; 1 month = 30.4375 days),
+    the estimate just after the events at that time, its 95 % CI (None where undefined) and the number at risk
+    just before it (patients whose event or censoring time is ≥ ``time_months``)."""
 
     time_months: float
     estimate: float
