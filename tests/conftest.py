@@ -86,3 +86,30 @@ def spark_session() -> Iterator[Any]:
     spark.sparkContext.setLogLevel("ERROR")
     yield spark
     spark.stop()
+
+
+@pytest.fixture
+def hook_calls() -> Iterator[dict[str, int]]:
+    """How often the plugins are asked for their instruments and for their analyses while the test runs: a counting
+    plugin registered, as the built-ins are, in every plugin manager made meanwhile."""
+    from fhir_pts import hookimpl
+    from fhir_pts.plugin_manager import BUILTIN_PLUGINS
+
+    calls = {"instruments": 0, "describe": 0}
+
+    class Counter:
+        @hookimpl
+        def fhir_pts_instruments(self) -> list[object]:
+            calls["instruments"] += 1
+            return []
+
+        @hookimpl
+        def fhir_pts_describe_analyses(self, instruments: list[object]) -> list[object]:
+            calls["describe"] += 1
+            return []
+
+    BUILTIN_PLUGINS["test-counter"] = Counter()
+    try:
+        yield calls
+    finally:
+        del BUILTIN_PLUGINS["test-counter"]

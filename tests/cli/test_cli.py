@@ -279,27 +279,9 @@ def test_the_run_keeps_the_bundle_it_wrote_for_the_write_back(paper_formats: dic
     assert measures == plan.analysis_ids
 
 
-def test_the_describe_hook_runs_once_per_run(paper_formats: dict[str, Path], tmp_path: Path) -> None:
+def test_the_describe_hook_runs_once_per_run(
+    paper_formats: dict[str, Path], tmp_path: Path, hook_calls: dict[str, int]
+) -> None:
     """A whole ``fhir-pts run`` asks the plugins once for their instruments and once for their analyses."""
-    from fhir_pts import hookimpl
-    from fhir_pts.plugin_manager import BUILTIN_PLUGINS
-
-    calls = {"instruments": 0, "describe": 0}
-
-    class Counter:
-        @hookimpl
-        def fhir_pts_instruments(self) -> list[object]:
-            calls["instruments"] += 1
-            return []
-
-        @hookimpl
-        def fhir_pts_describe_analyses(self, instruments: list[object]) -> list[object]:
-            calls["describe"] += 1
-            return []
-
-    BUILTIN_PLUGINS["test-counter"] = Counter()
-    try:
-        assert main(["run", str(paper_formats["bundle"]), "--out", str(tmp_path / "out"), "--no-report", "-q"]) == 0
-    finally:
-        del BUILTIN_PLUGINS["test-counter"]
-    assert calls == {"instruments": 1, "describe": 1}
+    assert main(["run", str(paper_formats["bundle"]), "--out", str(tmp_path / "out"), "--no-report", "-q"]) == 0
+    assert hook_calls == {"instruments": 1, "describe": 1}

@@ -499,6 +499,24 @@ def test_validate_a_server(
     assert "eyJ" not in capsys.readouterr().err  # no token printed
 
 
+def test_validate_asks_the_plugins_once(paper_folder: Path, hook_calls: dict[str, int]) -> None:
+    """A whole ``fhir-pts validate`` asks the plugins once for their instruments and once for their analyses
+    (as ``run`` does: tests/cli/test_cli.py)."""
+    assert main(["validate", str(paper_folder), "-q"]) == 0
+    assert hook_calls == {"instruments": 1, "describe": 1}
+
+
+@pytest.mark.server
+def test_validate_a_server_asks_the_plugins_once(
+    loaded_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hook_calls: dict[str, int]
+) -> None:
+    monkeypatch.setenv("FHIR_PTS_CLIENT_ID", loaded_server.full_rs384.client_id)
+    monkeypatch.setenv("FHIR_PTS_PRIVATE_KEY", str(loaded_server.full_rs384.private_key))
+    out = tmp_path / "report.json"
+    assert main(["validate", "--server", loaded_server.base_url, "--format", "json", "--out", str(out), "-q"]) == 1
+    assert hook_calls == {"instruments": 1, "describe": 1}
+
+
 def test_docs_example_is_the_real_output(tmp_path: Path) -> None:
     """docs/validate.md shows the text report of :func:`hand_cohort` verbatim."""
     doc = (Path(__file__).resolve().parents[2] / "docs" / "validate.md").read_text(encoding="utf-8")

@@ -58,9 +58,9 @@ def validate(
     windows = windows or TimePointWindows()
     vocabulary = vocabulary if vocabulary is not None else Vocabulary.build(list(concept_maps))
     if instruments is None:
-        from fhir_pts.plugin_manager import get_plugin_manager, instruments_of
+        from fhir_pts.pipeline import installed_instruments
 
-        instruments = instruments_of(get_plugin_manager())
+        instruments = installed_instruments()
     vocabulary = vocabulary.with_instruments(instruments)
     files = expand_inputs(list(inputs))
     facts = collect_facts(files, vocabulary, workers=workers)
@@ -146,8 +146,10 @@ def run_validate(
     import sys
     import tempfile
 
+    from fhir_pts.pipeline import plan_analyses
     from fhir_pts.sources.files import InputError
 
+    plan = plan_analyses()  # the plugins asked once: their instruments (read, explained) and analyses (listed)
     with tempfile.TemporaryDirectory(prefix="fhir-pts-validate-") as tmp:
         files: list[Path | str] = list(inputs)
         fetch_problems: list[Problem] = []
@@ -156,10 +158,8 @@ def run_validate(
             from fhir_pts.sources.server.search import no_progress
 
             try:
-                from fhir_pts.plugin_manager import get_plugin_manager, instruments_of
-
                 source = ServerSource.open(server_config)  # asked for the installed instruments' codes too
-                vocabulary = source.vocabulary(concept_maps).with_instruments(instruments_of(get_plugin_manager()))
+                vocabulary = source.vocabulary(concept_maps).with_instruments(plan.instruments)
                 fetched = source.fetch(Path(tmp) / "raw", vocabulary, progress or no_progress)
             except ServerError as error:
                 raise InputError(f"server {server_config.base_url}: {error}") from error
@@ -168,14 +168,11 @@ def run_validate(
                 raise InputError(f"server {server_config.base_url}: nothing fetched")
         else:
             vocabulary = Vocabulary.build(list(concept_maps))
-        report = validate(files, windows=windows, workers=workers, vocabulary=vocabulary)
+        report = validate(files, windows=windows, workers=workers, vocabulary=vocabulary,
+                          instruments=plan.instruments)
         report.problems[:0] = fetch_problems
-        from fhir_pts.plugin_manager import get_plugin_manager, list_analyses
-
         report.other_analyses = [
-            (info.id, plugin, info.title)
-            for info, plugin in list_analyses(get_plugin_manager())
-            if info.id not in report.analyses
+            (info.id, plugin, info.title) for info, plugin in plan.available if info.id not in report.analyses
         ]
         if server_config is not None:
             report.inputs = [server_config.base_url]
