@@ -68,7 +68,9 @@ ANALYSES: tuple[AnalysisInfo, ...] = (IMAGING_FOLLOW_UP, *PATENCY_ANALYSES)
 
 
 def _times(cohort: Cohort, prefix: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Months and lost flags of the patients with both known; and how many were left out."""
+    """The durations (months from day 0 to the loss of patency or the last patency finding) and event flags
+    (True: patency lost, the event; False: censored) of the patients with both known; and how many were left
+    out."""
     import numpy as np
 
     months = as_float(column(cohort.patients, f"{prefix}_months"))
@@ -111,7 +113,7 @@ def patency(cohort: Cohort, prefix: str) -> AnalysisResult:
 
     total = len(cohort.patients)
     months, lost, excluded = _times(cohort, prefix)
-    km = stats.kaplan_meier(months, lost)
+    km = stats.kaplan_meier(durations=months, event_observed=lost)
     patent = km.n - km.events
     statistics = patency_statistics(km, total, excluded)
     populations = {
@@ -144,7 +146,7 @@ def imaging_follow_up(cohort: Cohort) -> AnalysisResult:
     n = int(follow_up.size)
     q1, median, q3 = stats.quartiles(follow_up)
     months, lost, _ = _times(cohort, "secondary_patency")
-    reverse = stats.reverse_km_median(months, lost) if months.size else None
+    reverse = stats.reverse_km_median(durations=months, event_observed=lost) if months.size else None
     statistics = [
         Statistic("median_months", median, n=n, unit="mo"),
         Statistic("q1_months", q1, n=n, unit="mo"),
