@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -419,3 +421,55 @@ def test_bundle_entries_without_a_resource_type_are_problems_not_silence(tmp_pat
         )
     (from_file,) = [p for p in collect_facts([path]).problems if p.resource_id == "p1"]
     assert from_file.file == str(path) and from_file.line == 1
+
+
+def _parted_export(tmp_path, monkeypatch) -> list[Path]:
+    from fhir_pts.sources import fingerprint
+
+    monkeypatch.setattr(fingerprint, "PIECE_BYTES", 16_384)
+    monkeypatch.setattr(collect, "PART_BYTES", 16_384)
+    resources = study_resources()
+    big = [vital_sign(f"v{i}", f"pat{i % 3}") for i in range(1500)]
+    return [
+        write_ndjson(tmp_path / "a.ndjson", [*big[:700], *resources, *big[700:]]),
+        write_ndjson(tmp_path / "b.ndjson", [*resources[:3], procedure(meta=meta("2"), performed="2020-05-05")]),
+        write_ndjson(tmp_path / "c.ndjson.gz", resources[3:], compress=True),
+    ]
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_this_process_reads_from_the_back_and_the_result_is_the_same(tmp_path, monkeypatch, workers):
+    """Without work of its own (no ``while_reading``), this process claims tasks from the back while the workers
+    take them from the front; some tasks are read here, the facts, problems, counts and fingerprints are those
+    of one reader."""
+    files = _parted_export(tmp_path, monkeypatch)
+    assert len(collect._tasks(files)) > 6
+    expected = collect_facts(files, workers=1)
+    real = collect._run_task
+    read_here: list[str] = []
+    here = os.getpid()
+
+    def spy(task, on_lines=None, reader=None):
+        if os.getpid() == here:
+            read_here.append(task.path)
+        else:
+            time.sleep(0.05)  # slow workers: this process surely claims tasks as well
+        return real(task, on_lines, reader)
+
+    monkeypatch.setattr(collect, "_run_task", spy)
+    assert collect_facts(files, workers=workers) == expected
+    assert str(files[-1]) in read_here  # the last task (a .gz read whole) was claimed here first
+    seen: list[str] = []
+    assert collect_facts(files, workers=workers, while_reading=lambda: seen.append("imports")) == expected
+    assert seen == ["imports"]
+
+
+def test_an_error_is_raised_in_task_order_whoever_reads(tmp_path):
+    """Two broken inputs: the error names the first in reading order, though this process starts from the last."""
+    good = write_ndjson(tmp_path / "a.ndjson", study_resources())
+    broken = [tmp_path / "b.ndjson.gz", tmp_path / "c.ndjson.gz"]
+    for path in broken:
+        path.write_bytes(gzip.compress(b'{"resourceType":"Patient","id":"1"}\n' * 1000)[:-20])
+    for _ in range(3):
+        with pytest.raises(InputError, match=r"b\.ndjson\.gz"):
+            collect_facts([good, *broken], workers=2)

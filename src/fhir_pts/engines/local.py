@@ -22,11 +22,11 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fhir_pts.adapters.common import AdapterOutput
 from fhir_pts.adapters.facts import FactSet
@@ -100,13 +100,29 @@ class _Reader:
         return cls(vocabulary, candidate_filter(vocabulary))
 
 
-#: The reader of a worker process, set once by :func:`_init_worker`.
+#: The reader of a worker process and the tasks' claim flags (shared by every reader), set by :func:`_init_worker`.
 _worker_reader: _Reader | None = None
+_worker_claims: Any = None
 
 
-def _init_worker(concepts: Vocabulary | None) -> None:
-    global _worker_reader
+def _init_worker(concepts: Vocabulary | None, claims: Any = None) -> None:
+    global _worker_reader, _worker_claims
     _worker_reader = _Reader.for_concepts(concepts)
+    _worker_claims = claims
+
+
+def _claim(claims: Any, index: int) -> bool:
+    """Take task ``index`` for the calling reader; false when another reader took it first."""
+    with claims.get_lock():
+        if claims[index]:
+            return False
+        claims[index] = 1
+        return True
+
+
+def _run_claimed(index: int, task: _Task) -> _TaskResult | None:
+    """In a worker: read task ``index`` unless the main process took it (then ``None``)."""
+    return _run_task(task) if _claim(_worker_claims, index) else None
 
 
 def _run_task(task: _Task, on_lines: Callable[[int], None] | None = None, reader: _Reader | None = None) -> _TaskResult:
@@ -190,11 +206,13 @@ def collect_facts(
         (``.gz``) files, or folders holding them (see :func:`~fhir_pts.sources.files.expand_inputs`).
     :param concepts: the run's vocabulary (or bare ConceptMaps); local codes they map to contract codes are
         recognised too.
-    :param workers: processes to read with. With more than one, files — and parts of big plain NDJSON files
-        — are read in parallel; the result is identical to ``workers=1``.
+    :param workers: processes to read with, this one included. With more than one, files — and parts of big
+        plain NDJSON files — are read in parallel (see :func:`_read_in_parallel`); the result is identical to
+        ``workers=1``.
     :param progress: called with the number of resources read since its previous call (e.g. ``tqdm.update``).
-    :param while_reading: called once in this process while worker processes read (not with one worker):
-        work that would otherwise wait for the reading, e.g. imports for the analyses.
+    :param while_reading: called once in this process while worker processes read (not with one worker),
+        before this process reads too: work that would otherwise wait for the reading, e.g. imports for the
+        analyses.
     :returns: a :class:`FactSet`: facts in reading order, problems of the winning copies and of reading
         (each with ``file`` and ``line``), ``resources_read`` = every resource / non-blank line read.
     :raises InputError: an INPUT is missing or unusable (see :mod:`fhir_pts.sources.files`).
@@ -209,15 +227,8 @@ def collect_facts(
         results: Iterable[_TaskResult] = (_run_task(task, progress, reader) for task in tasks)
         fingerprints = _merge(tasks, results, merger, progress=None)
     else:
-        context = _context()
         try:
-            with ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_init_worker, initargs=(concepts,)
-            ) as pool:
-                results = pool.map(_run_task, tasks)  # every worker is started (forked) by now
-                if while_reading is not None:
-                    while_reading()
-                fingerprints = _merge(tasks, results, merger, progress)
+            fingerprints = _read_in_parallel(tasks, concepts, workers, merger, progress, while_reading)
         except BrokenProcessPool as error:
             # Worker processes could not start or died (e.g. a __main__ read from stdin cannot be re-imported
             # by spawned workers): read everything again in this process rather than fail the run.
@@ -226,6 +237,64 @@ def collect_facts(
     facts = merger.fact_set()
     facts.input_fingerprints = fingerprints
     return facts
+
+
+def _read_in_parallel(
+    tasks: Sequence[_Task],
+    concepts: Vocabulary,
+    workers: int,
+    merger: Merger,
+    progress: Callable[[int], None] | None,
+    while_reading: Callable[[], None] | None,
+) -> dict[str, str]:
+    """Read ``tasks`` with ``workers`` readers: ``workers - 1`` worker processes take them from the front; this
+    process — once ``while_reading`` is done — takes them from the back, merging what is ready in task order.
+
+    Two readers on two cores rather than three processes: the imports of ``while_reading`` get a core of their
+    own while one worker reads, and what this process reads is not pickled. Every task is read once (its reader
+    claims it in a shared array first); which reader reads it changes nothing in the result, and an error is
+    raised in task order, as with one reader.
+    """
+    context = _context()
+    claims = context.Array("b", len(tasks))
+    reader = _Reader.for_concepts(concepts)
+    merging = _Merging(tasks, merger, progress)
+    own: dict[int, _TaskResult | Exception] = {}
+    with ProcessPoolExecutor(
+        workers - 1, mp_context=context, initializer=_init_worker, initargs=(concepts, claims)
+    ) as pool:
+        futures = [pool.submit(_run_claimed, index, task) for index, task in enumerate(tasks)]
+        try:
+            if while_reading is not None:
+                while_reading()
+            for index in reversed(range(len(tasks))):
+                if not _claim(claims, index):
+                    break  # the workers have reached this task: they read the rest
+                try:
+                    own[index] = _run_task(tasks[index], None, reader)
+                except Exception as error:  # raised below in task order, as a worker's error is
+                    own[index] = error
+                    break
+                while merging.next < len(tasks) and (merging.next in own or futures[merging.next].done()):
+                    merging.add(_outcome(merging.next, own, futures))
+            while merging.next < len(tasks):
+                merging.add(_outcome(merging.next, own, futures))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return merging.fingerprints()
+
+
+def _outcome(index: int, own: dict[int, _TaskResult | Exception], futures: Sequence[Future[Any]]) -> _TaskResult:
+    """The result of task ``index``, read by this process or a worker (waiting for it); its error is raised."""
+    if index in own:
+        found = own.pop(index)
+        if isinstance(found, Exception):
+            raise found
+        return found
+    result = futures[index].result()
+    assert result is not None, "a task claimed by this process was not read"
+    return cast(_TaskResult, result)
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -251,36 +320,62 @@ def _merge(
     merger: Merger,
     progress: Callable[[int], None] | None,
 ) -> dict[str, str]:
-    """Feed task results (in task order) to the merger, turning task-local line numbers into file lines.
+    """Feed task results (in task order) to the merger (see :class:`_Merging`); returns path → fingerprint."""
+    merging = _Merging(tasks, merger, progress)
+    for result in results:
+        merging.add(result)
+    return merging.fingerprints()
 
-    Returns path → input fingerprint, from the piece digests the tasks hashed while reading (a file not read to
-    its end, e.g. a non-FHIR file skipped in a folder, is hashed here).
-    """
-    line_offset = 0
-    previous_file = -1
-    pieces: dict[str, list[bytes] | None] = {}
-    skipped: set[str] = set()  # files found not to be FHIR by their first part: the other parts are dropped
-    for task, result in zip(tasks, results, strict=True):
-        if task.file_index != previous_file:
-            line_offset, previous_file = 0, task.file_index
-        known = pieces.setdefault(task.path, [])
+
+class _Merging:
+    """Feeds task results, in task order, to the merger, turning task-local line numbers into file lines, and
+    gathers the fingerprint pieces the tasks hashed while reading."""
+
+    def __init__(self, tasks: Sequence[_Task], merger: Merger, progress: Callable[[int], None] | None) -> None:
+        self.tasks, self.merger, self.progress = tasks, merger, progress
+        #: The index of the next task to merge.
+        self.next = 0
+        self._line_offset = 0
+        self._previous_file = -1
+        self._pieces: dict[str, list[bytes] | None] = {}
+        self._skipped: set[str] = set()  # files found not to be FHIR by their first part: other parts are dropped
+
+    def take_ready(self, ready: Callable[[int], _TaskResult | None]) -> None:
+        """Merge the following results for as long as ``ready(index)`` has them."""
+        while self.next < len(self.tasks) and (result := ready(self.next)) is not None:
+            self.add(result)
+
+    def add(self, result: _TaskResult) -> None:
+        """Merge the result of the next task."""
+        task = self.tasks[self.next]
+        self.next += 1
+        if task.file_index != self._previous_file:
+            self._line_offset, self._previous_file = 0, task.file_index
+        known = self._pieces.setdefault(task.path, [])
         if known is not None and result.piece_digests is not None:
             known.extend(result.piece_digests)
         else:
-            pieces[task.path] = None
-        if task.path in skipped:
-            continue
+            self._pieces[task.path] = None
+        if task.path in self._skipped:
+            return
         if task.start == 0 and not_fhir_file_problem(task.path) in result.read_problems:
-            skipped.add(task.path)
-        merger.resources_read += result.resources_read
-        if progress is not None:
-            progress(result.resources_read)
+            self._skipped.add(task.path)
+        self.merger.resources_read += result.resources_read
+        if self.progress is not None:
+            self.progress(result.resources_read)
         for problem in result.read_problems:
-            merger.add_read_problem(_shifted(problem, line_offset), task.file_index)
+            self.merger.add_read_problem(_shifted(problem, self._line_offset), task.file_index)
         for line, output in result.records:
-            merger.add(output, task.path, line + line_offset, task.file_index, by_line=True)
-        line_offset += result.physical_lines
-    return {path: combine(found) if found is not None else fingerprint_file(path) for path, found in pieces.items()}
+            self.merger.add(output, task.path, line + self._line_offset, task.file_index, by_line=True)
+        self._line_offset += result.physical_lines
+
+    def fingerprints(self) -> dict[str, str]:
+        """Path → input fingerprint, from the pieces the tasks hashed (a file not read to its end, e.g. a non-FHIR
+        file skipped in a folder, is hashed here)."""
+        return {
+            path: combine(found) if found is not None else fingerprint_file(path)
+            for path, found in self._pieces.items()
+        }
 
 
 def _shifted(problem: Problem, offset: int) -> Problem:
