@@ -93,7 +93,7 @@ def render_report(
 ) -> str:
     """The report's HTML; the figures (``out_dir/figures/``), the tables and the methods paragraph
     (``out_dir/tables/``) are written while it is built."""
-    context = build_context(
+    context, figures = build_context(
         cohort,
         outcomes,
         run_info,
@@ -104,13 +104,15 @@ def render_report(
     )
     from fhir_pts.outputs.report.downloads import write_tables
 
-    tables_dir = Path(out_dir) / "tables"
-    started = run_info.started.isoformat(timespec="seconds")
-    note = f"fhir-pts {run_info.versions.get('fhir-pts', '')}, run started {started}"
-    write_tables(tables_dir, context["tables"], note)
-    atomic_write_bytes(tables_dir / "methods.txt", context["methods"].encode("utf-8"))
-    if on_step is not None:
-        on_step("tables")
+    with figures:  # rendering in worker processes while the tables are written here
+        tables_dir = Path(out_dir) / "tables"
+        started = run_info.started.isoformat(timespec="seconds")
+        note = f"fhir-pts {run_info.versions.get('fhir-pts', '')}, run started {started}"
+        write_tables(tables_dir, context["tables"], note)
+        atomic_write_bytes(tables_dir / "methods.txt", context["methods"].encode("utf-8"))
+        if on_step is not None:
+            on_step("tables")
+        figures.finish()  # written under figures/, their SVG embedded in the context
     return environment().get_template("report.html.j2").render(**context)
 
 

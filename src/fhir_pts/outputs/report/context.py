@@ -32,7 +32,7 @@ import pandas as pd
 from fhir_pts.analyses.api import AnalysisOutcome, Statistic
 from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.model import Cohort
-from fhir_pts.outputs.figures import RenderedFigure, save_figures
+from fhir_pts.outputs.figures import FigureBatch, RenderedFigure
 from fhir_pts.outputs.report import descriptive, quality, regression, scores
 from fhir_pts.outputs.report.flow import flow_section
 from fhir_pts.outputs.report.methods import methods
@@ -126,19 +126,21 @@ class ReportContext:
         self.pending.append((ref, fig))
         return ref
 
-    def save_figures(self) -> None:
-        """Render every kept figure (in parallel where the system allows), write each under ``figures/`` (SVG,
-        PNG at 300 dpi, PDF) and embed its SVG in its :class:`FigureRef`."""
+    def start_figures(self) -> FigureBatch:
+        """Start rendering every kept figure (in worker processes where the system allows); the batch's
+        ``finish()`` writes each under ``figures/`` (SVG, PNG at 300 dpi, PDF) and embeds its SVG in its
+        :class:`FigureRef`."""
+        refs = {ref.name: ref for ref, _ in self.pending}
 
-        def on_saved(name: str) -> None:
+        def saved(figure: RenderedFigure) -> None:
+            refs[figure.name].svg_base64 = base64.b64encode(figure.svg).decode("ascii")
+            self.figures.append(figure)
             if self.on_step is not None:
-                self.on_step(f"figure {name}")
+                self.on_step(f"figure {figure.name}")
 
-        jobs = [(ref.name, fig) for ref, fig in self.pending]
-        self.figures = save_figures(jobs, self.figures_dir, on_saved=on_saved)
-        for (ref, _), rendered in zip(self.pending, self.figures, strict=True):
-            ref.svg_base64 = base64.b64encode(rendered.svg).decode("ascii")
+        batch = FigureBatch([(ref.name, fig) for ref, fig in self.pending], self.figures_dir, on_saved=saved)
         self.pending = []
+        return batch
 
     # -- sections --
     def header(self) -> dict[str, Any]:
@@ -186,9 +188,10 @@ def build_context(
     comparison_html: str | None = None,
     hash_patient_ids: bool = False,
     on_step: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Every value the templates show, section by section; the figures the sections draw are rendered at the end,
-    all at once (:func:`~fhir_pts.outputs.figures.save_figures`), and saved under ``figures_dir``."""
+) -> tuple[dict[str, Any], FigureBatch]:
+    """Every value the templates show, section by section, and the figures the sections drew, rendering (in
+    worker processes where the system allows) while the caller goes on: ``finish()`` the batch (it writes them
+    under ``figures_dir`` and embeds their SVG in the context) before the page is rendered."""
     ctx = ReportContext(cohort, list(outcomes), run_info, hash_patient_ids, figures_dir, comparison_html, on_step)
     context = {
         "header": ctx.header(),
@@ -209,5 +212,4 @@ def build_context(
         "methods": methods(ctx),
         "tables": ctx.tables,
     }
-    ctx.save_figures()  # the figures the sections kept, rendered at once
-    return context
+    return context, ctx.start_figures()  # the figures the sections kept, all rendered at once
