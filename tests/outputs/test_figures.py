@@ -218,16 +218,16 @@ def test_save_figures_renders_in_worker_processes_the_same_bytes(
             super().__init__(workers, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(figures, "ProcessPoolExecutor", Pool)
-    monkeypatch.setattr(figures, "_parallel_workers", lambda jobs: 2)  # as on a 2-core machine, one thread
+    monkeypatch.setattr(figures, "_parallel_workers", lambda jobs: 1)  # as on a 2-core machine, one thread
     data = curves([1.0, 5.5, 12.0, 20.0, 30.0], [False, True, False, True, False])
-    jobs = [("flow", flow_figure(STAGES)), ("km", km_figure(data, min_at_risk=1)[0])]
+    jobs = [("flow", flow_figure(STAGES)), ("km", km_figure(data, min_at_risk=1)[0]), ("flow2", flow_figure(STAGES))]
     done: list[str] = []
     saved = figures.save_figures(jobs, tmp_path / "par", on_saved=done.append)
-    assert [s.name for s in saved] == done == ["flow", "km"] and pools == [2]
+    assert [s.name for s in saved] == done == ["flow", "km", "flow2"] and pools == [1]  # 2 in the worker, 1 here
     serial = [render(fig, name) for name, fig in jobs]
     assert [(s.svg, s.png, s.pdf) for s in saved] == [(r.svg, r.png, r.pdf) for r in serial]
     assert sorted(p.name for p in (tmp_path / "par").iterdir()) == [
-        "flow.pdf", "flow.png", "flow.svg", "km.pdf", "km.png", "km.svg"
+        "flow.pdf", "flow.png", "flow.svg", "flow2.pdf", "flow2.png", "flow2.svg", "km.pdf", "km.png", "km.svg"
     ]  # fmt: skip
 
 
@@ -236,7 +236,7 @@ def test_parallel_rendering_only_where_forking_is_safe(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.setattr(threading, "active_count", lambda: 1)
-    assert figures._parallel_workers(4) == 2 and figures._parallel_workers(1) == 0
+    assert figures._parallel_workers(4) == 1 and figures._parallel_workers(1) == 0  # one worker + this process
     monkeypatch.setattr(threading, "active_count", lambda: 2)  # a host's threads: fork is unsafe, render here
     assert figures._parallel_workers(4) == 0
 

@@ -150,23 +150,25 @@ def _render_pending(index: int) -> RenderedFigure:
 
 
 def _parallel_workers(jobs: int) -> int:
-    """Worker processes for ``jobs`` figures: one per core, at most one per figure; 0 (render here) when the
-    system cannot fork or this process runs other threads (forking them is unsafe: the engines' rule)."""
+    """Worker processes for ``jobs`` figures: one per core besides this process's, at most one per figure
+    beyond the first; 0 (render here) when the system cannot fork or this process runs other threads (forking
+    them is unsafe: the engines' rule)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if jobs < 2 or cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return 0
     if threading.active_count() != 1:
         return 0
-    return min(cores, jobs)
+    return min(cores - 1, jobs - 1)
 
 
 class FigureBatch:
     """Figures rendering while the caller does other work: started on creation, written by :meth:`finish`.
 
-    The figures (``(name, figure)`` pairs) are rendered in parallel, one forked worker process per core (the
-    figures are inherited, not pickled; the bytes come back), where the system forks and this process runs no
-    other thread; else one after the other in :meth:`finish`. The bytes are the same either way. Use it as a
-    context manager: leaving the block stops the workers (after an error, nothing is written).
+    The figures (``(name, figure)`` pairs) are shared between forked worker processes, one per core besides
+    this one (the figures are inherited, not pickled; the bytes come back), and this process, which renders its
+    share in :meth:`finish` (after the caller's other work) — where the system forks and this process runs no
+    other thread; else this process renders them all in :meth:`finish`. The bytes are the same either way. Use
+    it as a context manager: leaving the block stops the workers (after an error, nothing is written).
     """
 
     def __init__(
@@ -183,6 +185,7 @@ class FigureBatch:
         self._pool: ProcessPoolExecutor | None = None
         self._futures: list[Future[RenderedFigure]] = []
         workers = _parallel_workers(len(self.figures))
+        self._delegated = len(self.figures) - len(self.figures) // (workers + 1)  # the first ones go to workers
         if workers:
             _PENDING = self.figures
             # Frozen, this process's objects are left out of the workers' garbage collections: a collection
@@ -190,18 +193,20 @@ class FigureBatch:
             gc.freeze()
             try:  # every worker is forked at the first submit, so the list is theirs from here on
                 self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-                self._futures = [self._pool.submit(_render_pending, i) for i in range(len(self.figures))]
+                self._futures = [self._pool.submit(_render_pending, i) for i in range(self._delegated)]
             finally:
                 gc.unfreeze()
                 _PENDING = []
 
     def finish(self) -> list[RenderedFigure]:
-        """Wait for the figures (or render them here), write each as :func:`save_figure` does, in the order
-        given, calling ``on_saved`` with each once written; returns them."""
+        """Render this process's share, wait for the workers' (or, without workers, render them all here), write
+        each as :func:`save_figure` does, in the order given, calling ``on_saved`` with each once written;
+        returns them."""
         rendered: list[RenderedFigure] | None = None
         if self._pool is not None:
             try:
-                rendered = [future.result() for future in self._futures]
+                own = [render(fig, name) for name, fig in self.figures[self._delegated :]]
+                rendered = [future.result() for future in self._futures] + own
             except BrokenProcessPool:  # a worker died (killed, out of memory): render here instead
                 rendered = None
             finally:
