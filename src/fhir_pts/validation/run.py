@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_pts.adapters.facts import FactSet
+from fhir_pts.atomic import atomic_write_text
 from fhir_pts.cohort.build import build_cohort
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.engines.local import collect_facts
@@ -182,9 +183,6 @@ def run_validate(
         if fmt != "text":
             print(report.verdict(), file=sys.stderr)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(f".{out.name}.partial")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(out)
+        atomic_write_text(out, text)
         print(report.verdict(), file=sys.stderr)
     return report.exit_status
