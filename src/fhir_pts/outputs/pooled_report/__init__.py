@@ -35,7 +35,7 @@ FOREST_KM_MONTHS = 12
 def _svg(fig: Any, name: str) -> str | None:
     if fig is None:
         return None
-    text = render(fig, name).svg.decode("utf-8")
+    text = render(fig, name, formats=("svg",)).svg.decode("utf-8")  # inlined in the page: no PNG or PDF
     return re.sub(r"^<\?xml[^>]*>\s*(<!DOCTYPE[^>]*>\s*)?", "", text)
 
 

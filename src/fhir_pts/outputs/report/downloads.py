@@ -58,13 +58,13 @@ def table_docx_bytes(table: Table, note: str = "") -> bytes:
     rows = _rows(table)
     grid = document.add_table(rows=1 + len(rows), cols=len(table.header))
     grid.style = "Table Grid"
-    for j, title in enumerate(table.header):
-        run = grid.cell(0, j).paragraphs[0].add_run(str(title))
-        run.bold = True
+    grid_rows = grid.rows  # (grid.cell(i, j) rebuilds every cell of the table on each call)
+    for j, cell in enumerate(grid_rows[0].cells):
+        cell.paragraphs[0].add_run(str(table.header[j])).bold = True
     for i, cells in enumerate(rows, start=1):
+        row_cells = grid_rows[i].cells
         for j, text in enumerate(cells[: len(table.header)]):
-            paragraph = grid.cell(i, j).paragraphs[0]
-            run = paragraph.add_run(text)
+            run = row_cells[j].paragraphs[0].add_run(text)
             if table.rows[i - 1].kind == "group":  # type: ignore[union-attr]
                 run.bold = True
     if note:
