@@ -122,6 +122,8 @@ def test_spark_gives_the_local_engines_outputs(kind, tmp_path, spark_session):
     spark = SparkEngine(session=spark_session).load_cohort(inputs, concepts())
     expected = outputs(local)
     assert outputs(spark) == expected
+    # every local input fingerprinted while Spark read (the report reads no input again), as the local engine does
+    assert spark.input_fingerprints == local.input_fingerprints and len(local.input_fingerprints) >= len(inputs)
     # the data exercise what they should: site codes mapped, duplicates resolved, bad lines reported
     rows = local.patients.set_index("patient_id")
     assert "site-p1" in rows.index

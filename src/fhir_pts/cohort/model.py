@@ -14,13 +14,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
 from fhir_pts.instruments.model import Instrument
 from fhir_pts.problems import Problem
 from fhir_pts.vocabulary import MapSource
+
+if TYPE_CHECKING:  # pandas is imported where frames are made: reading starts before its ~0.5 s import
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COHORT_COLUMNS)
 
 def empty_patients_frame(columns: Sequence[Column] = COHORT_COLUMNS) -> pd.DataFrame:
     """A zero-row patients frame with every column at its dtype."""
+    import pandas as pd
+
     return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in columns})
 
 

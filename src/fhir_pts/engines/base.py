@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Protocol
 
 from fhir_pts.adapters.facts import FactSet
-from fhir_pts.cohort.build import build_cohort
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.instruments.builtin import BUILTIN_INSTRUMENTS
 from fhir_pts.instruments.model import Instrument
@@ -51,6 +50,8 @@ def cohort_from_facts(
 
     ``instruments``: those scored — the run's vocabulary's (:attr:`Vocabulary.instruments`), so that every
     instrument the adapters read is scored."""
+    from fhir_pts.cohort.build import build_cohort  # pandas: imported while the workers read, not before
+
     cohort = build_cohort(facts, windows or TimePointWindows(), instruments)
     origins = facts.origins
     own = [

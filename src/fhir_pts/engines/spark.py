@@ -29,7 +29,9 @@ import os
 import re
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from fhir_pts.sources.files import (
     ndjson_file_is_not_fhir,
     not_fhir_file_problem,
 )
+from fhir_pts.sources.fingerprint import fingerprint_file
 from fhir_pts.vocabulary import ConceptMapTranslator, Vocabulary
 
 #: How to install what the Spark engine needs.
@@ -80,6 +83,7 @@ class _Plan:
     json: list[str] = field(default_factory=list)  # local JSON paths as given to Spark
     remote: list[steps.RemoteInput] = field(default_factory=list)
     problems: list[tuple[steps.Order, Problem]] = field(default_factory=list)
+    local: list[str] = field(default_factory=list)  # every local file, skipped ones included (fingerprinted)
 
 
 def _spark_path(path: Path) -> str:
@@ -106,6 +110,7 @@ def plan_inputs(inputs: Sequence[str | Path]) -> _Plan:
                 continue
             seen.add(key)
             name = str(path)
+            plan.local.append(name)
             if is_ndjson(path):
                 if not explicit and ndjson_file_is_not_fhir(path):
                     plan.problems.append(((arg, index, name, 0, 0, 0, 0), not_fhir_file_problem(name)))
@@ -141,11 +146,31 @@ class SparkEngine:
         progress: Callable[[int], None] | None = None,
     ) -> Cohort:
         plan = plan_inputs(list(inputs))
+        # The local inputs' fingerprints (for the report) are hashed by a thread of this process while the
+        # executors read: the driver only waits for them meanwhile. (The executors read lines through Spark's
+        # text reader, which does not show the bytes as stored; hashing there would need a second read anyway.)
+        stop = threading.Event()
+        with ThreadPoolExecutor(1, thread_name_prefix="fhir-pts-fingerprints") as hashing:
+            hashed = hashing.submit(_fingerprints, plan.local, stop)
+            try:
+                table, job = self._run(plan, concepts, windows)
+            except BaseException:
+                stop.set()
+                raise
+        cohort = steps.assemble(table, plan.problems, job)
+        cohort.input_fingerprints = hashed.result()
+        if progress is not None:
+            progress(cohort.flow.get("resources_read", 0))
+        return cohort
+
+    def _run(
+        self, plan: _Plan, concepts: Vocabulary | ConceptMapTranslator | None, windows: TimePointWindows | None
+    ) -> tuple[Any, steps.Job]:
         spark, owned = self._start()
         try:
             job = steps.Job.create(plan.files, plan.remote, concepts, windows or TimePointWindows())
             try:
-                table = _collect(self._job_frame(spark, plan, job))
+                return _collect(self._job_frame(spark, plan, job)), job
             except InputError:
                 raise
             except Exception as error:
@@ -154,10 +179,6 @@ class SparkEngine:
         finally:
             if owned:
                 spark.stop()
-        cohort = steps.assemble(table, plan.problems, job)
-        if progress is not None:
-            progress(cohort.flow.get("resources_read", 0))
-        return cohort
 
     # --- the session --------------------------------------------------------------------------------
     def _start(self) -> tuple[Any, bool]:
@@ -256,6 +277,19 @@ class SparkEngine:
             .sortWithinPartitions(*order)
             .mapInArrow(job.build_cohorts, schema)
         )
+
+
+def _fingerprints(names: Sequence[str], stop: threading.Event) -> dict[str, str]:
+    """File name → fingerprint (:func:`~fhir_pts.sources.fingerprint.fingerprint_file`), until ``stop`` is set."""
+    found: dict[str, str] = {}
+    for name in names:
+        if stop.is_set():
+            break
+        try:
+            found[name] = fingerprint_file(name)
+        except OSError:  # left for the report, which says so
+            continue
+    return found
 
 
 def _collect(frame: Any) -> Any:
