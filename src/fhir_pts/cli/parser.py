@@ -74,6 +74,14 @@ def _add_windows(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_out(parser: argparse.ArgumentParser, metavar: str, help: str, *, required: bool = True) -> None:
+    parser.add_argument("--out", type=Path, required=required, default=None, metavar=metavar, help=help)
+
+
+def _add_concept_map(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--concept-map", action="append", default=[], metavar="FILE|CANONICAL", help=help)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``fhir-pts`` parser; with ``command``, only that sub-command gets its full options.
 
@@ -99,22 +107,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="FHIR Bundle JSON, NDJSON (.ndjson, .ndjson.gz) files, or folders of them (with --engine spark also "
         "hdfs://, s3a://, abfss://... paths)",
     )
-    run.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="output folder: new, empty, or the output of an earlier run (replaced as a whole when this run "
-        "succeeds; a folder holding anything else is refused)",
-    )
-    run.add_argument(
-        "--concept-map",
-        action="append",
-        default=[],
-        metavar="FILE|CANONICAL",
-        help="FHIR ConceptMap mapping site-local codes to the contract's: a JSON file, or a canonical URL "
-        "(https://.../ConceptMap/x or URL|VERSION) read from the --server (repeatable)",
-    )
+    _add_out(run, "DIR", "output folder: new, empty, or the output of an earlier run (replaced as a whole when this "
+             "run succeeds; a folder holding anything else is refused)")
+    _add_concept_map(run, "FHIR ConceptMap mapping site-local codes to the contract's: a JSON file, or a canonical "
+                     "URL (https://.../ConceptMap/x or URL|VERSION) read from the --server (repeatable)")
     run.add_argument(
         "--analysis",
         action="append",
@@ -210,25 +206,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="give about half of the coded resources site-local codes instead of the contract's, and write the "
         "ConceptMap that maps them to this file (for run --concept-map; same numbers as without)",
     )
-    synth.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="FILE|DIR",
-        help="where to write: a .json file (one Bundle) or a folder (one NDJSON file per resource type; files "
-        "of the same names are replaced); no default",
-    )
+    _add_out(synth, "FILE|DIR", "where to write: a .json file (one Bundle) or a folder (one NDJSON file per resource "
+             "type; files of the same names are replaced); no default")
     _add_verbosity(synth)
 
     demo = _command(sub, "demo", "paper cohort -> run -> side by side with the published abstract")
-    demo.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="output folder (as for run: new, empty or an earlier output, replaced as a whole); besides the run's "
-        "files it holds input/paper-cohort.json (the synthetic cohort) and abstract-comparison.csv",
-    )
+    _add_out(demo, "DIR", "output folder (as for run: new, empty or an earlier output, replaced as a whole); besides "
+             "the run's files it holds input/paper-cohort.json (the synthetic cohort) and abstract-comparison.csv")
     _add_verbosity(demo)
 
     validate = _command(
@@ -238,11 +222,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog=VALIDATE_EXIT_HELP,
     )
     validate.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="as for run: FHIR files or folders")
-    validate.add_argument("--concept-map", action="append", default=[], metavar="FILE|CANONICAL",
-                          help="FHIR ConceptMap mapping site-local codes: a file, or a canonical URL read from "
-                          "the --server (repeatable)")  # fmt: skip
+    _add_concept_map(validate, "FHIR ConceptMap mapping site-local codes: a file, or a canonical URL read from the "
+                     "--server (repeatable)")
     validate.add_argument("--format", choices=("text", "csv", "json"), default="text", help="default text")
-    validate.add_argument("--out", type=Path, default=None, metavar="FILE", help="write here (default: stdout)")
+    _add_out(validate, "FILE", "write here (default: stdout)", required=False)
     _add_windows(validate)
     validate.add_argument("--workers", type=int, default=1, help="processes reading the input (default 1)")
     add_server_arguments(validate, bulk=True)  # validate fetches as run does (search or Bulk); writes nothing back
@@ -254,7 +237,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     pool.add_argument(
         "reports", nargs="+", type=Path, metavar="REPORT", help="a site's measure-reports.json, or its output folder"
     )
-    pool.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    _add_out(pool, "DIR", "output folder")
     pool.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_verbosity(pool)
 

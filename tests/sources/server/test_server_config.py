@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_pts.options import add_server_arguments, server_config_from_args
+from fhir_pts.options import SERVER_OPTIONS, add_server_arguments, server_config_from_args
 from fhir_pts.sources.server.auth import SmartBackendAuth
 from fhir_pts.sources.server.config import ConfigError, ServerConfig, load_server_config
 from fhir_pts.sources.server.fetch import fetch_from_server
@@ -39,6 +39,37 @@ def test_precedence_toml_env_cli(tmp_path: Path) -> None:
     assert (config.url, config.client_id, config.page_size, config.workers) == (
         "https://a.example/fhir", "from-env", 200, 3)
     assert config.auth == "smart" and config.verify_tls and not config.bulk
+
+
+def test_every_server_option_sets_its_field(tmp_path: Path) -> None:
+    """Each option of :data:`SERVER_OPTIONS` overrides the :class:`ServerConfig` field it names, and only
+    ``run`` / ``validate`` get the Bulk options, only ``run`` ``--write-back``."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(ServerConfig)}
+    assert {o.setting for o in SERVER_OPTIONS if o.setting} <= fields | {"token_file"}  # read into ``token``
+    key, token = tmp_path / "key.pem", tmp_path / "token"
+    key.write_text("placeholder")
+    token.write_text("from-file\n")
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser, bulk=True, write_back=True)
+    argv = ["--server", "https://c.example/fhir", "--auth", "bearer", "--client-id", "c", "--private-key", str(key),
+            "--key-id", "k1", "--token-file", str(token), "--ca-bundle", str(key), "--bulk", "--export-level", "group",
+            "--group-id", "g", "--no-type-filter", "--page-size", "7", "--max-pages", "9", "--server-workers", "3",
+            "--write-back"]  # fmt: skip
+    config = server_config_from_args(parser.parse_args(argv), environ={})
+    assert config is not None
+    assert dataclasses.asdict(config) | {"token": None} == dataclasses.asdict(ServerConfig(
+        url="https://c.example/fhir", auth="bearer", client_id="c", private_key=key, key_id="k1", ca_bundle=key,
+        bulk=True, export_level="group", group_id="g", type_filter=False, page_size=7, max_pages=9, workers=3,
+        write_back=True, token="from-file")) | {"token": None}  # fmt: skip
+    assert config.token == "from-file"
+    flags = {f for o in SERVER_OPTIONS for f in o.flags}
+    for bulk, write_back, left_out in ((False, False, {"--bulk", "--export-level", "--group-id", "--no-type-filter",
+                                                       "--write-back"}), (True, False, {"--write-back"})):
+        parser = argparse.ArgumentParser()
+        add_server_arguments(parser, bulk=bulk, write_back=write_back)
+        assert flags - set(parser._option_string_actions) == left_out
 
 
 def test_max_pages_from_toml_or_cli(tmp_path: Path) -> None:
