@@ -39,6 +39,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -66,8 +67,8 @@ from .search import MAX_URL_LENGTH, PATIENT_TYPES, ProgressCallback, no_progress
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BulkExport", "BulkExportError", "BulkStats", "ExportExpired", "fetch_by_bulk", "refused_type",
-           "select_into", "type_filters_for"]
+__all__ = ["BulkExport", "BulkExportError", "BulkRequest", "BulkStats", "ExportExpired", "fetch_by_bulk",
+           "refused_type", "select_into", "type_filters_for"]
 
 MAX_EXPORTS = 3  # kick-offs per run when files expire (410) mid-download
 REQUIRED_TYPES = frozenset({"Patient", "Procedure"})  # without them there is no cohort
@@ -91,6 +92,27 @@ def type_filters_for(vocabulary: Vocabulary) -> tuple[str, ...]:
 DEFAULT_TYPE_FILTERS: tuple[str, ...] = type_filters_for(Vocabulary())
 
 
+@dataclass(frozen=True)
+class BulkRequest:
+    """What one export asks the server for: the ``$export`` level (``system`` | ``patient`` | ``group`` with
+    ``group_id``), the resource ``types``, the ``_typeFilter`` values and ``_since``. With the base URL it is the
+    key of the job state file: a resumed run asks the same."""
+
+    level: str = "system"
+    group_id: str | None = None
+    types: tuple[str, ...] = DEFAULT_TYPES
+    type_filters: tuple[str, ...] = DEFAULT_TYPE_FILTERS
+    since: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.level not in ("system", "patient", "group"):
+            raise BulkExportError(f"export level {self.level!r} is not one of system, patient, group")
+        if self.level == "group" and not self.group_id:
+            raise BulkExportError("a Group-level export needs a group id")
+        object.__setattr__(self, "types", tuple(self.types))
+        object.__setattr__(self, "type_filters", tuple(self.type_filters))
+
+
 class ExportExpired(BulkExportError):
     """A file of the manifest answered 410 Gone: the export has to be asked again."""
 
@@ -110,33 +132,28 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
 
 
 class BulkExport:
-    """One export job against one server, resumable through its state file."""
+    """One export job against one server, resumable through its state file: ``request`` (default: a system-level
+    export of every type the contract reads), downloaded by ``workers`` threads, polled at most every
+    ``poll_cap`` seconds for at most ``timeout`` seconds, each file tried ``download_attempts`` times."""
 
     def __init__(
         self,
         session: requests.Session,
         base_url: str,
         raw_dir: Path,
-        level: str = "system",
-        group_id: str | None = None,
-        types: Sequence[str] = DEFAULT_TYPES,
-        type_filters: Sequence[str] = DEFAULT_TYPE_FILTERS,
-        since: str | None = None,
+        request: BulkRequest | None = None,
+        *,
         workers: int = 4,
         poll_cap: float = 30.0,
         timeout: float = 6 * 3600.0,
         download_attempts: int = 4,
     ) -> None:
-        if level not in ("system", "patient", "group"):
-            raise BulkExportError(f"export level {level!r} is not one of system, patient, group")
-        if level == "group" and not group_id:
-            raise BulkExportError("a Group-level export needs a group id")
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.raw_dir = Path(raw_dir)
-        self.level, self.group_id = level, group_id
-        self.types, self.type_filters, self.since = list(types), list(type_filters), since
-        self.requested = (list(types), list(type_filters))  # what the caller asked; the state file's key
+        self.request = request if request is not None else BulkRequest()  # what the caller asked; the state key
+        # what the server is asked now: types it refuses and a _typeFilter it gets wrong are dropped as it goes
+        self.types, self.type_filters = list(self.request.types), list(self.request.type_filters)
         self.workers, self.poll_cap, self.timeout = max(1, workers), poll_cap, timeout
         self.download_attempts = download_attempts
         self.stats = BulkStats()
@@ -152,9 +169,9 @@ class BulkExport:
 
     # -- state ------------------------------------------------------------------------------------
     def _request_key(self) -> dict[str, Any]:
-        types, type_filters = self.requested
-        return {"base_url": self.base_url, "level": self.level, "group_id": self.group_id, "types": types,
-                "type_filters": type_filters, "since": self.since}
+        request = self.request
+        return {"base_url": self.base_url, "level": request.level, "group_id": request.group_id,
+                "types": list(request.types), "type_filters": list(request.type_filters), "since": request.since}
 
     def _load_state(self) -> None:
         if not self.state_path.exists():
@@ -180,18 +197,18 @@ class BulkExport:
     # -- steps ------------------------------------------------------------------------------------
     def kickoff_url(self) -> str:
         """The ``$export`` URL of this level."""
-        if self.level == "system":
+        if self.request.level == "system":
             return f"{self.base_url}/$export"
-        if self.level == "patient":
+        if self.request.level == "patient":
             return f"{self.base_url}/Patient/$export"
-        return f"{self.base_url}/Group/{self.group_id}/$export"
+        return f"{self.base_url}/Group/{self.request.group_id}/$export"
 
     def kickoff(self) -> str:
         """Start the export; return the status URL (Content-Location)."""
         params: list[tuple[str, str]] = [("_type", ",".join(self.types))]
         params += [("_typeFilter", f) for f in self.type_filters]
-        if self.since:
-            params.append(("_since", self.since))
+        if self.request.since:
+            params.append(("_since", self.request.since))
         headers = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
         response = self.session.get(self.kickoff_url(), params=params, headers=headers)
         self.stats.requests += 1
@@ -463,7 +480,7 @@ class BulkExport:
                 if why:
                     self.stats.fallbacks.append(why)
                     self.problems = [p for p in self.problems if p.field != "(bulk error file)"]
-                    self.requested = (self.requested[0], [])  # a resumed run must not ask with it again
+                    self.request = replace(self.request, type_filters=())  # a resumed run must not ask with it
                     self.type_filters = []
                     self._restart(status_url, f"export with _typeFilter cannot be right: {why}; without _typeFilter")
                     continue
@@ -515,7 +532,8 @@ def fetch_by_bulk(
     vocabulary = vocabulary if vocabulary is not None else Vocabulary()
     if type_filters is None:
         type_filters = type_filters_for(vocabulary)
-    job = BulkExport(session, base_url, raw_dir, level, group_id, types, type_filters, since, workers, poll_cap)
+    request = BulkRequest(level, group_id, tuple(types), tuple(type_filters), since)
+    job = BulkExport(session, base_url, raw_dir, request, workers=workers, poll_cap=poll_cap)
     if stats is not None:
         job.stats = stats
     job.progress = progress
