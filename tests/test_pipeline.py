@@ -262,9 +262,9 @@ def test_write_run_deidentified_has_no_patient_id(
 
 def test_write_run_with_the_report(tmp_path: Path, cohort: Cohort, outcomes: list[AnalysisOutcome],
                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from fhir_pts.outputs import figures
+    from fhir_pts.outputs import rendering
 
-    monkeypatch.setattr(figures, "EXPORT_FORMATS", ("svg",))  # PNG/PDF figures are the report tests' business
+    monkeypatch.setattr(rendering, "EXPORT_FORMATS", ("svg",))  # PNG/PDF figures are the report tests' business
     data = tmp_path / "hospital.json"
     write_bundle(hospital(), data)
     steps: list[str] = []

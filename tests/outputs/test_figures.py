@@ -28,10 +28,9 @@ from fhir_pts.outputs.figures import (
     forest_figure,
     km_figure,
     km_layout,
-    render,
-    save_figure,
     scores_figure,
 )
+from fhir_pts.outputs.rendering import render, save_figure
 
 
 def curves(months: list[float], lost: list[bool]) -> list[KmCurve]:
@@ -208,7 +207,7 @@ def test_save_figures_renders_in_worker_processes_the_same_bytes(
     """Rendered in forked workers or one after the other: the same files, in the order given."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from fhir_pts.outputs import figures
+    from fhir_pts.outputs import rendering
 
     pools: list[int] = []
 
@@ -217,12 +216,12 @@ def test_save_figures_renders_in_worker_processes_the_same_bytes(
             pools.append(workers)
             super().__init__(workers, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(figures, "ProcessPoolExecutor", Pool)
-    monkeypatch.setattr(figures, "_parallel_workers", lambda jobs: 1)  # as on a 2-core machine, one thread
+    monkeypatch.setattr(rendering, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(rendering, "_parallel_workers", lambda jobs: 1)  # as on a 2-core machine, one thread
     data = curves([1.0, 5.5, 12.0, 20.0, 30.0], [False, True, False, True, False])
     jobs = [("flow", flow_figure(STAGES)), ("km", km_figure(data, min_at_risk=1)[0]), ("flow2", flow_figure(STAGES))]
     done: list[str] = []
-    saved = figures.save_figures(jobs, tmp_path / "par", on_saved=done.append)
+    saved = rendering.save_figures(jobs, tmp_path / "par", on_saved=done.append)
     assert [s.name for s in saved] == done == ["flow", "km", "flow2"] and pools == [1]  # 2 in the worker, 1 here
     serial = [render(fig, name) for name, fig in jobs]
     assert [(s.svg, s.png, s.pdf) for s in saved] == [(r.svg, r.png, r.pdf) for r in serial]
@@ -232,21 +231,21 @@ def test_save_figures_renders_in_worker_processes_the_same_bytes(
 
 
 def test_parallel_rendering_only_where_forking_is_safe(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fhir_pts.outputs import figures
+    from fhir_pts.outputs import rendering
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.setattr(threading, "active_count", lambda: 1)
-    assert figures._parallel_workers(4) == 1 and figures._parallel_workers(1) == 0  # one worker + this process
+    assert rendering._parallel_workers(4) == 1 and rendering._parallel_workers(1) == 0  # one worker + this process
     monkeypatch.setattr(threading, "active_count", lambda: 2)  # a host's threads: fork is unsafe, render here
-    assert figures._parallel_workers(4) == 0
+    assert rendering._parallel_workers(4) == 0
 
 
 def test_a_failing_figure_fails_the_batch_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fhir_pts.outputs import figures
+    from fhir_pts.outputs import rendering
 
-    monkeypatch.setattr(figures, "_parallel_workers", lambda jobs: 2)  # the worker's error reaches the caller
+    monkeypatch.setattr(rendering, "_parallel_workers", lambda jobs: 2)  # the worker's error reaches the caller
     broken = flow_figure(STAGES)
     broken.axes[0].text(0, 0, "$\\notacommand$")  # mathtext that cannot be parsed: fails when drawn
     with pytest.raises(ValueError):
-        figures.save_figures([("flow", flow_figure(STAGES)), ("broken", broken)], tmp_path / "f")
+        rendering.save_figures([("flow", flow_figure(STAGES)), ("broken", broken)], tmp_path / "f")
     assert not (tmp_path / "f").exists()

@@ -51,9 +51,9 @@ EXTERNAL_REF = re.compile(r"""(?:src|href|xlink:href|action|poster)\s*=\s*["']?\
 @pytest.fixture(autouse=True)
 def svg_figures_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """The page embeds SVG; PNG (300 dpi) and PDF take most of a report's time and are checked on ``written``."""
-    from fhir_pts.outputs import figures
+    from fhir_pts.outputs import rendering
 
-    monkeypatch.setattr(figures, "EXPORT_FORMATS", ("svg",))
+    monkeypatch.setattr(rendering, "EXPORT_FORMATS", ("svg",))
 
 
 @pytest.fixture(scope="module")

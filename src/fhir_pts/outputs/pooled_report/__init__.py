@@ -19,8 +19,8 @@ from scipy import stats as sps
 from fhir_pts import __version__
 from fhir_pts.analyses import stats
 from fhir_pts.analyses.api import CurvePoint
-from fhir_pts.outputs.figures import render
 from fhir_pts.outputs.pooled_report.figures import SiteEstimate, km_panels, site_forest
+from fhir_pts.outputs.rendering import render
 from fhir_pts.outputs.tables import format_number
 from fhir_pts.pooling.aggregates import Count, KmTable, Moments, Proportion
 from fhir_pts.pooling.combine import variance

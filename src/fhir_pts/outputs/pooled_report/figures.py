@@ -14,7 +14,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from fhir_pts.analyses.api import CurvePoint
-from fhir_pts.outputs.figures import figure_style
+from fhir_pts.outputs.rendering import figure_style
 
 #: Colours of the sites (Okabe–Ito, colour-blind safe); the pooled curve is black.
 SITE_COLOURS: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")

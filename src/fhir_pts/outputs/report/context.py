@@ -32,7 +32,7 @@ import pandas as pd
 from fhir_pts.analyses.api import AnalysisOutcome, Statistic
 from fhir_pts.codes import CONTRACT_MEASURES
 from fhir_pts.cohort.model import Cohort
-from fhir_pts.outputs.figures import FigureBatch, RenderedFigure
+from fhir_pts.outputs.rendering import FigureBatch, RenderedFigure
 from fhir_pts.outputs.report import descriptive, quality, regression, scores
 from fhir_pts.outputs.report.flow import flow_section
 from fhir_pts.outputs.report.methods import methods
