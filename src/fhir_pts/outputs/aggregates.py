@@ -19,19 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_pts.analyses import aggregates as agg
 from fhir_pts.codes import EXTENSION_BASE
 from fhir_pts.disclosure import MIN_CELL_COUNT
-from fhir_pts.pooling.aggregates import (
-    Aggregate,
-    Count,
-    CrossProducts,
-    Distribution,
-    KmTable,
-    Moments,
-    Proportion,
-    SignedRank,
-    SignedRankStratum,
-)
 from fhir_pts.pooling.suppression import suppress
 
 #: One sufficient statistic (complex; on ``MeasureReport.group``; ``StructureDefinition-aggregate``).
@@ -67,7 +57,7 @@ def _opt(parts: list[dict[str, Any]], masked: list[str], url: str, key: str, val
         parts.append(_s(url, key, value))
 
 
-def aggregate_extension(aggregate: Aggregate) -> dict[str, Any]:
+def aggregate_extension(aggregate: agg.Aggregate) -> dict[str, Any]:
     """The ``aggregate`` extension of one (already suppressed) aggregate."""
     a = aggregate
     parts: list[dict[str, Any]] = [_s("name", "valueString", a.name), _s("kind", "valueCode", a.kind)]
@@ -77,20 +67,20 @@ def aggregate_extension(aggregate: Aggregate) -> dict[str, Any]:
         parts.append(_s("unit", "valueCode", unit))
     for role, stat in dict(getattr(a, "yields", {}) or {}).items():
         parts.append(_s("yields", "valueString", f"{role}={stat}"))
-    if isinstance(a, Count):
+    if isinstance(a, agg.Count):
         _opt(parts, masked, "count", "valueInteger", a.value)
         _opt(parts, masked, "n", "valueInteger", a.n)
-    elif isinstance(a, Proportion):
+    elif isinstance(a, agg.Proportion):
         _opt(parts, masked, "numerator", "valueInteger", a.numerator)
         _opt(parts, masked, "denominator", "valueInteger", a.denominator)
-    elif isinstance(a, Moments):
+    elif isinstance(a, agg.Moments):
         _opt(parts, masked, "n", "valueInteger", a.n)
         _opt(parts, masked, "sum", "valueDecimal", a.total)
         _opt(parts, masked, "sumOfSquares", "valueDecimal", a.total_sq)
         if a.n:  # an empty variable has no minimum or maximum: nothing masked
             _opt(parts, masked, "min", "valueDecimal", a.minimum)
             _opt(parts, masked, "max", "valueDecimal", a.maximum)
-    elif isinstance(a, KmTable):
+    elif isinstance(a, agg.KmTable):
         _opt(parts, masked, "patients", "valueInteger", a.patients)
         _opt(parts, masked, "excluded", "valueInteger", a.excluded)
         parts.append(_s("reverse", "valueBoolean", a.reverse))
@@ -102,11 +92,11 @@ def aggregate_extension(aggregate: Aggregate) -> dict[str, Any]:
                 row = [_s("time", "valueDecimal", _dec(t)), _s("events", "valueInteger", d)]
                 row.append(_s("censored", "valueInteger", c))
                 parts.append({"url": "row", "extension": row})
-    elif isinstance(a, Distribution):
+    elif isinstance(a, agg.Distribution):
         _opt(parts, masked, "n", "valueInteger", a.n)
         parts.append(_s("valuesShared", "valueBoolean", a.values is not None))
         parts.extend(_s("value", "valueDecimal", _dec(v)) for v in a.values or ())
-    elif isinstance(a, SignedRank):
+    elif isinstance(a, agg.SignedRank):
         for s in a.strata:
             sub: list[dict[str, Any]] = []
             for url, key, val in (
@@ -121,7 +111,7 @@ def aggregate_extension(aggregate: Aggregate) -> dict[str, Any]:
                 masked.append("stratum")
                 sub.append(_s("masked", "valueBoolean", True))
             parts.append({"url": "stratum", "extension": sub})
-    elif isinstance(a, CrossProducts):
+    elif isinstance(a, agg.CrossProducts):
         parts.append(_s("formula", "valueString", a.formula))
         parts.extend(_s("term", "valueString", t) for t in a.terms)
         _opt(parts, masked, "n", "valueInteger", a.n)
@@ -138,12 +128,12 @@ def aggregate_extension(aggregate: Aggregate) -> dict[str, Any]:
     return {"url": EXT_AGGREGATE, "extension": parts}
 
 
-def aggregate_extensions(aggregates: Sequence[Aggregate], policy: SharingPolicy) -> list[dict[str, Any]]:
+def aggregate_extensions(aggregates: Sequence[agg.Aggregate], policy: SharingPolicy) -> list[dict[str, Any]]:
     """The extensions of a result's aggregates as the site shares them (distributions only when opted in)."""
     out = []
     for a in aggregates:
-        if isinstance(a, Distribution) and not policy.share_distributions:
-            a = Distribution(name=a.name, n=a.n, values=None, unit=a.unit, yields=a.yields)
+        if isinstance(a, agg.Distribution) and not policy.share_distributions:
+            a = agg.Distribution(name=a.name, n=a.n, values=None, unit=a.unit, yields=a.yields)
         out.append(aggregate_extension(suppress(a, policy.min_cell_count)))
     return out
 
@@ -182,7 +172,7 @@ def _float(v: Mapping[str, list[Any]], key: str) -> float | None:
     return None if x is None else float(x)
 
 
-def read_aggregate(ext: Mapping[str, Any]) -> Aggregate:
+def read_aggregate(ext: Mapping[str, Any]) -> agg.Aggregate:
     """The aggregate an ``aggregate`` extension holds (the inverse of :func:`aggregate_extension`)."""
     v = _values(ext)
     name, kind = _one(v, "name"), _one(v, "kind")
@@ -196,11 +186,11 @@ def read_aggregate(ext: Mapping[str, Any]) -> Aggregate:
     masked = set(v.get("masked", []))
     try:
         if kind == "count":
-            return Count(name=name, value=_int(v, "count"), n=_int(v, "n"))
+            return agg.Count(name=name, value=_int(v, "count"), n=_int(v, "n"))
         if kind == "proportion":
-            return Proportion(name=name, numerator=_int(v, "numerator"), denominator=_int(v, "denominator"))
+            return agg.Proportion(name=name, numerator=_int(v, "numerator"), denominator=_int(v, "denominator"))
         if kind == "moments":
-            return Moments(
+            return agg.Moments(
                 name=name,
                 n=_int(v, "n"),
                 total=_float(v, "sum"),
@@ -213,7 +203,7 @@ def read_aggregate(ext: Mapping[str, Any]) -> Aggregate:
         if kind == "km-table":
             rows = v.get("row", [])
             shown = "row" not in masked
-            return KmTable(
+            return agg.KmTable(
                 name=name,
                 times=tuple(float(_one(r, "time")) for r in rows) if shown else None,
                 events=tuple(int(_one(r, "events")) for r in rows) if shown else None,
@@ -227,10 +217,10 @@ def read_aggregate(ext: Mapping[str, Any]) -> Aggregate:
         if kind == "distribution":
             shared = bool(_one(v, "valuesShared", False))
             values = tuple(float(x) for x in v.get("value", [])) if shared else None
-            return Distribution(name=name, n=_int(v, "n"), values=values, unit=unit, yields=yields)
+            return agg.Distribution(name=name, n=_int(v, "n"), values=values, unit=unit, yields=yields)
         if kind == "signed-rank":
             strata = tuple(
-                SignedRankStratum(
+                agg.SignedRankStratum(
                     pairs=_int(s, "pairs"),
                     nonzero=_int(s, "nonzero"),
                     v=_float(s, "v"),
@@ -238,11 +228,11 @@ def read_aggregate(ext: Mapping[str, Any]) -> Aggregate:
                 )
                 for s in v.get("stratum", [])
             )
-            return SignedRank(name=name, strata=strata, yields=yields)
+            return agg.SignedRank(name=name, strata=strata, yields=yields)
         if kind == "cross-products":
             terms = tuple(str(t) for t in v.get("term", []))
             has = "xtx" not in masked
-            return CrossProducts(
+            return agg.CrossProducts(
                 name=name,
                 terms=terms,
                 n=_int(v, "n"),

@@ -26,17 +26,8 @@ from typing import Any
 
 from scipy import stats as sps
 
+from fhir_pts.analyses import aggregates as agg
 from fhir_pts.analyses import stats
-from fhir_pts.analyses.aggregates import (
-    Aggregate,
-    Count,
-    CrossProducts,
-    Distribution,
-    KmTable,
-    Moments,
-    Proportion,
-    SignedRank,
-)
 from fhir_pts.analyses.api import CurvePoint, Statistic
 from fhir_pts.pooling.ols import ols_from_cross_products
 
@@ -61,7 +52,7 @@ def variance(n: int, total: float, total_sq: float) -> float | None:
     return float(max(var, Fraction(0)))
 
 
-def heterogeneity(sites: Sequence[Moments]) -> tuple[float | None, float | None, float | None]:
+def heterogeneity(sites: Sequence[agg.Moments]) -> tuple[float | None, float | None, float | None]:
     """Cochran's Q, its p-value (χ², k − 1 df) and I² (percent) of the sites' means (inverse-variance)."""
     means, weights = [], []
     for m in sites:
@@ -114,7 +105,10 @@ def _stat(name: str, value: float | None, exact: bool, reason: str = "", **kw: A
 
 
 def pooled_statistics(
-    merged: Aggregate, exact: bool, parts: Sequence[Aggregate], by_name: Mapping[str, tuple[Aggregate, bool]]
+    merged: agg.Aggregate,
+    exact: bool,
+    parts: Sequence[agg.Aggregate],
+    by_name: Mapping[str, tuple[agg.Aggregate, bool]],
 ) -> tuple[list[PooledStatistic], dict[str, list[CurvePoint]]]:
     """The statistics (and curves) one merged aggregate yields, each with whether it is exact.
 
@@ -127,15 +121,15 @@ def pooled_statistics(
 
     out: list[PooledStatistic] = []
     curves: dict[str, list[CurvePoint]] = {}
-    if isinstance(merged, Count):
+    if isinstance(merged, agg.Count):
         value = None if merged.value is None else float(merged.value)
         out.append(_stat(merged.name, value, exact, _SUPPRESSED, n=merged.n))
-    elif isinstance(merged, Proportion):
+    elif isinstance(merged, agg.Proportion):
         pairs = [p for p in parts if p.numerator is not None and p.denominator is not None]  # type: ignore[union-attr]
         num = sum(p.numerator for p in pairs)  # type: ignore[union-attr, misc]
         den = sum(p.denominator for p in pairs)  # type: ignore[union-attr, misc]
         out.extend(PooledStatistic(s, exact, "" if exact else _SUPPRESSED) for s in proportion_statistics(num, den))
-    elif isinstance(merged, Moments):
+    elif isinstance(merged, agg.Moments):
         y = merged.yields
         n = merged.n or 0
         if "mean" in y:
@@ -155,7 +149,7 @@ def pooled_statistics(
             out.append(
                 _stat(y["max"], merged.maximum, merged.maximum is not None or n == 0, reason, n=n, unit=merged.unit)
             )
-    elif isinstance(merged, KmTable):
+    elif isinstance(merged, agg.KmTable):
         why = "a site coarsened or suppressed its KM table (--min-cell-count)"
         if merged.times is None:
             durations, event_observed = [], []
@@ -170,7 +164,7 @@ def pooled_statistics(
             exact_stats = patency_statistics(km, patients, merged.excluded or 0)
             out.extend(PooledStatistic(s, exact, "" if exact else why) for s in exact_stats)
             curves[merged.name] = km.curve()
-    elif isinstance(merged, Distribution):
+    elif isinstance(merged, agg.Distribution):
         q1, med, q3 = stats.quartiles(list(merged.values)) if merged.values is not None else (None, None, None)
         shared = merged.values is not None
         why = _NOT_SHARED if all(getattr(p, "n", None) is not None for p in parts) else _SUPPRESSED
@@ -179,7 +173,7 @@ def pooled_statistics(
                 out.append(
                     _stat(merged.yields[role], value if shared else None, exact, why, n=merged.n, unit=merged.unit)
                 )
-    elif isinstance(merged, SignedRank):
+    elif isinstance(merged, agg.SignedRank):
         y = merged.yields
         differences = by_name.get("differences")
         strata_known = all(s.nonzero is not None for s in merged.strata)
@@ -187,7 +181,7 @@ def pooled_statistics(
         if "v" in y:
             diffs = differences[0] if differences is not None else None
             if (
-                isinstance(diffs, Distribution)
+                isinstance(diffs, agg.Distribution)
                 and diffs.values is not None
                 and differences is not None
                 and differences[1]
@@ -201,11 +195,11 @@ def pooled_statistics(
             out.append(_stat(y["nonzero"], float(nonzero), strata_known, _SUPPRESSED, n=pairs))
         z, p = stratified_signed_rank(merged.strata)
         out.append(_stat(f"{y.get('v', merged.name)}_stratified", z, exact, _SUPPRESSED, p_value=p, n=pairs))
-    elif isinstance(merged, CrossProducts):
+    elif isinstance(merged, agg.CrossProducts):
         fit = ols_from_cross_products(merged)
         out.extend(PooledStatistic(s, exact, "" if exact else _SUPPRESSED) for s in fit_statistics(fit))
-    if isinstance(merged, Moments) and "mean" in merged.yields and len(parts) > 1:
-        q, p, i2 = heterogeneity([m for m in parts if isinstance(m, Moments)])
+    if isinstance(merged, agg.Moments) and "mean" in merged.yields and len(parts) > 1:
+        q, p, i2 = heterogeneity([m for m in parts if isinstance(m, agg.Moments)])
         name = merged.yields["mean"]
         out.append(_stat(f"{name}_q", q, exact, _SUPPRESSED, p_value=p, n=merged.n))
         out.append(_stat(f"{name}_i2", i2, exact, _SUPPRESSED, n=merged.n, unit="%"))

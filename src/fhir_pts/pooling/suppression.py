@@ -19,17 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fhir_pts.analyses.aggregates import (
-    Aggregate,
-    Count,
-    CrossProducts,
-    Distribution,
-    KmTable,
-    Moments,
-    Proportion,
-    SignedRank,
-    SignedRankStratum,
-)
+from fhir_pts.analyses import aggregates as agg
 from fhir_pts.disclosure import is_disclosive
 
 
@@ -37,7 +27,7 @@ def _keep(value: int | None, n: int) -> int | None:
     return None if value is None or is_disclosive(int(value), n) else value
 
 
-def coarsen(table: KmTable, min_cell_count: int) -> KmTable:
+def coarsen(table: agg.KmTable, min_cell_count: int) -> agg.KmTable:
     """``table`` with its rows merged into bins of 0 or ≥ ``min_cell_count`` events and censorings each."""
     if table.times is None or table.events is None or table.censored is None:
         return table
@@ -65,36 +55,36 @@ def coarsen(table: KmTable, min_cell_count: int) -> KmTable:
     )
 
 
-def suppress(aggregate: Aggregate, min_cell_count: int) -> Aggregate:
+def suppress(aggregate: agg.Aggregate, min_cell_count: int) -> agg.Aggregate:
     """``aggregate`` as it may leave the site under a minimum cell size of ``min_cell_count`` patients."""
     n = int(min_cell_count)
     if n <= 1:
         return aggregate
-    if isinstance(aggregate, Count):
+    if isinstance(aggregate, agg.Count):
         return replace(aggregate, value=_keep(aggregate.value, n), n=_keep(aggregate.n, n))
-    if isinstance(aggregate, Proportion):
+    if isinstance(aggregate, agg.Proportion):
         return replace(aggregate, numerator=_keep(aggregate.numerator, n), denominator=_keep(aggregate.denominator, n))
-    if isinstance(aggregate, Moments):
+    if isinstance(aggregate, agg.Moments):
         if aggregate.n is None or is_disclosive(aggregate.n, n):
             return replace(aggregate, n=None, total=None, total_sq=None, minimum=None, maximum=None)
         return replace(aggregate, minimum=None, maximum=None)
-    if isinstance(aggregate, Distribution):
+    if isinstance(aggregate, agg.Distribution):
         if aggregate.n is None or is_disclosive(aggregate.n, n):
             return replace(aggregate, n=None, values=None)
         return aggregate
-    if isinstance(aggregate, SignedRank):
+    if isinstance(aggregate, agg.SignedRank):
         strata = tuple(
             s
             if s.pairs is not None and not is_disclosive(s.pairs, n) and not is_disclosive(s.nonzero or 0, n)
-            else SignedRankStratum(pairs=_keep(s.pairs, n), nonzero=None, v=None, tie_correction=None)
+            else agg.SignedRankStratum(pairs=_keep(s.pairs, n), nonzero=None, v=None, tie_correction=None)
             for s in aggregate.strata
         )
         return replace(aggregate, strata=strata)
-    if isinstance(aggregate, CrossProducts):
+    if isinstance(aggregate, agg.CrossProducts):
         if aggregate.n is None or is_disclosive(aggregate.n, n):
             return replace(aggregate, n=None, xtx=None, xty=None, yty=None, y_total=None)
         return aggregate
-    if isinstance(aggregate, KmTable):
+    if isinstance(aggregate, agg.KmTable):
         table = coarsen(aggregate, n)
         return replace(table, patients=_keep(table.patients, n), excluded=_keep(table.excluded, n))
     raise TypeError(f"unknown aggregate {aggregate!r}")  # pragma: no cover
