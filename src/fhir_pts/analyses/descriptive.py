@@ -117,19 +117,8 @@ def technical_success(cohort: Cohort) -> AnalysisResult:
     outcome = column(frame, "technical_success").astype("boolean")
     known = int(outcome.notna().sum())
     success = int(outcome.fillna(False).sum())
-    statistics = [*proportion_statistics(success, known), count("outcome_unknown", total - known, n=total)]
-    populations = {
-        "initial-population": total,
-        "denominator": total,
-        "denominator-exclusion": total - known,
-        "numerator": success,
-    }
-    notes = excluded_note(total - known, total, "technical outcome of the index procedure not recorded")
-    from fhir_pts.analyses import aggregates as agg
-
-    aggregates = [agg.Proportion("proportion", success, known), agg.count("outcome_unknown", total - known, n=total)]
-    return AnalysisResult(
-        statistics=statistics, populations=populations, score="proportion", notes=notes, aggregates=aggregates
+    return _proportion_measure(
+        success, known, total, "technical outcome of the index procedure not recorded", report_unknown="outcome_unknown"
     )
 
 
@@ -147,17 +136,30 @@ def major_complications(cohort: Cohort) -> AnalysisResult:
     known_mask = ~np.isnan(values)
     known = int(known_mask.sum())
     with_complication = int((values[known_mask] > 0).sum())
-    statistics = proportion_statistics(with_complication, known)
+    return _proportion_measure(with_complication, known, total, "major complication not recorded")
+
+
+def _proportion_measure(
+    numerator: int, known: int, total: int, why_unknown: str, report_unknown: str | None = None
+) -> AnalysisResult:
+    """A proportion measure of ``total`` patients: ``numerator`` of the ``known`` whose outcome is recorded; the
+    ``total - known`` others are the ``denominator-exclusion`` (noted with ``why_unknown``, and a count
+    statistic named ``report_unknown`` when given)."""
+    from fhir_pts.analyses import aggregates as agg
+
+    unknown = total - known
+    statistics = proportion_statistics(numerator, known)
+    aggregates: list[agg.Aggregate] = [agg.Proportion("proportion", numerator, known)]
+    if report_unknown is not None:
+        statistics.append(count(report_unknown, unknown, n=total))
+        aggregates.append(agg.count(report_unknown, unknown, n=total))
     populations = {
         "initial-population": total,
         "denominator": total,
-        "denominator-exclusion": total - known,
-        "numerator": with_complication,
+        "denominator-exclusion": unknown,
+        "numerator": numerator,
     }
-    notes = excluded_note(total - known, total, "major complication not recorded")
-    from fhir_pts.analyses import aggregates as agg
-
-    aggregates = [agg.Proportion("proportion", with_complication, known)]
+    notes = excluded_note(unknown, total, why_unknown)
     return AnalysisResult(
         statistics=statistics, populations=populations, score="proportion", notes=notes, aggregates=aggregates
     )
