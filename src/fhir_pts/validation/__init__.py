@@ -30,7 +30,7 @@ from fhir_pts.validation.report import (
     ResourceViolation,
     ValidationReport,
 )
-from fhir_pts.validation.run import validate
+from fhir_pts.validation.run import run_validate, validate
 
 __all__ = [
     "ANALYSES",
@@ -40,6 +40,7 @@ __all__ = [
     "ResourceViolation",
     "ValidationReport",
     "check_questionnaire_response",
+    "run_validate",
     "validate",
 ]
 
