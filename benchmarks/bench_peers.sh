@@ -13,6 +13,8 @@
 #   FHIR_PTS     the fhir-pts command to time (default .venv/bin/fhir-pts of this checkout)
 #   SIZES        exports to time: 10k, 50k, 10k-gz (default "10k 10k-gz 50k")
 #   REPEAT       runs per tool, best kept (default 2)
+#   ONLY         peers.py tool keys to time (e.g. "f,g": DuckDB count + filter and fhir-pts only; default: every
+#                tool but fhiry and pandas.read_json)
 # Exports are generated once (make_export.py --seed 1) under `flock $BENCH_DIR.lock`, and reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,10 +76,11 @@ best_of() {  # N command... -> best wall seconds
 
 for size in $SIZES; do
     dir=$(export_dir "$size")
-    skip=d,e
+    select=(--skip d,e)
+    if [ -n "${ONLY:-}" ]; then select=(--only "$ONLY"); fi
     # gzipped export: the floors read it through gzip too; DuckDB reads .gz natively
     echo "## $size ($dir), load before: $(uptime | sed 's/.*load average: //')" >> "$summary"
-    FHIR_PTS="$FHIR_PTS" python3 "$BENCH_TOOLS/peers.py" "$dir" --skip "$skip" --repeat "$REPEAT" --label "$size" \
+    FHIR_PTS="$FHIR_PTS" python3 "$BENCH_TOOLS/peers.py" "$dir" "${select[@]}" --repeat "$REPEAT" --label "$size" \
         --md "$OUT/peers-$size-$stamp.md" --json "$OUT/peers-$size-$stamp.json" >&2
     cat "$OUT/peers-$size-$stamp.md" >> "$summary"
     echo >> "$summary"

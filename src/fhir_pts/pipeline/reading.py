@@ -83,7 +83,8 @@ def warm_up(report: bool = True) -> None:
     imports take ~2 s of one core that would otherwise follow the reading. Nothing is computed; a library
     that cannot be imported is left for the step that needs it to report.
     """
-    modules = ["fhir_pts.plugin_manager", "fhir_pts.analyses.stats", "lifelines", "statsmodels.api",
+    modules = ["fhir_pts.plugin_manager", "fhir_pts.analyses.stats", "lifelines",
+               "statsmodels.regression.linear_model", "statsmodels.stats.proportion",
                "fhir.resources.R4B.bundle", "fhir.resources.R4B.measurereport", "fhir_pts.outputs"]  # fmt: skip
     if report:
         modules += ["fhir_pts.outputs.report", "fhir_pts.outputs.figures"]

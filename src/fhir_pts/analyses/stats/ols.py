@@ -70,7 +70,7 @@ def _not_aliased(x: npt.NDArray[np.float64]) -> list[int]:
 def _fit_ols(
     y: npt.NDArray[np.float64], x: npt.NDArray[np.float64], names: list[str], formula: str, alpha: float
 ) -> OlsResult:
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: ~0.3 s of imports less
 
     alpha = _r_alpha(alpha)
     n = int(y.size)
@@ -80,7 +80,7 @@ def _fit_ols(
     # R's summary.lm centres R² exactly when the model has an intercept term (not when a constant is implied).
     has_intercept = "intercept" in names and names.index("intercept") in kept
     with np.errstate(invalid="ignore", divide="ignore"):
-        fit = sm.OLS(y, x[:, kept], hasconst=has_intercept).fit()
+        fit = OLS(y, x[:, kept], hasconst=has_intercept).fit()
         params = np.asarray(fit.params)
         if n > len(kept):
             ci = np.asarray(fit.conf_int(alpha=alpha))
