@@ -19,6 +19,8 @@ when their command runs, so that ``fhir-pts --help`` stays fast.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -87,12 +89,20 @@ def _configure(args: argparse.Namespace) -> None:
     configure_logging(verbosity)
 
 
+#: Why the heap is frozen at exit: interpreter shutdown's full garbage collections would walk every object of
+#: the run (pandas, scipy, matplotlib, the facts) only to free what the end of the process frees anyway —
+#: measured ~0.9 s of a 10k run's wall time, ~0.1 s frozen.
+_QUICK_EXIT = "gc.freeze at exit"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``fhir-pts`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(command_of(argv) or "")
     args = parser.parse_args(argv)
     _configure(args)
+    atexit.unregister(gc.freeze)  # registered once, however often main runs in one process
+    atexit.register(gc.freeze)  # see _QUICK_EXIT
     from fhir_pts.pipeline import InputError, OutputFolderError, PluginError, ServerError
 
     try:
