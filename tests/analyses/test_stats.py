@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
+from fhir_pts.analyses import paired
 from fhir_pts.analyses.api import CurvePoint
 from fhir_pts.analyses.stats import (
     KaplanMeierEstimate,
@@ -136,6 +137,20 @@ def test_clopper_pearson_no_trials_and_invalid() -> None:
     for alpha in (0.0, 1.0, -0.05):
         with pytest.raises(ValueError, match="alpha"):
             clopper_pearson(1, 2, alpha=alpha)
+
+
+def test_a_confidence_level_where_alpha_goes_is_refused() -> None:
+    """``level`` (0.95) became ``alpha`` (0.05) in the same place: an old positional call must fail, not give a
+    5 % interval."""
+    for call in (
+        lambda: clopper_pearson(1, 2, 0.95),
+        lambda: kaplan_meier([1.0, 2.0], [True, False], 0.95),
+        lambda: paired.mean_difference([3.0, 5.0, 4.0], [1.0, 2.0, 2.5], 0.9),
+        lambda: ols(pd.DataFrame({"y": [1.0, 2.0, 4.0, 3.0], "x": [1.0, 2.0, 3.0, 5.0]}), "y", ["x"], 0.95),
+    ):
+        with pytest.raises(ValueError, match="confidence level"):
+            call()
+    assert clopper_pearson(1, 2, 0.5) == clopper_pearson(1, 2, alpha=0.5)  # a 50 % interval is still allowed
 
 
 # ---------------------------------------------------------------------------------------------- Kaplan–Meier

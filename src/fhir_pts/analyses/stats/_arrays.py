@@ -40,10 +40,19 @@ def _bool_array(values: Any, name: str) -> npt.NDArray[np.bool_]:
 def _r_alpha(alpha: float) -> float:
     """The significance level R works with for ``alpha``: R's functions take ``conf.level`` and use
     ``1 - conf.level`` (for 0.95: 0.050000000000000044, not 0.05), which moves a Clopper–Pearson bound by one
-    unit in the last place; going through ``1 - alpha`` gives R's figures bit for bit."""
+    unit in the last place; going through ``1 - alpha`` gives R's figures bit for bit.
+
+    ``alpha`` above 0.5 (an interval below 50 %) is refused: it is where a confidence level lands when passed
+    in the place of the former ``level`` argument (``clopper_pearson(x, n, 0.95)``), which would otherwise
+    give a 5 % interval without a word."""
     alpha = float(alpha)
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if alpha > 0.5:
+        raise ValueError(
+            f"alpha is one minus the confidence level (0.05 for 95 %), got {alpha}: a confidence level? "
+            f"(the former level={alpha} is alpha={1.0 - alpha:.6g})"
+        )
     return 1.0 - (1.0 - alpha)
 
 
