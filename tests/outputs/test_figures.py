@@ -249,3 +249,25 @@ def test_a_failing_figure_fails_the_batch_and_writes_nothing(tmp_path: Path, mon
     with pytest.raises(ValueError):
         rendering.save_figures([("flow", flow_figure(STAGES)), ("broken", broken)], tmp_path / "f")
     assert not (tmp_path / "f").exists()
+
+
+def _killed_worker(index: int) -> None:
+    os._exit(9)  # as a worker process killed (out of memory) while it renders
+
+
+def test_a_worker_that_dies_leaves_the_figures_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead rendering worker breaks the pool: every figure is rendered here instead, the same bytes written."""
+    from fhir_pts.outputs import rendering
+
+    monkeypatch.setattr(rendering, "_parallel_workers", lambda jobs: 1)
+    monkeypatch.setattr(rendering, "_render_pending", _killed_worker)  # inherited by the forked worker
+    jobs = [("flow", flow_figure(STAGES)), ("flow2", flow_figure(STAGES)), ("flow3", flow_figure(STAGES))]
+    saved = rendering.save_figures(jobs, tmp_path / "f")
+    assert [(s.name, s.svg, s.png, s.pdf) for s in saved] == [
+        (name, r.svg, r.png, r.pdf) for name, r in ((name, render(fig, name)) for name, fig in jobs)
+    ]
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(
+        f"{name}.{ext}" for name, _ in jobs for ext in ("svg", "png", "pdf")
+    )
