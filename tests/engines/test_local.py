@@ -473,3 +473,26 @@ def test_an_error_is_raised_in_task_order_whoever_reads(tmp_path):
     for _ in range(3):
         with pytest.raises(InputError, match=r"b\.ndjson\.gz"):
             collect_facts([good, *broken], workers=2)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_garbage_collector_is_back_after_reading_even_when_it_fails(tmp_path, workers):
+    """Reading pauses the cyclic collector: it is enabled again after a good read and after an input error, and a
+    caller's own pause is left as it was."""
+    import gc
+
+    good = write_ndjson(tmp_path / "a.ndjson", study_resources())
+    broken = tmp_path / "b.ndjson.gz"
+    broken.write_bytes(gzip.compress(b'{"resourceType":"Patient","id":"1"}\n' * 1000)[:-20])
+    assert gc.isenabled()
+    collect_facts([good], workers=workers)
+    assert gc.isenabled()
+    with pytest.raises(InputError):
+        collect_facts([good, broken], workers=workers)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        collect_facts([good], workers=workers)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
