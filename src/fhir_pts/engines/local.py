@@ -261,6 +261,7 @@ def collect_facts(
     return facts
 
 
+@_no_cyclic_gc()  # also while the pool starts and results are unpickled and merged
 def _read_in_parallel(
     tasks: Sequence[_Task],
     concepts: Vocabulary,
@@ -277,18 +278,6 @@ def _read_in_parallel(
     claims it in a shared array first); which reader reads it changes nothing in the result, and an error is
     raised in task order, as with one reader.
     """
-    with _no_cyclic_gc():  # also while the pool starts and results are unpickled and merged
-        return _read_with_pool(tasks, concepts, workers, merger, progress, while_reading)
-
-
-def _read_with_pool(
-    tasks: Sequence[_Task],
-    concepts: Vocabulary,
-    workers: int,
-    merger: Merger,
-    progress: Callable[[int], None] | None,
-    while_reading: Callable[[], None] | None,
-) -> dict[str, str]:
     context = _context()
     claims = context.Array("b", len(tasks))
     reader = _Reader.for_concepts(concepts)
@@ -373,11 +362,6 @@ class _Merging:
         self._previous_file = -1
         self._pieces: dict[str, list[bytes] | None] = {}
         self._skipped: set[str] = set()  # files found not to be FHIR by their first part: other parts are dropped
-
-    def take_ready(self, ready: Callable[[int], _TaskResult | None]) -> None:
-        """Merge the following results for as long as ``ready(index)`` has them."""
-        while self.next < len(self.tasks) and (result := ready(self.next)) is not None:
-            self.add(result)
 
     def add(self, result: _TaskResult) -> None:
         """Merge the result of the next task."""
