@@ -271,3 +271,25 @@ def test_a_worker_that_dies_leaves_the_figures_to_this_process(
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(
         f"{name}.{ext}" for name, _ in jobs for ext in ("svg", "png", "pdf")
     )
+
+
+def test_a_system_that_cannot_fork_leaves_the_figures_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fork() failing (ENOMEM where memory is not overcommitted, EAGAIN at the process limit) is not a failed
+    report: the figures are rendered here, the same bytes."""
+    import errno
+
+    from fhir_pts.outputs import rendering
+
+    def no_fork() -> int:
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(rendering, "_parallel_workers", lambda jobs: 1)
+    monkeypatch.setattr(os, "fork", no_fork)
+    jobs = [("flow", flow_figure(STAGES)), ("flow2", flow_figure(STAGES))]
+    saved = rendering.save_figures(jobs, tmp_path / "f")
+    assert [(s.name, s.svg) for s in saved] == [(name, render(fig, name).svg) for name, fig in jobs]
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(
+        f"{name}.{ext}" for name, _ in jobs for ext in ("svg", "png", "pdf")
+    )

@@ -169,6 +169,9 @@ class FigureBatch:
             try:  # every worker is forked at the first submit, so the list is theirs from here on
                 self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
                 self._futures = [self._pool.submit(_render_pending, i) for i in range(self._delegated)]
+            except OSError:  # the system could not fork (e.g. no memory to commit a copy of this heap): render here
+                self.close()
+                self._futures = []
             finally:
                 gc.unfreeze()
                 _PENDING = []
