@@ -271,3 +271,12 @@ def test_reading_through_a_small_reused_buffer_gives_the_same_records(
         expected.feed(0, path.read_bytes())
         assert whole[3] == combine(expected.digests())
         assert whole[2] == sum(1 for text in path.read_bytes().split(b"\n") if text.strip())
+
+
+def test_a_multi_member_gzip_is_read_whole_through_the_decompressing_thread(tmp_path):
+    """``.ndjson.gz`` is decompressed in a thread ahead of the reader: every member, every line, in order."""
+    path = tmp_path / "x.ndjson.gz"
+    lines = [json.dumps(resource(i)).encode() + b"\n" for i in range(3000)]
+    path.write_bytes(gzip.compress(b"".join(lines[:2000])) + gzip.compress(b"".join(lines[2000:])))
+    read = [(r.resource["id"], r.line) for r in iter_ndjson_file(path, candidates=CandidateFilter.for_contract())]
+    assert read == [(f"r{i}", i + 1) for i in range(3000)]

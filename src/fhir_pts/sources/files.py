@@ -36,11 +36,13 @@ from fhir_pts.sources.prefilter import RESOURCE_LINE_PREFIXES, CandidateFilter, 
 
 try:  # python-isal: a much faster gzip decoder (a dependency; the standard gzip module is the fallback)
     from isal import igzip as _igzip
+    from isal import igzip_threaded as _igzip_threaded
     from isal.isal_zlib import error as _isal_error
 
     _GZIP_ERRORS: tuple[type[BaseException], ...] = (_isal_error,)
 except ImportError:  # pragma: no cover - isal is a declared dependency
     _igzip = None
+    _igzip_threaded = None
     _GZIP_ERRORS = ()
 
 log = logging.getLogger(__name__)
@@ -131,9 +133,16 @@ def _is_gzip(path: Path) -> bool:
     return path.name.lower().endswith(".gz")
 
 
-def _gzip_reader(fileobj: Any) -> IO[bytes]:
+def _gzip_reader(fileobj: Any, threaded: bool = False) -> IO[bytes]:
     """A decompressing reader over ``fileobj``: ISA-L's ``igzip`` (python-isal, ~5x faster) when installed,
-    else the standard :mod:`gzip`. Multi-member files (as Bulk Data servers may write them) are read whole."""
+    else the standard :mod:`gzip`. Multi-member files (as Bulk Data servers may write them) are read whole.
+
+    ``threaded``: decompress in a thread of its own (ISA-L releases the GIL), ahead of the reader — a ``.gz``
+    file is read by one process, which then scans one block while the next is decompressed on the other core
+    (measured on a 1.8 GB ``Observation.ndjson.gz``: 2.09 s instead of 2.74 s, the same CPU). Close it.
+    """
+    if threaded and _igzip_threaded is not None:
+        return cast(IO[bytes], _igzip_threaded.open(fileobj, "rb", threads=1))
     if _igzip is not None:
         return cast(IO[bytes], _igzip.IGzipFile(fileobj=fileobj, mode="rb"))
     return cast(IO[bytes], gzip.GzipFile(fileobj=fileobj, mode="rb"))
@@ -282,12 +291,16 @@ def _line_blocks(
         raise InputError(f"{path}: cannot be read ({error.strerror or error})") from error
     try:
         if _is_gzip(path):
-            blocks = _stream_blocks(_gzip_reader(_HashingReader(raw, hasher) if hasher else raw), block_size)
-            block = next(blocks, None)
-            while block is not None:
-                following = next(blocks, None)
-                yield block, following is None
-                block = following
+            stream = _gzip_reader(_HashingReader(raw, hasher) if hasher else raw, threaded=True)
+            try:
+                blocks = _stream_blocks(stream, block_size)
+                block = next(blocks, None)
+                while block is not None:
+                    following = next(blocks, None)
+                    yield block, following is None
+                    block = following
+            finally:
+                stream.close()  # stops and joins the decompressing thread
         else:
             yield from _plain_blocks(raw.fileno(), start, end, block_size, hasher, reuse)
     except (OSError, EOFError, zlib.error, *_GZIP_ERRORS) as error:
