@@ -7,12 +7,15 @@ An analysis plugin implements :func:`~fhir_pts.hookspecs.fhir_pts_describe_analy
     from fhir_pts.plugin import AnalysisInfo, AnalysisResult, Cohort, Statistic, hookimpl, stats
 
 Every name here is the object of its home module (``fhir_pts.analyses.api``, ``fhir_pts.cohort.model``,
-``fhir_pts.instruments``, ``fhir_pts.hookspecs``); those imports keep working.
+``fhir_pts.instruments``, ``fhir_pts.hookspecs``); those imports keep working. ``stats``
+(:mod:`fhir_pts.analyses.stats`: scipy, statsmodels, lifelines) is imported when first asked for, so that a
+plugin that only declares its analyses — and ``fhir-pts analyses``, which loads every plugin — stays fast.
 """
 
 from __future__ import annotations
 
-from fhir_pts.analyses import stats
+from typing import TYPE_CHECKING, Any
+
 from fhir_pts.analyses.api import AnalysisInfo, AnalysisResult, CurvePoint, Scoring, Statistic
 from fhir_pts.cohort.model import Cohort, TimePointWindows
 from fhir_pts.hookspecs import hookimpl
@@ -44,3 +47,15 @@ __all__ = [
     "hookimpl",
     "stats",
 ]
+
+if TYPE_CHECKING:
+    from fhir_pts.analyses import stats
+
+
+def __getattr__(name: str) -> Any:
+    if name == "stats":
+        from fhir_pts.analyses import stats as module
+
+        globals()["stats"] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
