@@ -11,15 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_pts.problems import Problem
+from fhir_pts.sources.blocks import count_lines, iter_ndjson_blocks, split_at_pieces
 from fhir_pts.sources.files import (
     InputError,
     RawResource,
-    count_lines,
     expand_inputs,
-    iter_ndjson_blocks,
     iter_ndjson_file,
     iter_resources,
-    split_ndjson,
 )
 from fhir_pts.sources.prefilter import CandidateFilter
 
@@ -169,18 +167,13 @@ def test_count_lines(block, expected):
 
 def test_byte_ranges_read_the_same_lines_as_the_whole_file(tmp_path):
     path = ndjson(tmp_path / "x.ndjson", [resource(i) for i in range(500)])
-    ranges = split_ndjson(path, 4, min_part=1000)
-    assert len(ranges) == 4 and ranges[0][0] == 0 and ranges[-1][1] == path.stat().st_size
+    parts = split_at_pieces(path, part_bytes=4096, piece=1024)
+    assert len(parts) > 3 and parts[0][0] == 0 and parts[-1][1] is None
     data = path.read_bytes()
-    assert all(start == 0 or data[start - 1 : start] == b"\n" for start, _ in ranges)
-    ids = [r.resource["id"] for start, end in ranges for r in iter_ndjson_file(path, start=start, end=end)]
+    assert all(start == 0 or data[start - 1 : start] == b"\n" for start, *_ in parts)
+    assert [h for _, _, h, _ in parts][1:] == [h for _, _, _, h in parts][:-1]  # the hash ranges tile the file
+    ids = [r.resource["id"] for start, end, *_ in parts for r in iter_ndjson_file(path, start=start, end=end)]
     assert ids == [f"r{i}" for i in range(500)]
-
-
-def test_gzip_files_are_not_split(tmp_path):
-    path = tmp_path / "x.ndjson.gz"
-    path.write_bytes(gzip.compress(b"{}\n" * 10))
-    assert split_ndjson(path, 4, min_part=1) == [(0, -1)]
 
 
 def test_pre_filter_skips_lines_but_counts_them(tmp_path):

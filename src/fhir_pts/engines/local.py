@@ -37,6 +37,7 @@ from fhir_pts.engines.base import cohort_from_facts
 from fhir_pts.engines.resolve import Merger, adapt_safely, candidate_filter, expand_bundle
 from fhir_pts.problems import Problem
 from fhir_pts.sources import fingerprint
+from fhir_pts.sources.blocks import split_at_pieces
 from fhir_pts.sources.files import (
     NotFhirError,
     RawResource,
@@ -45,7 +46,6 @@ from fhir_pts.sources.files import (
     iter_json_file,
     iter_ndjson_file,
     not_fhir_file_problem,
-    split_at_pieces,
 )
 from fhir_pts.sources.fingerprint import PieceHasher, combine, fingerprint_file
 from fhir_pts.sources.prefilter import CandidateFilter
@@ -69,7 +69,7 @@ class _Task:
     end: int | None = None
     #: Named on the command line (else found in a folder, where non-FHIR JSON files are skipped and reported).
     explicit: bool = True
-    #: The bytes whose fingerprint pieces this task hashes (see :func:`~fhir_pts.sources.files.split_at_pieces`).
+    #: The bytes whose fingerprint pieces this task hashes (see :func:`~fhir_pts.sources.blocks.split_at_pieces`).
     hash_start: int = 0
     hash_end: int | None = None
     #: The fingerprint's piece size (bytes), fixed when the tasks are made.

@@ -17,33 +17,30 @@ stream) raises :class:`InputError`, which the CLI turns into exit status 2.
 
 from __future__ import annotations
 
-import gzip
 import io
-import itertools
 import logging
 import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import orjson
 
 from fhir_pts.errors import InputError
 from fhir_pts.problems import Problem
+from fhir_pts.sources.blocks import (
+    BLOCK_SIZE,
+    GZIP_ERRORS,
+    count_lines,
+    gzip_reader,
+    is_gzip,
+    iter_ndjson_blocks,
+    line_blocks,
+    open_binary,
+)
 from fhir_pts.sources.fingerprint import PieceHasher
 from fhir_pts.sources.prefilter import RESOURCE_LINE_PREFIXES, CandidateFilter, newlines
-
-try:  # python-isal: a much faster gzip decoder (a dependency; the standard gzip module is the fallback)
-    from isal import igzip as _igzip
-    from isal import igzip_threaded as _igzip_threaded
-    from isal.isal_zlib import error as _isal_error
-
-    _GZIP_ERRORS: tuple[type[BaseException], ...] = (_isal_error,)
-except ImportError:  # pragma: no cover - isal is a declared dependency
-    _igzip = None
-    _igzip_threaded = None
-    _GZIP_ERRORS = ()
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +50,6 @@ XML_SUFFIXES: tuple[str, ...] = (".xml", ".xml.gz")
 #: What the error says about FHIR XML (a file named .xml, or content that starts with '<').
 XML_NOT_SUPPORTED = "FHIR XML is not supported; convert to JSON"
 #: Size of the blocks an NDJSON file is read in (bytes).
-BLOCK_SIZE = 4 * 1024 * 1024
 
 
 class NotFhirError(InputError):
@@ -129,34 +125,6 @@ def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
     return files
 
 
-def _is_gzip(path: Path) -> bool:
-    return path.name.lower().endswith(".gz")
-
-
-def _gzip_reader(fileobj: Any, threaded: bool = False) -> IO[bytes]:
-    """A decompressing reader over ``fileobj``: ISA-L's ``igzip`` (python-isal, ~5x faster) when installed,
-    else the standard :mod:`gzip`. Multi-member files (as Bulk Data servers may write them) are read whole.
-
-    ``threaded``: decompress in a thread of its own (ISA-L releases the GIL), ahead of the reader — a ``.gz``
-    file is read by one process, which then scans one block while the next is decompressed on the other core
-    (measured on a 1.8 GB ``Observation.ndjson.gz``: 2.09 s instead of 2.74 s, the same CPU). Close it.
-    """
-    if threaded and _igzip_threaded is not None:
-        return cast(IO[bytes], _igzip_threaded.open(fileobj, "rb", threads=1))
-    if _igzip is not None:
-        return cast(IO[bytes], _igzip.IGzipFile(fileobj=fileobj, mode="rb"))
-    return cast(IO[bytes], gzip.GzipFile(fileobj=fileobj, mode="rb"))
-
-
-def _open_binary(path: Path) -> IO[bytes]:
-    try:
-        if _is_gzip(path):
-            return cast(IO[bytes], (_igzip or gzip).open(path, "rb"))
-        return open(path, "rb")
-    except OSError as error:
-        raise InputError(f"{path}: cannot be read ({error.strerror or error})") from error
-
-
 def malformed_line_problem(error: Exception | str, file: str, line: int) -> Problem:
     """The problem reported for an NDJSON line that is not a JSON object."""
     return Problem("?", None, "json", f"line is not a JSON object: {error}", file=file, line=line)
@@ -225,16 +193,16 @@ def iter_json_file(
     """
     try:
         if hasher is None:
-            with _open_binary(path) as stream:
+            with open_binary(path) as stream:
                 data = stream.read()
         else:
             with open(path, "rb") as raw:
                 data = raw.read()
             hasher.feed(0, data)
-            if _is_gzip(path):
-                with _gzip_reader(io.BytesIO(data)) as stream:
+            if is_gzip(path):
+                with gzip_reader(io.BytesIO(data)) as stream:
                     data = stream.read()
-    except (OSError, EOFError, zlib.error, *_GZIP_ERRORS) as error:
+    except (OSError, EOFError, zlib.error, *GZIP_ERRORS) as error:
         raise InputError(f"{path}: cannot be read ({error})") from error
     yield from iter_json_bytes(data, str(path), problems)
 
@@ -255,158 +223,6 @@ def iter_json_bytes(data: bytes, file: str, problems: list[Problem] | None = Non
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise NotFhirError(f"{file}: not a FHIR resource (expected a JSON object with a resourceType, e.g. a Bundle)")
     yield from _bundle_resources(document, file, None, problems)
-
-
-def iter_ndjson_blocks(
-    path: Path,
-    start: int = 0,
-    end: int | None = None,
-    block_size: int = BLOCK_SIZE,
-    hasher: PieceHasher | None = None,
-) -> Iterator[bytes]:
-    """The bytes of an NDJSON file (or of its byte range ``[start, end)``) in blocks of whole lines.
-
-    Each block ends with a newline except possibly the last one. ``start`` must be the start of a line.
-    ``hasher`` (a :class:`~fhir_pts.sources.fingerprint.PieceHasher`) is fed the file's bytes *as stored* in
-    the same pass: for a plain file, its range (the few bytes between its start and ``start`` are read for
-    it), for a ``.gz`` file the compressed bytes.
-
-    :raises InputError: the file cannot be read or its gzip stream is broken.
-    """
-    for block, _ in _line_blocks(path, start, end, block_size, hasher, reuse=False):
-        yield bytes(block)
-
-
-def _line_blocks(
-    path: Path, start: int, end: int | None, block_size: int, hasher: PieceHasher | None, reuse: bool = True
-) -> Iterator[tuple[bytes | memoryview, bool]]:
-    """``(block, last)`` for the blocks of :func:`iter_ndjson_blocks`; ``last`` is true for the last one.
-
-    With ``reuse``, a plain file's blocks are views of one read buffer (no allocation, no copy per block): a
-    block is valid only until the next one is asked for.
-    """
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed below, after the generator is done
-    except OSError as error:
-        raise InputError(f"{path}: cannot be read ({error.strerror or error})") from error
-    try:
-        if _is_gzip(path):
-            stream = _gzip_reader(_HashingReader(raw, hasher) if hasher else raw, threaded=True)
-            try:
-                blocks = _stream_blocks(stream, block_size)
-                block = next(blocks, None)
-                while block is not None:
-                    following = next(blocks, None)
-                    yield block, following is None
-                    block = following
-            finally:
-                stream.close()  # stops and joins the decompressing thread
-        else:
-            yield from _plain_blocks(raw.fileno(), start, end, block_size, hasher, reuse)
-    except (OSError, EOFError, zlib.error, *_GZIP_ERRORS) as error:
-        raise InputError(f"{path}: cannot be read ({error})") from error
-    finally:
-        raw.close()
-
-
-def _plain_blocks(
-    fd: int, start: int, end: int | None, block_size: int, hasher: PieceHasher | None, reuse: bool
-) -> Iterator[tuple[bytes | memoryview, bool]]:
-    """``(block, last)``: blocks of whole lines of ``[start, end)`` of an uncompressed file, read with
-    ``os.preadv`` into one buffer (``reuse``; else a new one per block). A carried partial line is not copied:
-    the next block simply starts at the last newline."""
-    limit = os.fstat(fd).st_size if end is None else end
-    if hasher is not None and hasher.position < start:
-        position = hasher.position
-        while position < start:
-            prefix = os.pread(fd, min(block_size, start - position), position)
-            if not prefix:
-                break
-            hasher.feed(position, prefix)
-            position += len(prefix)
-    position = start
-    buffer = bytearray(min(block_size, max(0, limit - start)))
-    while position < limit:
-        if not reuse:
-            buffer = bytearray(len(buffer))
-        view = memoryview(buffer)[: min(len(buffer), limit - position)]
-        got = _read_into(fd, view, position)
-        if not got:
-            return
-        if hasher is not None:
-            hasher.feed(position, view[:got])
-        cut = got
-        if position + got < limit:
-            cut = buffer.rfind(b"\n", 0, got) + 1
-            if cut == 0:  # a line longer than the buffer: read it whole with a bigger one
-                buffer = bytearray(2 * len(buffer))
-                continue
-        position += cut
-        yield view[:cut], position >= limit
-
-
-def _read_into(fd: int, view: memoryview, position: int) -> int:
-    """``os.preadv`` (the bytes land in ``view``, no copy), or ``os.pread`` and a copy where it is missing."""
-    if _preadv is not None:
-        return _preadv(fd, [view], position)
-    data = os.pread(fd, len(view), position)
-    view[: len(data)] = data
-    return len(data)
-
-
-_preadv = getattr(os, "preadv", None)
-
-
-def _stream_blocks(stream: IO[bytes], block_size: int) -> Iterator[bytes]:
-    """Blocks of whole lines of a stream (a decompressed ``.gz`` file)."""
-    carry = b""
-    while True:
-        chunk = stream.read(block_size)
-        if not chunk:
-            if carry:
-                yield carry
-            return
-        data = carry + chunk if carry else chunk
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            carry = data
-            continue
-        carry = data[cut:]
-        yield data[:cut] if carry else data
-
-
-class _HashingReader:
-    """A binary file whose bytes read are also fed to a :class:`PieceHasher` (the compressed bytes of a ``.gz``)."""
-
-    def __init__(self, raw: IO[bytes], hasher: PieceHasher) -> None:
-        self.raw, self.hasher, self.position = raw, hasher, 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.hasher.feed(self.position, data)
-        self.position += len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        count = self.raw.readinto(buffer) or 0
-        self.hasher.feed(self.position, memoryview(buffer)[:count])
-        self.position += count
-        return count
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:  # the caller closes the raw file
-        pass
-
-
-def count_lines(block: bytes) -> tuple[int, int]:
-    """``(physical lines, non-blank lines)`` of a block of whole lines."""
-    count = newlines(block)
-    physical = count if block.endswith(b"\n") else count + 1
-    if b"\n\n" not in block and not block.startswith(b"\n") and b"\r\n\r\n" not in block:
-        return physical, physical
-    return physical, sum(1 for line in block.split(b"\n") if line.strip())
 
 
 def iter_ndjson_file(
@@ -444,7 +260,7 @@ def iter_ndjson_file(
     tally = [0, 0, 0]
     skipped = 0
     first = True
-    for block, last in _line_blocks(path, start, end, BLOCK_SIZE, hasher):
+    for block, last in line_blocks(path, start, end, BLOCK_SIZE, hasher):
         if first and (whole_file or (skip_non_fhir and start == 0)):
             opening = bytes(block)
             if skip_non_fhir and start == 0 and _first_line_not_fhir(opening):
@@ -571,65 +387,3 @@ def iter_resources(
         yield raw
     if on_lines is not None:
         on_lines(count)
-
-
-def split_at_pieces(
-    path: Path, part_bytes: int, piece: int | None = None
-) -> list[tuple[int, int | None, int, int | None]]:
-    """Parts of an uncompressed NDJSON file for parallel reading, aligned to the fingerprint's pieces.
-
-    Returns ``(start, end, hash_start, hash_end)`` per part, in file order: the part reads the lines of
-    ``[start, end)`` (``end`` ``None``: to the end of the file) and hashes the pieces of
-    ``[hash_start, hash_end)`` (:class:`~fhir_pts.sources.fingerprint.PieceHasher`, pieces of ``piece`` bytes,
-    default :data:`~fhir_pts.sources.fingerprint.PIECE_BYTES`). Each part starts at the
-    first line start at or after a piece boundary, about every ``part_bytes``; the hash ranges tile the file.
-    The parts depend on the file only (not on the number of workers), so every reading gives the same results.
-    """
-    from fhir_pts.sources import fingerprint
-
-    size = os.path.getsize(path)
-    piece = piece or fingerprint.PIECE_BYTES
-    step = max(1, part_bytes // piece)
-    bounds: list[tuple[int, int]] = [(0, 0)]  # (line start, piece boundary at or before it)
-    with open(path, "rb") as stream:
-        boundary = step * piece
-        while boundary < size:
-            stream.seek(boundary - 1)
-            stream.readline()  # to the first line start at or after the boundary
-            line_start = stream.tell()
-            if line_start >= size:
-                break
-            if line_start > bounds[-1][0]:
-                bounds.append((line_start, boundary))
-            boundary += step * piece
-    parts: list[tuple[int, int | None, int, int | None]] = []
-    for (start, hash_start), following in itertools.zip_longest(bounds, bounds[1:]):
-        end, hash_end = following if following is not None else (None, None)
-        parts.append((start, end, hash_start, hash_end))
-    return parts
-
-
-def split_ndjson(path: Path, parts: int, min_part: int = 16 * 1024 * 1024) -> list[tuple[int, int]]:
-    """Byte ranges ``[(start, end), ...]`` splitting an uncompressed NDJSON file at line starts.
-
-    At most ``parts`` ranges, none (but the last) smaller than ``min_part`` bytes; a file too small to split
-    gives one range. Compressed files cannot be split: one range ``(0, -1)``.
-    """
-    if path.name.lower().endswith(".gz"):
-        return [(0, -1)]
-    size = os.path.getsize(path)
-    parts = max(1, min(parts, size // max(1, min_part)))
-    if parts == 1:
-        return [(0, size)]
-    bounds = [0]
-    with open(path, "rb") as stream:
-        for k in range(1, parts):
-            stream.seek(max(bounds[-1], size * k // parts))
-            stream.readline()
-            position = stream.tell()
-            if position >= size:
-                break
-            if position > bounds[-1]:
-                bounds.append(position)
-    bounds.append(size)
-    return list(itertools.pairwise(bounds))
