@@ -28,22 +28,11 @@ from fhir_pts.host import (
     UnknownAnalysisError,
 )
 from fhir_pts.plugin_manager import PluginWarning
+from tests.contract import CONTRACT_MEASURES
 
 CLASS_SHIFT_ID = "villalta-class-shift"
 DATE = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-ALL_BUILTIN = (
-    "cohort",
-    "technical-success",
-    "major-complications",
-    "imaging-follow-up",
-    "primary-patency",
-    "primary-assisted-patency",
-    "secondary-patency",
-    "villalta",
-    "civiq20",
-    "villalta-gain-regression",
-    "civiq20-gain-regression",
-)
+ALL_BUILTIN = CONTRACT_MEASURES
 
 
 @pytest.fixture(autouse=True)
@@ -313,13 +302,19 @@ def test_class_shift_report_is_in_the_clis_measure_reports(cli_out: Path, host_r
     assert report["status"] == "complete"
     table = host_result.results[host_result.results["measure"] == CLASS_SHIFT_ID].set_index("statistic")["value"]
     assert table["improved"] + table["unchanged"] + table["worsened"] == table["n_pairs"]
-    shift = [table[f"shift_{b}_to_{f}"] for b in ("none", "mild", "moderate", "severe")
-             for f in ("none", "mild", "moderate", "severe")]
+    shift = [
+        table[f"shift_{b}_to_{f}"]
+        for b in ("none", "mild", "moderate", "severe")
+        for f in ("none", "mild", "moderate", "severe")
+    ]
     assert sum(shift) == table["n_pairs"] > 0
 
 
 def test_a_broken_plugin_leaves_the_others_intact(
-    monkeypatch: pytest.MonkeyPatch, cohort_file: Path, host_result: HostResult, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cohort_file: Path,
+    host_result: HostResult,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import fhir_pts_class_shift.plugin as class_shift_plugin
@@ -404,8 +399,9 @@ def test_host_reads_a_hospital_fhir_server(tmp_path_factory: pytest.TempPathFact
         host.run(server=ServerConfig(url=info.base_url, retries=0, timeout=5))
 
 
-def test_the_documented_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_documented_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The complete example of docs/host-api.md, executed as written."""
     text = (Path(__file__).resolve().parents[1] / "docs" / "host-api.md").read_text(encoding="utf-8")
     example = text.split("## A complete example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]

@@ -17,22 +17,9 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir_pts import codes, conformance
 from fhir_pts.analyses import descriptive, patency, regression, scores
 from fhir_pts.instruments.scoring import VillaltaClass
+from tests.contract import CONTRACT_MEASURES
 
 BASE = codes.CANONICAL_BASE
-#: The measure ids of contract §4, in its order.
-CONTRACT_MEASURES = (
-    "cohort",
-    "technical-success",
-    "major-complications",
-    "imaging-follow-up",
-    "primary-patency",
-    "primary-assisted-patency",
-    "secondary-patency",
-    "villalta",
-    "civiq20",
-    "villalta-gain-regression",
-    "civiq20-gain-regression",
-)
 
 
 def _codings(value: Any) -> set[tuple[str, str]]:

@@ -30,21 +30,9 @@ from fhir_pts.serve import (
     cmd_serve,
     config_from_args,
 )
+from tests.contract import CONTRACT_MEASURES
 
-MEASURE_IDS = (
-    "cohort",
-    "technical-success",
-    "major-complications",
-    "imaging-follow-up",
-    "primary-patency",
-    "primary-assisted-patency",
-    "secondary-patency",
-    "villalta",
-    "civiq20",
-    "villalta-gain-regression",
-    "civiq20-gain-regression",
-    "villalta-class-shift",  # the out-of-tree plugin (plugins/fhir-pts-class-shift)
-)
+MEASURE_IDS = (*CONTRACT_MEASURES, "villalta-class-shift")  # + the out-of-tree plugin (plugins/fhir-pts-class-shift)
 WHOLE = {"periodStart": "1900", "periodEnd": "2100"}
 TIMEOUT = 60
 
